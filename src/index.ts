@@ -1,0 +1,17 @@
+// Public API of the daq package: named re-exports only.
+
+// Errors
+export { DaqError, ConfigError, SchemaMismatchError, WalCorruptedError, StorageError, ERROR_CODES, isDaqError } from './errors.ts';
+export type { DaqErrorCode } from './errors.ts';
+
+// Data model
+export { scalarSchema, makeScalarBatch, scalarColumns, Quality } from './schema/scalar.ts';
+export type { TagInfo, ScalarColumns } from './schema/scalar.ts';
+export { recordsSchema, RECORD_FIELDS, RecordFlags, makeRecordsBatch, recordColumns, allocRecordColumns } from './schema/waveform.ts';
+export type { RecordColumns, RecordFieldName } from './schema/waveform.ts';
+export { makeBatch, batchBytes } from './schema/batch.ts';
+export type { StreamBatch, WaveBatch, TableBatch, StreamInfo, Lineage } from './schema/batch.ts';
+export { validateBatch, checkSchema } from './schema/validate.ts';
+
+// Pipeline contracts
+export type { Sink, Processor, RunInfo } from './pipeline/types.ts';

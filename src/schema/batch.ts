@@ -1,0 +1,78 @@
+import { makeData, RecordBatch, Struct } from 'apache-arrow';
+import type { Schema } from 'apache-arrow';
+import type { TagInfo } from './scalar.ts';
+
+/** Builds a RecordBatch whose columns are the given typed arrays, in schema order, with no copy. */
+export function makeBatch(schema: Schema, columns: ArrayLike<unknown>[]): RecordBatch {
+  const length = columns[0]?.length ?? 0;
+  const children = schema.fields.map((field, i) => {
+    const data = columns[i] as ArrayLike<unknown>;
+    if (data.length !== length) {
+      throw new RangeError(`column ${field.name} has ${data.length} rows, expected ${length}`);
+    }
+    return makeData({ type: field.type, length, nullCount: 0, data } as never);
+  });
+  const data = makeData({ type: new Struct(schema.fields), length, nullCount: 0, children });
+  return new RecordBatch(schema, data);
+}
+
+/** What made a stream: enough to name stored data (strax-style lineage). */
+export interface Lineage {
+  /** Instrument or processor type that produced the stream, e.g. "sim-scalar". */
+  plugin: string;
+  version: string;
+  /** Stable hash of the plugin's options. */
+  optionsHash: string;
+  /** Streams this one was computed from (processors), empty for instruments. */
+  inputs: string[];
+}
+
+/** A stream as registered with the manager. */
+export interface StreamInfo {
+  /** Unique stream name, e.g. "plant.tags" or "digitizer.ch0". */
+  name: string;
+  kind: 'scalar' | 'waveform' | 'table';
+  /** The schema every batch of the stream must have. */
+  schema: Schema;
+  lineage: Lineage;
+  /** Scalar streams: the tag table. */
+  tags?: TagInfo[];
+  /** Waveform streams: the channels present. */
+  channels?: number[];
+  /** Waveform streams: sample interval in ns. */
+  dtNs?: number;
+  /** Free-form units/description per field (stored as dataset attributes). */
+  units?: Record<string, string>;
+}
+
+/** A batch of a scalar or generic table stream. */
+export interface TableBatch {
+  kind: 'scalar' | 'table';
+  stream: string;
+  batch: RecordBatch;
+}
+
+/**
+ * A batch of waveform events: `batch` holds records rows, `samples` their waveforms back to back.
+ * In flight, `wave_offset` indexes `samples` (batch-local); storage and merge rewrite it to the
+ * global wave-pool position.
+ */
+export interface WaveBatch {
+  kind: 'waveform';
+  stream: string;
+  batch: RecordBatch;
+  samples: Uint16Array;
+}
+
+/** Everything that moves through the pipeline. Passed by reference, never copied per subscriber. */
+export type StreamBatch = TableBatch | WaveBatch;
+
+/** Bytes a batch holds (column buffers plus samples): the unit of flow control. */
+export function batchBytes(sb: StreamBatch): number {
+  let bytes = 0;
+  for (const child of sb.batch.data.children) {
+    bytes += child.values?.byteLength ?? 0;
+  }
+  if (sb.kind === 'waveform') bytes += sb.samples.byteLength;
+  return bytes;
+}

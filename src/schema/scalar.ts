@@ -1,0 +1,59 @@
+import { Field, Float64, Int64, Schema, Uint32, Uint8 } from 'apache-arrow';
+import { makeBatch } from './batch.ts';
+import type { RecordBatch } from 'apache-arrow';
+
+/** Quality codes for scalar points (uint8). 0 is good; anything else marks the point. */
+export const Quality = {
+  GOOD: 0,
+  UNCERTAIN: 1,
+  BAD: 2,
+  COMM_FAILURE: 3,
+  SENSOR_FAILURE: 4,
+  OUT_OF_RANGE: 5,
+} as const;
+
+/**
+ * Scalar points: one row per (tag, time). `timestamp_ns` is Unix ns; `tag` is an id into the
+ * stream's tag table ({@link TagInfo}), which carries the name, unit and value type.
+ */
+export const scalarSchema = new Schema(
+  [
+    new Field('timestamp_ns', new Int64(), false, new Map([['unit', 'ns']])),
+    new Field('tag', new Uint32(), false),
+    new Field('value', new Float64(), false),
+    new Field('quality', new Uint8(), false),
+  ],
+  new Map([['daq.kind', 'scalar']]),
+);
+
+/** One entry of a scalar stream's tag table. */
+export interface TagInfo {
+  id: number;
+  name: string;
+  unit: string;
+  /** Value type as declared by the instrument; values travel as float64. */
+  type: 'float64' | 'int32' | 'bool';
+}
+
+/** Column arrays of a scalar batch. Passed by reference: no copy is made. */
+export interface ScalarColumns {
+  timestampNs: BigInt64Array;
+  tag: Uint32Array;
+  value: Float64Array;
+  quality: Uint8Array;
+}
+
+/** Builds a scalar RecordBatch over the given typed arrays (zero-copy). */
+export function makeScalarBatch(cols: ScalarColumns): RecordBatch {
+  return makeBatch(scalarSchema, [cols.timestampNs, cols.tag, cols.value, cols.quality]);
+}
+
+/** Returns the typed arrays behind a scalar batch (zero-copy when the batch has one chunk per column). */
+export function scalarColumns(batch: RecordBatch): ScalarColumns {
+  return {
+    timestampNs: batch.getChildAt(0)!.data[0]!.values as BigInt64Array,
+    tag: batch.getChildAt(1)!.data[0]!.values as Uint32Array,
+    value: batch.getChildAt(2)!.data[0]!.values as Float64Array,
+    quality: batch.getChildAt(3)!.data[0]!.values as Uint8Array,
+  };
+}

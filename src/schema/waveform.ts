@@ -1,0 +1,90 @@
+import { Field, Float64, Int16, Int32, Int64, Schema, Uint32 } from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
+import { makeBatch } from './batch.ts';
+
+/**
+ * Waveform events: the `records` table of DESIGN.md, one row per event, sorted by
+ * (timestamp, pid, channel). Samples are not in the batch: they travel beside it as one
+ * contiguous Uint16Array that `wave_offset` / `event_length` index (see {@link WaveBatch}).
+ */
+export const RECORD_FIELDS = [
+  { name: 'timestamp', type: new Int64(), unit: 'ps', doc: 'ADC timestamp from the run clock origin; primary sort and query key' },
+  { name: 'pid', type: new Int32(), unit: '', doc: 'acquisition part / worker id' },
+  { name: 'channel', type: new Int16(), unit: '', doc: 'physical channel' },
+  { name: 'baseline', type: new Float64(), unit: 'ADC counts', doc: 'baseline value' },
+  { name: 'event_id', type: new Int64(), unit: '', doc: 'global sequence number, assigned after the merge' },
+  { name: 'dt', type: new Int32(), unit: 'ns', doc: 'sample interval' },
+  { name: 'trigger_type', type: new Int16(), unit: '', doc: 'trigger type code' },
+  { name: 'flags', type: new Uint32(), unit: '', doc: 'bit flags (quality, anomalies), see RecordFlags' },
+  { name: 'wave_offset', type: new Int64(), unit: 'samples', doc: 'start index in the wave pool (batch-local in flight, global on disk)' },
+  { name: 'event_length', type: new Int32(), unit: 'samples', doc: 'waveform length' },
+  { name: 'time', type: new Int64(), unit: 'ns', doc: 'wall-clock Unix ns, for display only; never a query key' },
+] as const;
+
+export type RecordFieldName = (typeof RECORD_FIELDS)[number]['name'];
+
+/** Bits of the `flags` column. */
+export const RecordFlags = {
+  /** Emitted after events with a later timestamp (late-event policy "flag"). */
+  LATE: 1 << 0,
+  /** The ADC clipped (sample at 0 or 2^14-1). */
+  SATURATED: 1 << 1,
+  /** Waveform truncated by the digitizer's maximum length. */
+  TRUNCATED: 1 << 2,
+} as const;
+
+export const recordsSchema = new Schema(
+  RECORD_FIELDS.map(
+    (f) => new Field(f.name, f.type, false, f.unit ? new Map([['unit', f.unit]]) : undefined),
+  ),
+  new Map([['daq.kind', 'waveform']]),
+);
+
+/** Column arrays of a records batch, in RECORD_FIELDS order. */
+export interface RecordColumns {
+  timestamp: BigInt64Array;
+  pid: Int32Array;
+  channel: Int16Array;
+  baseline: Float64Array;
+  event_id: BigInt64Array;
+  dt: Int32Array;
+  trigger_type: Int16Array;
+  flags: Uint32Array;
+  wave_offset: BigInt64Array;
+  event_length: Int32Array;
+  time: BigInt64Array;
+}
+
+/** Builds a records RecordBatch over the given typed arrays (zero-copy). */
+export function makeRecordsBatch(cols: RecordColumns): RecordBatch {
+  return makeBatch(
+    recordsSchema,
+    RECORD_FIELDS.map((f) => cols[f.name]),
+  );
+}
+
+/** Typed arrays behind a records batch (zero-copy for single-chunk columns). */
+export function recordColumns(batch: RecordBatch): RecordColumns {
+  const out: Record<string, unknown> = {};
+  RECORD_FIELDS.forEach((f, i) => {
+    out[f.name] = batch.getChildAt(i)!.data[0]!.values;
+  });
+  return out as unknown as RecordColumns;
+}
+
+/** Allocates zeroed columns for n records. */
+export function allocRecordColumns(n: number): RecordColumns {
+  return {
+    timestamp: new BigInt64Array(n),
+    pid: new Int32Array(n),
+    channel: new Int16Array(n),
+    baseline: new Float64Array(n),
+    event_id: new BigInt64Array(n),
+    dt: new Int32Array(n),
+    trigger_type: new Int16Array(n),
+    flags: new Uint32Array(n),
+    wave_offset: new BigInt64Array(n),
+    event_length: new Int32Array(n),
+    time: new BigInt64Array(n),
+  };
+}
