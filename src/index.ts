@@ -15,3 +15,7 @@ export { validateBatch, checkSchema } from './schema/validate.ts';
 
 // Pipeline contracts
 export type { Sink, Processor, RunInfo } from './pipeline/types.ts';
+
+// Extension points
+export { defineInstrument, defineProcessor } from './plugin.ts';
+export type { InstrumentDefinition, InstrumentContext, ProcessorDefinition } from './plugin.ts';

@@ -1,0 +1,66 @@
+import type { RecordColumns } from '../schema/waveform.ts';
+import type { TagInfo } from '../schema/scalar.ts';
+
+/**
+ * The contract between the storage sink (WAL, epochs) and the HDF5 segment writer.
+ * One segment = one flush epoch of a run, written as `<dir>/seg-<NNNNNN>.h5.tmp`, fsynced,
+ * renamed to `seg-<NNNNNN>.h5`, directory fsynced. Arrays are handed over (transferable).
+ */
+export interface SegmentContent {
+  runId: string;
+  /** Segment sequence number within the run (0, 1, 2, ...). */
+  index: number;
+  software: string;
+  /** The run's config, as JSON text (root attribute `config`). */
+  configJson: string;
+  /** Per-stream lineage, as JSON text (root attribute `lineage`). */
+  lineageJson: string;
+  t0UnixNs: bigint;
+  /** WAL position covered by this segment (inclusive last sequence number), for checkpoints. */
+  walSeqLast: bigint;
+  scalars: ScalarSegmentPart[];
+  waves: WaveSegmentPart[];
+  tables: TableSegmentPart[];
+}
+
+/** Scalar points of one stream in this epoch, in arrival order (the writer sorts by tag, time). */
+export interface ScalarSegmentPart {
+  stream: string;
+  tags: TagInfo[];
+  timestampNs: BigInt64Array;
+  tag: Uint32Array;
+  value: Float64Array;
+  quality: Uint8Array;
+}
+
+/**
+ * Waveform events of one stream in this epoch, sorted by (timestamp, pid, channel), with
+ * `wave_offset` indexing `samples` (segment-local: on disk it indexes this segment's /wave_pool).
+ * The run's primary records stream goes to `/records` + `/wave_pool`; others to
+ * `/streams/<stream>/records` + `/streams/<stream>/wave_pool`.
+ */
+export interface WaveSegmentPart {
+  stream: string;
+  primary: boolean;
+  dtNs: number;
+  records: RecordColumns;
+  samples: Uint16Array;
+  /** Global position of samples[0] in the run's concatenated wave pool (attribute `global_offset`). */
+  globalSampleOffset: bigint;
+}
+
+/** A generic derived table (processor output): columns by name, written under `/tables/<stream>/`. */
+export interface TableSegmentPart {
+  stream: string;
+  columns: Record<string, ArrayLike<number | bigint> & { buffer: ArrayBufferLike }>;
+  units: Record<string, string>;
+}
+
+export interface SegmentSummary {
+  path: string;
+  bytes: number;
+  scalarPoints: number;
+  records: number;
+  samples: number;
+  durationMs: number;
+}
