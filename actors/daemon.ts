@@ -1,0 +1,325 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { dispatch, start, stop as stopSystem } from 'nact';
+import type { Ref } from 'nact';
+import type { DaqConfig } from '../src/config/schema.ts';
+import { Fanout } from '../src/pipeline/fanout.ts';
+import type { SubscriberStats } from '../src/pipeline/fanout.ts';
+import type { Processor, RunInfo, Sink } from '../src/pipeline/types.ts';
+import type { StreamInfo } from '../src/schema/batch.ts';
+import { BUILTIN_INSTRUMENTS } from '../src/instruments/index.ts';
+import { ArrowIpcSink } from '../src/sinks/arrow-ipc-sink.ts';
+import { optionsHash } from '../src/util/hash.ts';
+import { newRunId } from '../src/pipeline/run-id.ts';
+import type { LogFn } from '../src/util/logger.ts';
+import { DaqError } from '../src/errors.ts';
+import { spawnManager } from './manager/manager.actor.ts';
+import type { ManagerCounters } from './manager/manager.actor.ts';
+import type { ManagerMsg } from './manager/manager.protocol.ts';
+import { spawnInstrument } from './instrument/instrument.actor.ts';
+import type { InstrumentCounters, InstrumentMsg, InstrumentSource } from './instrument/instrument.protocol.ts';
+import { spawnSink } from './sink/sink.actor.ts';
+import type { SinkMsg } from './sink/sink.protocol.ts';
+import { spawnProcessor } from './processor/processor.actor.ts';
+import type { ProcessorCounters, ProcessorMsg } from './processor/processor.protocol.ts';
+import { spawnLiveView } from './live-view/live-view.actor.ts';
+import type { LiveTarget } from './live-view/live-view.protocol.ts';
+import { FaultLog } from './supervision.ts';
+
+export const SOFTWARE = 'daq 0.1.0';
+
+export interface DaemonOptions {
+  config: DaqConfig;
+  /** Where the config came from (stored with the run). */
+  configSource?: string;
+  log: LogFn;
+  /** Extra lossless sinks (tests, benchmarks), besides those named in the config. */
+  extraSinks?: Sink[];
+  /** Extra instrument sources (tests, benchmarks), besides those in the config. */
+  extraSources?: InstrumentSource[];
+  /** Extra processors (tests), besides those in the config. */
+  extraProcessors?: Processor[];
+  /** Lossy live targets (live hub, tests). */
+  liveTargets?: Array<{ id: string; target: LiveTarget }>;
+  /** Run clock origin, Unix ns (default: now). */
+  t0UnixNs?: bigint;
+}
+
+export interface StreamRate {
+  batches: number;
+  rows: number;
+  bytes: number;
+  rows_per_s: number;
+  mb_per_s: number;
+}
+
+/** The JSON of `GET /status` and the source of the status line. */
+export interface DaemonStatus {
+  run_id: string;
+  dir: string;
+  state: 'running' | 'stopping' | 'stopped' | 'failed';
+  uptime_s: number;
+  streams: Record<string, StreamRate>;
+  subscribers: SubscriberStats[];
+  instruments: Record<string, InstrumentCounters>;
+  processors: Record<string, ProcessorCounters>;
+  sinks: Record<string, Record<string, number>>;
+  rejected_batches: Record<string, number>;
+  faults: Record<string, number>;
+  memory: { rss_mb: number; heap_used_mb: number; array_buffers_mb: number };
+  error?: string;
+}
+
+/**
+ * A running acquisition: a nact system with the manager, one actor per instrument, processor,
+ * sink and live view. `stop()` stops the instruments, drains every lossless subscriber, flushes
+ * processors, closes the sinks (fsync) and stops the actor system.
+ */
+export class Daemon {
+  readonly run: RunInfo;
+  private readonly system = start();
+  private readonly fanout = new Fanout();
+  private readonly counters: ManagerCounters = { rejectedBatches: new Map(), rejectedRows: new Map() };
+  private readonly faults: FaultLog;
+  private readonly manager: Ref<ManagerMsg>;
+  private readonly instruments: Array<{ source: InstrumentSource; ref: Ref<InstrumentMsg>; counters: InstrumentCounters }> = [];
+  private readonly processors: Array<{ proc: Processor; ref: Ref<ProcessorMsg>; counters: ProcessorCounters }> = [];
+  private readonly sinks: Array<{ sink: Sink; ref: Ref<SinkMsg> }> = [];
+  private readonly startedAt = Date.now();
+  private state: DaemonStatus['state'] = 'running';
+  private fatalError: Error | null = null;
+  private fatalListeners: Array<(err: Error) => void> = [];
+  private lastRates = { at: Date.now(), streams: {} as Record<string, { rows: number; bytes: number }> };
+  private rates: Record<string, { rows_per_s: number; mb_per_s: number }> = {};
+  private stopping: Promise<void> | null = null;
+
+  private constructor(private readonly opts: DaemonOptions, run: RunInfo) {
+    this.run = run;
+    this.faults = new FaultLog(opts.log);
+    this.manager = spawnManager(this.system, this.fanout, this.counters, this.faults);
+  }
+
+  /** Builds the run folder and every actor, then starts the instruments. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const cfg = opts.config;
+    const runId = cfg.run.id ?? newRunId();
+    const dir = path.resolve(cfg.run.out, runId);
+    await fs.mkdir(dir, { recursive: true });
+    const t0UnixNs = opts.t0UnixNs ?? BigInt(Date.now()) * 1_000_000n;
+    const run: RunInfo = { runId, dir, t0UnixNs, config: cfg, software: SOFTWARE };
+    const d = new Daemon(opts, run);
+    try {
+      await d.build();
+    } catch (err) {
+      await d.abort();
+      throw err;
+    }
+    return d;
+  }
+
+  private async build(): Promise<void> {
+    const cfg = this.opts.config;
+    const sources: InstrumentSource[] = [];
+    for (const inst of cfg.instruments) {
+      if (!inst.enabled) continue;
+      sources.push(this.builtinSource(inst.name, inst.type, inst.options));
+    }
+    sources.push(...(this.opts.extraSources ?? []));
+
+    const infos: StreamInfo[] = sources.flatMap((s) => s.streams);
+    for (const info of infos) await this.registerStream(info);
+
+    for (const proc of this.opts.extraProcessors ?? []) {
+      const inputs = proc.inputs.map((n) => {
+        const info = this.fanout.streamInfo(n);
+        if (!info) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `processor "${proc.name}" needs stream "${n}", which no instrument emits`, { details: { stream: n } });
+        return info;
+      });
+      for (const out of proc.outputs(inputs)) await this.registerStream(out);
+      const counters: ProcessorCounters = { inBatches: 0, outBatches: 0, failures: 0 };
+      const ref = spawnProcessor(this.system, this.manager, proc, proc.name, this.faults, counters);
+      await this.subscribe({ id: proc.name, mode: 'lossless', streams: [...proc.inputs], deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }) });
+      this.processors.push({ proc, ref, counters });
+    }
+
+    const sinks: Sink[] = [];
+    for (const kind of cfg.storage.sinks) {
+      if (kind === 'arrow-ipc') sinks.push(new ArrowIpcSink());
+      else if (kind === 'hdf5') throw new DaqError('DAQ_ERR_CONFIG_INVALID', 'storage.sinks: "hdf5" is not available in this build yet', { details: { field: 'storage.sinks' } });
+    }
+    sinks.push(...(this.opts.extraSinks ?? []));
+    const maxInflightBytes = cfg.flow.lossless_max_inflight_mib * 1024 * 1024;
+    for (const [i, sink] of sinks.entries()) {
+      await sink.open(this.run);
+      const id = `${sink.name}${i === 0 ? '' : `-${i}`}`;
+      const ref = spawnSink(this.system, this.manager, sink, id, (err) => this.fail(err));
+      await this.subscribe({
+        id,
+        mode: 'lossless',
+        streams: () => true,
+        maxInflightBytes,
+        onStream: (info) => dispatch(ref, { type: 'stream', info }),
+        deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }),
+      });
+      this.sinks.push({ sink, ref });
+    }
+
+    for (const { id, target } of this.opts.liveTargets ?? []) {
+      const ref = spawnLiveView(this.system, this.manager, target, id, this.faults);
+      await this.subscribe({
+        id,
+        mode: 'lossy',
+        streams: () => true,
+        maxPendingBatches: cfg.flow.lossy_max_pending,
+        onStream: (info) => dispatch(ref, { type: 'stream', info }),
+        deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }),
+      });
+    }
+
+    await fs.writeFile(
+      path.join(this.run.dir, 'run.json'),
+      JSON.stringify(
+        {
+          run_id: this.run.runId,
+          software: SOFTWARE,
+          t0_unix_ns: this.run.t0UnixNs.toString(),
+          started: new Date(this.startedAt).toISOString(),
+          config_source: this.opts.configSource ?? null,
+          config: cfg,
+          streams: this.fanout.streamInfos().map((s) => ({ name: s.name, kind: s.kind, lineage: s.lineage, fields: s.schema.fields.map((f) => `${f.name}:${String(f.type)}`) })),
+        },
+        null,
+        2,
+      ),
+    );
+
+    for (const source of sources) {
+      const counters: InstrumentCounters = { batches: 0, rows: 0, rejected: 0, restarts: 0, blockedMs: 0, running: false };
+      const ref = spawnInstrument(this.system, this.manager, source, this.faults, counters);
+      this.instruments.push({ source, ref, counters });
+      dispatch(ref, { type: 'start' });
+    }
+  }
+
+  private builtinSource(name: string, type: string, options: Record<string, unknown>): InstrumentSource {
+    const def = BUILTIN_INSTRUMENTS[type]!;
+    const opts = options as never;
+    const lineage = { plugin: def.name, version: def.version, optionsHash: optionsHash(options), inputs: [] };
+    const streams = def.streams(opts, name).map((s) => ({ ...s, lineage }));
+    const log = this.opts.log;
+    const run = this.run;
+    const seed = this.opts.config.run.seed;
+    return {
+      name,
+      streams,
+      restartable: false,
+      run: (signal) => def.run(opts, { signal, t0UnixNs: run.t0UnixNs, seed, log }, name),
+    };
+  }
+
+  private registerStream(info: StreamInfo): Promise<void> {
+    return new Promise((resolve, reject) =>
+      dispatch(this.manager, { type: 'register-stream', info, reply: (err) => (err ? reject(err) : resolve()) }),
+    );
+  }
+
+  private subscribe(spec: Parameters<Fanout['subscribe']>[0]): Promise<StreamInfo[]> {
+    return new Promise((resolve) => dispatch(this.manager, { type: 'subscribe', spec, reply: resolve }));
+  }
+
+  private whenDrained(): Promise<void> {
+    return new Promise((resolve) => dispatch(this.manager, { type: 'when-drained', reply: resolve }));
+  }
+
+  /** Resolves with the fatal error if one happens (a sink write failed). */
+  onFatal(cb: (err: Error) => void): void {
+    if (this.fatalError) cb(this.fatalError);
+    else this.fatalListeners.push(cb);
+  }
+
+  private fail(err: Error): void {
+    if (this.fatalError) return;
+    this.fatalError = err;
+    this.state = 'failed';
+    this.opts.log('error', `fatal: ${err.message}`, { code: (err as DaqError).code });
+    for (const l of this.fatalListeners.splice(0)) l(err);
+  }
+
+  /**
+   * Graceful stop: instruments stop (each finishes its current batch), every lossless subscriber
+   * drains, processors flush, sinks close (fsync). Rejects with the fatal error if a sink failed.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.state === 'running') this.state = 'stopping';
+    await Promise.all(this.instruments.map(({ ref }) => new Promise<void>((r) => dispatch(ref, { type: 'stop', reply: r }))));
+    if (!this.fatalError) await this.whenDrainedOrFatal();
+    for (const p of this.processors) {
+      await new Promise<void>((r) => dispatch(p.ref, { type: 'flush', reply: r }));
+      if (!this.fatalError) await this.whenDrainedOrFatal();
+    }
+    const errors: Error[] = [];
+    for (const { ref } of this.sinks) {
+      const err = await new Promise<Error | null>((r) => dispatch(ref, { type: 'close', reply: r }));
+      if (err) errors.push(err);
+    }
+    stopSystem(this.system);
+    if (this.state !== 'failed') this.state = 'stopped';
+    const err = this.fatalError ?? errors[0];
+    if (err) throw err;
+  }
+
+  private whenDrainedOrFatal(): Promise<void> {
+    return new Promise((resolve) => {
+      this.whenDrained().then(resolve);
+      this.onFatal(() => resolve());
+    });
+  }
+
+  /** Tears down after a failed start. */
+  private async abort(): Promise<void> {
+    for (const { sink } of this.sinks) await sink.close().catch(() => undefined);
+    stopSystem(this.system);
+  }
+
+  /** Recomputes per-stream rates; call about once a second. */
+  tickRates(): void {
+    const now = Date.now();
+    const dt = Math.max(1, now - this.lastRates.at) / 1000;
+    const cur = this.fanout.streamStats();
+    const rates: typeof this.rates = {};
+    for (const [name, s] of Object.entries(cur)) {
+      const prev = this.lastRates.streams[name] ?? { rows: 0, bytes: 0 };
+      rates[name] = { rows_per_s: (s.rows - prev.rows) / dt, mb_per_s: (s.bytes - prev.bytes) / dt / 1e6 };
+    }
+    this.rates = rates;
+    this.lastRates = { at: now, streams: Object.fromEntries(Object.entries(cur).map(([k, v]) => [k, { rows: v.rows, bytes: v.bytes }])) };
+  }
+
+  status(): DaemonStatus {
+    const streams: Record<string, StreamRate> = {};
+    for (const [name, s] of Object.entries(this.fanout.streamStats())) {
+      streams[name] = { ...s, rows_per_s: this.rates[name]?.rows_per_s ?? 0, mb_per_s: this.rates[name]?.mb_per_s ?? 0 };
+    }
+    const mem = process.memoryUsage();
+    return {
+      run_id: this.run.runId,
+      dir: this.run.dir,
+      state: this.state,
+      uptime_s: (Date.now() - this.startedAt) / 1000,
+      streams,
+      subscribers: this.fanout.subscriberStats(),
+      instruments: Object.fromEntries(this.instruments.map((i) => [i.source.name, { ...i.counters }])),
+      processors: Object.fromEntries(this.processors.map((p) => [p.proc.name, { ...p.counters }])),
+      sinks: Object.fromEntries(this.sinks.map(({ sink }) => [sink.name, sink.stats?.() ?? {}])),
+      rejected_batches: Object.fromEntries(this.counters.rejectedBatches),
+      faults: this.faults.snapshot(),
+      memory: { rss_mb: mem.rss / 1048576, heap_used_mb: mem.heapUsed / 1048576, array_buffers_mb: mem.arrayBuffers / 1048576 },
+      ...(this.fatalError ? { error: this.fatalError.message } : {}),
+    };
+  }
+}

@@ -1,0 +1,43 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { DaqError } from '../errors.ts';
+import { runCommand } from './run-command.ts';
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
+  return n;
+}
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port 0-65535, got "${v}"`);
+  return n;
+}
+
+/** Entry point of the `daq` command. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('daq').description('Data-acquisition daemon: instruments -> Arrow -> storage, merge, live view').showHelpAfterError();
+  program
+    .command('run')
+    .description('acquire until SIGINT/SIGTERM (or --duration); with no --config, an embedded default with simulated instruments')
+    .option('-c, --config <file>', 'YAML or JSON config file (see examples/daemon-config/daq.yaml)')
+    .option('-o, --out <dir>', 'output folder; the run goes to <dir>/<run_id>/ (default ./data)')
+    .option('-d, --duration <seconds>', 'stop after this many seconds', positiveNumber)
+    .option('-p, --port <port>', 'HTTP port for /status and live view (default 7420)', port)
+    .option('-q, --quiet', 'no status line')
+    .option('--log-level <level>', 'debug | info | warn | error | silent')
+    .action(async (flags) => {
+      process.exitCode = await runCommand(flags);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof DaqError) {
+      process.stderr.write(`daq: ${err.code}: ${err.message}\n`);
+      process.exitCode = err.code.startsWith('DAQ_ERR_CONFIG') || err.code === 'DAQ_ERR_USAGE' ? 2 : 1;
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, DaqError } from '../errors.ts';
+import { configSchema } from './schema.ts';
+import type { DaqConfig } from './schema.ts';
+import { BUILTIN_INSTRUMENTS } from '../instruments/index.ts';
+
+/** "instruments[1].options.rate_hz" from a zod issue path. */
+export function fieldPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of p) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
+  return out || '(root)';
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+/** Throws a ConfigError listing every issue as `<file>: <field.path>: <problem>`. */
+export function throwIssues(where: string, issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): never {
+  const lines = issues.map((i) => {
+    const p = [...prefix, ...i.path];
+    const at = i.code === 'unrecognized_keys' ? fieldPath(p) : fieldPath(p);
+    return `${where}: ${at}: ${issueText(i)}`;
+  });
+  const first = issues[0]!;
+  throw new ConfigError(`invalid config\n  ${lines.join('\n  ')}`, {
+    details: { file: where, field: fieldPath([...prefix, ...first.path]) },
+  });
+}
+
+/** Parses and validates config text; `where` names the file in errors. */
+export function parseConfig(text: string, where: string): DaqConfig {
+  let raw: unknown;
+  try {
+    raw = where.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new DaqError('DAQ_ERR_CONFIG_READ', `${where}: cannot parse: ${(err as Error).message}`, { cause: err, details: { file: where } });
+  }
+  return validateConfig(raw ?? {}, where);
+}
+
+/** Validates a config object, including every built-in instrument's options. */
+export function validateConfig(raw: unknown, where: string): DaqConfig {
+  const res = configSchema.safeParse(raw);
+  if (!res.success) throwIssues(where, res.error.issues);
+  const cfg = res.data;
+  const names = new Set<string>();
+  cfg.instruments.forEach((inst, i) => {
+    if (names.has(inst.name)) throwIssues(where, [{ code: 'custom', path: ['name'], message: `duplicate instrument name "${inst.name}"`, input: inst.name } as z.core.$ZodIssue], ['instruments', i]);
+    names.add(inst.name);
+    if (inst.type === 'plugin') {
+      if (!inst.module) throwIssues(where, [{ code: 'custom', path: ['module'], message: 'type "plugin" needs "module": the path of the plugin module', input: undefined } as z.core.$ZodIssue], ['instruments', i]);
+      return;
+    }
+    const def = BUILTIN_INSTRUMENTS[inst.type];
+    if (!def) {
+      const known = [...Object.keys(BUILTIN_INSTRUMENTS), 'plugin'].join(', ');
+      throwIssues(where, [{ code: 'custom', path: ['type'], message: `unknown instrument type "${inst.type}" (known: ${known})`, input: inst.type } as z.core.$ZodIssue], ['instruments', i]);
+    }
+    const opts = def.options.safeParse(inst.options);
+    if (!opts.success) throwIssues(where, opts.error.issues, ['instruments', i, 'options']);
+    inst.options = opts.data as Record<string, unknown>;
+  });
+  return cfg;
+}
+
+/** Reads a YAML (.yaml/.yml) or JSON (.json) config file; `undefined` gives the embedded default. */
+export function loadConfig(file?: string): { config: DaqConfig; source: string } {
+  if (!file) return { config: validateConfig({}, '(embedded default)'), source: '(embedded default)' };
+  const where = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(where, 'utf8');
+  } catch (err) {
+    throw new DaqError('DAQ_ERR_CONFIG_READ', `${where}: cannot read config: ${(err as Error).message}`, { cause: err, details: { file: where } });
+  }
+  return { config: parseConfig(text, where), source: where };
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'must start with a letter and use only letters, digits, _ and -');
+
+/** One instrument instance. `name` prefixes its streams (`<name>.tags`, `<name>.ch0`, ...). */
+export const instrumentConfig = z
+  .object({
+    name,
+    /** A built-in type (`sim-scalar`, `sim-digitizer`) or `plugin` with `module`. */
+    type: z.string(),
+    /** Plugin module path (relative to the config file), for `type: plugin`. */
+    module: z.string().optional(),
+    /** Options validated by the instrument's own schema. */
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** Set false to leave it out without deleting it. */
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+export const processorConfig = z
+  .object({
+    name,
+    type: z.string(),
+    module: z.string().optional(),
+    options: z.record(z.string(), z.unknown()).default({}),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    run: z
+      .object({
+        /** Run id (folder name); default: UTC date-time plus a random suffix. */
+        id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only').optional(),
+        /** Output folder; runs go to `<out>/<run_id>/`. Relative to the working directory. */
+        out: z.string().default('./data'),
+        /** Stop after this many seconds (default: run until SIGINT/SIGTERM). */
+        duration_s: z.number().positive().optional(),
+        /** Seed of the simulated instruments. */
+        seed: z.number().int().min(0).default(1),
+      })
+      .strict()
+      .default({ out: './data', seed: 1 }),
+    instruments: z.array(instrumentConfig).default([
+      { name: 'plant', type: 'sim-scalar', options: { tags: 300, rate_hz: 10 }, enabled: true },
+      { name: 'digitizer', type: 'sim-digitizer', options: { channels: 4 }, enabled: true },
+    ]),
+    processors: z.array(processorConfig).default([]),
+    storage: z
+      .object({
+        /** Lossless sinks to run: `arrow-ipc` (Arrow IPC stream files per stream), `none`. */
+        sinks: z.array(z.enum(['arrow-ipc', 'hdf5', 'none'])).default(['arrow-ipc']),
+      })
+      .strict()
+      .default({ sinks: ['arrow-ipc'] }),
+    flow: z
+      .object({
+        /** Unacknowledged MiB per lossless subscriber before producers are held. */
+        lossless_max_inflight_mib: z.number().positive().default(64),
+        /** Batches a lossy subscriber (live view) may have waiting before the oldest is dropped. */
+        lossy_max_pending: z.number().int().min(1).default(4),
+      })
+      .strict()
+      .default({ lossless_max_inflight_mib: 64, lossy_max_pending: 4 }),
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Bind address; anything but loopback requires `token`. */
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(7420),
+        token: z.string().min(16).optional(),
+      })
+      .strict()
+      .default({ enabled: true, host: '127.0.0.1', port: 7420 }),
+    log: z
+      .object({
+        level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type DaqConfig = z.infer<typeof configSchema>;
+export type InstrumentConfig = z.infer<typeof instrumentConfig>;
+export type ProcessorConfig = z.infer<typeof processorConfig>;
