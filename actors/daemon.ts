@@ -41,6 +41,8 @@ export interface DaemonOptions {
   extraProcessors?: Processor[];
   /** Lossy live targets (live hub, tests). */
   liveTargets?: Array<{ id: string; target: LiveTarget }>;
+  /** Raw manager subscriptions (tests: e.g. a lossy subscriber that never acknowledges). */
+  extraSubscribers?: Parameters<Fanout['subscribe']>[0][];
   /** Run clock origin, Unix ns (default: now). */
   t0UnixNs?: bigint;
 }
@@ -175,6 +177,8 @@ export class Daemon {
         deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }),
       });
     }
+
+    for (const spec of this.opts.extraSubscribers ?? []) await this.subscribe(spec);
 
     await fs.writeFile(
       path.join(this.run.dir, 'run.json'),

@@ -71,9 +71,10 @@ export class ChannelGenerator {
   /** Generates every event whose trigger lies before `untilPs`; null when there is none. */
   generate(untilPs: bigint, stream: string): WaveBatch | null {
     const o = this.opts;
-    // First pass: draw event times and lengths (a few per batch; small arrays).
+        // Every draw happens here, in event order, so content does not depend on how time is split.
     const times: bigint[] = [];
     const lengths: number[] = [];
+    const amps: number[] = [];
     let total = 0;
     while (this.nextPs < untilPs) {
       const len = this.rng.next() < o.long_fraction
@@ -81,6 +82,7 @@ export class ChannelGenerator {
         : Math.max(o.min_length, Math.round(Math.exp(this.logMin + this.logSpan * this.rng.next())));
       times.push(this.nextPs);
       lengths.push(len);
+      amps.push(o.amplitude_min + (o.amplitude_max - o.amplitude_min) * this.rng.next());
       total += len;
       const deadPs = len * o.dt_ns * 1000;
       this.nextPs += BigInt(Math.round(deadPs + this.rng.exp(1e12 / o.trigger_rate_hz)));
@@ -92,8 +94,7 @@ export class ChannelGenerator {
     let off = 0;
     for (let e = 0; e < n; e++) {
       const len = lengths[e]!;
-      const amp = o.amplitude_min + (o.amplitude_max - o.amplitude_min) * this.rng.next();
-      const saturated = this.fillPulse(samples, off, len, amp);
+      const saturated = this.fillPulse(samples, off, len, amps[e]!);
       cols.timestamp[e] = times[e]!;
       cols.pid[e] = o.board;
       cols.channel[e] = this.channel;

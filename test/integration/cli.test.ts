@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tableFromIPC } from 'apache-arrow';
+import { daq } from '../helpers/cli.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+let cleanup: (() => void) | null = null;
+afterEach(() => cleanup?.());
+
+describe('daq run (child process)', () => {
+  it('fails fast on a bad config, naming the file and the field, before creating anything', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const cfg = path.join(t.dir, 'daq.yaml');
+    fs.writeFileSync(cfg, `run:\n  out: ${t.dir}/out\ninstruments:\n  - name: plant\n    type: sim-scalar\n    options:\n      tags: 10\n      rate_hz: -5\n`);
+    const p = daq(['run', '--config', cfg, '--quiet']);
+    const { code } = await p.exit;
+    expect(code).toBe(2);
+    expect(p.stderr()).toContain('DAQ_ERR_CONFIG_INVALID');
+    expect(p.stderr()).toContain(`${cfg}: instruments[0].options.rate_hz`);
+    expect(fs.existsSync(path.join(t.dir, 'out'))).toBe(false);
+  });
+
+  it('rejects a bad flag value with exit code 2', async () => {
+    const p = daq(['run', '--duration', 'soon']);
+    expect((await p.exit).code).not.toBe(0);
+    expect(p.stderr()).toMatch(/duration/);
+  });
+
+  it('SIGTERM mid-run stops cleanly (exit 0) and leaves readable Arrow files', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const p = daq(['run', '--out', t.dir, '--quiet', '--port', '0']);
+    await p.waitFor('started');
+    await new Promise((r) => setTimeout(r, 1500));
+    p.child.kill('SIGTERM');
+    const { code } = await p.exit;
+    expect(code).toBe(0);
+    const runDir = p.stdout().trim();
+    expect(path.dirname(runDir)).toBe(t.dir);
+    const run = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+    expect(run.streams.map((s: { name: string }) => s.name)).toEqual(['plant.tags', 'digitizer.ch0', 'digitizer.ch1', 'digitizer.ch2', 'digitizer.ch3']);
+    const tags = tableFromIPC(fs.readFileSync(path.join(runDir, 'plant.tags.arrows')));
+    expect(tags.numRows).toBeGreaterThan(300 * 10); // 300 tags x 10 Hz for > 1 s
+    expect(tags.schema.fields.map((f) => f.name)).toEqual(['timestamp_ns', 'tag', 'value', 'quality']);
+    for (let ch = 0; ch < 4; ch++) {
+      const rec = tableFromIPC(fs.readFileSync(path.join(runDir, `digitizer.ch${ch}.arrows`)));
+      const pool = tableFromIPC(fs.readFileSync(path.join(runDir, `digitizer.ch${ch}.wave_pool.arrows`)));
+      expect(rec.numRows).toBeGreaterThan(0);
+      // wave_offset is rewritten to positions in the pool file: contiguous, ending at its length.
+      const off = rec.getChild('wave_offset')!.toArray() as BigInt64Array;
+      const len = rec.getChild('event_length')!.toArray() as Int32Array;
+      for (let i = 1; i < rec.numRows; i++) expect(off[i]).toBe(off[i - 1]! + BigInt(len[i - 1]!));
+      expect(Number(off[rec.numRows - 1]!) + len[rec.numRows - 1]!).toBe(pool.numRows);
+    }
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { ScalarGenerator, simScalarOptions, simScalar, batchRows } from '../../../src/instruments/sim-scalar.ts';
+import { scalarColumns } from '../../../src/schema/scalar.ts';
+import { sameBytes } from '../../helpers/bytes.ts';
+import type { StreamBatch } from '../../../src/schema/batch.ts';
+
+const T0 = 1_790_000_000_000_000_000n;
+
+function concat(batches: StreamBatch[]) {
+  const cols = batches.map((b) => scalarColumns(b.batch));
+  const n = cols.reduce((a, c) => a + c.tag.length, 0);
+  const out = { ts: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) };
+  let o = 0;
+  for (const c of cols) {
+    out.ts.set(c.timestampNs, o);
+    out.tag.set(c.tag, o);
+    out.value.set(c.value, o);
+    out.quality.set(c.quality, o);
+    o += c.tag.length;
+  }
+  return out;
+}
+
+describe('sim-scalar', () => {
+  const opts = simScalarOptions.parse({ tags: 1000, rate_hz: 5, bad_quality_fraction: 0.01 });
+
+  it('is deterministic for a seed and independent of batch boundaries', () => {
+    const a = new ScalarGenerator(opts, 42, T0);
+    const one = concat([a.generate(20_000, 's')]);
+    const b = new ScalarGenerator(opts, 42, T0);
+    const parts = concat([b.generate(7, 's'), b.generate(9_993, 's'), b.generate(10_000, 's')]);
+    expect(sameBytes(parts.ts, one.ts)).toBe(true);
+    expect(sameBytes(parts.tag, one.tag)).toBe(true);
+    expect(sameBytes(parts.value, one.value)).toBe(true);
+    expect(sameBytes(parts.quality, one.quality)).toBe(true);
+    const c = concat([new ScalarGenerator(opts, 43, T0).generate(20_000, 's')]);
+    expect(sameBytes(c.value, one.value)).toBe(false);
+  });
+
+  it('gives every tag rate_hz points per second, spread evenly and time-ordered', () => {
+    const g = new ScalarGenerator(opts, 1, T0);
+    const seconds = 4;
+    const n = opts.tags * opts.rate_hz * seconds;
+    const { ts, tag } = concat([g.generate(n, 's')]);
+    const perTag = new Uint32Array(opts.tags);
+    for (let i = 0; i < n; i++) perTag[tag[i]!]!++;
+    expect(Math.min(...perTag)).toBe(opts.rate_hz * seconds);
+    expect(Math.max(...perTag)).toBe(opts.rate_hz * seconds);
+    for (let i = 1; i < n; i++) expect(ts[i]! >= ts[i - 1]!).toBe(true);
+    // The last point lies just under `seconds` after t0: the load is spread over the period.
+    const spanS = Number(ts[n - 1]! - T0) / 1e9;
+    expect(spanS).toBeGreaterThan(seconds - 2 / opts.rate_hz);
+    expect(spanS).toBeLessThan(seconds);
+    // Points in each 10 ms bin differ by at most one tag-period's share (no avalanche).
+    const bins = new Uint32Array(seconds * 100);
+    for (let i = 0; i < n; i++) bins[Math.floor(Number(ts[i]! - T0) / 1e7)]!++;
+    const expected = (opts.tags * opts.rate_hz) / 100;
+    for (const b of bins) expect(Math.abs(b - expected)).toBeLessThanOrEqual(1);
+  });
+
+  it('marks about bad_quality_fraction of points bad, with varied models', () => {
+    const g = new ScalarGenerator(opts, 3, T0);
+    const { quality, value, tag } = concat([g.generate(200_000, 's')]);
+    const bad = quality.reduce((a, q) => a + (q !== 0 ? 1 : 0), 0) / quality.length;
+    expect(bad).toBeGreaterThan(0.007);
+    expect(bad).toBeLessThan(0.013);
+    // Different tags have different levels; values are finite.
+    const t0vals = value.filter((_, i) => tag[i] === 0);
+    const t1vals = value.filter((_, i) => tag[i] === 1);
+    expect(t0vals.every(Number.isFinite)).toBe(true);
+    expect(Math.abs(t0vals[0]! - t1vals[0]!)).toBeGreaterThan(0);
+  });
+
+  it('supports a million tags without per-tag objects on the hot path', () => {
+    const big = simScalarOptions.parse({ tags: 1_000_000, rate_hz: 0.1 });
+    const g = new ScalarGenerator(big, 5, T0);
+    const { tag } = concat([g.generate(1_500_000, 's')]);
+    expect(tag[999_999]).toBe(999_999);
+    expect(tag[1_000_000]).toBe(0);
+  });
+
+  it('cuts batches by time at low rates', () => {
+    expect(batchRows(simScalarOptions.parse({ tags: 300, rate_hz: 10 }))).toBe(300);
+    expect(batchRows(simScalarOptions.parse({ tags: 1_000_000, rate_hz: 10 }))).toBe(65536);
+  });
+
+  it('run() paces to the wall clock and stops on abort', async () => {
+    const o = simScalarOptions.parse({ tags: 100, rate_hz: 100, batch_ms: 20 });
+    const ac = new AbortController();
+    const t0 = BigInt(Date.now()) * 1_000_000n;
+    let rows = 0;
+    setTimeout(() => ac.abort(), 500);
+    for await (const sb of simScalar.run(o, { signal: ac.signal, t0UnixNs: t0, seed: 1, log: () => {} }, 'p')) rows += sb.batch.numRows;
+    // 10k points/s for ~0.5 s: within a generous window (timers on a shared machine).
+    expect(rows).toBeGreaterThan(3000);
+    expect(rows).toBeLessThan(6500);
+  });
+});
