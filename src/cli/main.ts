@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { DaqError } from '../errors.ts';
 import { runCommand } from './run-command.ts';
 
+const USAGE_CODES = new Set<string>(['DAQ_ERR_CONFIG_INVALID', 'DAQ_ERR_CONFIG_READ', 'DAQ_ERR_USAGE']);
+
 function positiveNumber(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
@@ -35,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof DaqError) {
       process.stderr.write(`daq: ${err.code}: ${err.message}\n`);
-      process.exitCode = err.code.startsWith('DAQ_ERR_CONFIG') || err.code === 'DAQ_ERR_USAGE' ? 2 : 1;
+      process.exitCode = USAGE_CODES.has(err.code) ? 2 : 1;
       return;
     }
     throw err;
