@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../../src/metrics/prometheus.ts';
+import type { DaemonStatus } from '../../../actors/daemon.ts';
+
+function status(rows: number): DaemonStatus {
+  return {
+    run_id: 'r',
+    dir: '/x',
+    state: 'running',
+    uptime_s: 1,
+    streams: { 'plant.tags': { batches: 3, rows, bytes: rows * 21, rows_per_s: 100, mb_per_s: 0.1 } },
+    subscribers: [{ id: 'live', mode: 'lossy', inflight_bytes: 10, inflight_batches: 2, pending_batches: 4, delivered_batches: 9, delivered_rows: 90, dropped_batches: 7, dropped_rows: 70 }],
+    instruments: { plant: { batches: 3, rows, rejected: 0, restarts: 2, blockedMs: 1500, running: true } },
+    processors: {},
+    sinks: { storage: { fsync_p99_ms: 1.5, 'acked_rows.plant.tags': rows } },
+    rejected_batches: { 'plant.tags': 1 },
+    faults: { 'plug|DAQ_ERR_PLUGIN_CRASHED': 4 },
+    memory: { rss_mb: 1, heap_used_mb: 1, array_buffers_mb: 1 },
+  };
+}
+
+describe('prometheus metrics', () => {
+  it('exposes rates, queues, drops, restarts and faults from the status at scrape time', async () => {
+    let rows = 300;
+    const m = createMetrics(() => status(rows));
+    let text = await m.text();
+    expect(text).toContain('daq_stream_rows_total{stream="plant.tags"} 300');
+    expect(text).toContain('daq_subscriber_queue_batches{subscriber="live",mode="lossy"} 6');
+    expect(text).toContain('daq_subscriber_dropped_batches_total{subscriber="live"} 7');
+    expect(text).toContain('daq_instrument_restarts_total{instrument="plant"} 2');
+    expect(text).toContain('daq_instrument_blocked_seconds_total{instrument="plant"} 1.5');
+    expect(text).toContain('daq_faults_total{actor="plug",code="DAQ_ERR_PLUGIN_CRASHED"} 4');
+    expect(text).toContain('daq_sink_stat{sink="storage",stat="acked_rows.plant.tags"} 300');
+    expect(text).toContain('daq_up 1');
+    expect(text).toMatch(/daq_process_resident_memory_bytes \d+/);
+    rows = 600;
+    text = await m.text();
+    expect(text).toContain('daq_stream_rows_total{stream="plant.tags"} 600');
+  });
+});
