@@ -154,7 +154,12 @@ export class Daemon {
     for (const [i, sink] of sinks.entries()) {
       await sink.open(this.run);
       const id = `${sink.name}${i === 0 ? '' : `-${i}`}`;
-      const ref = spawnSink(this.system, this.manager, sink, id, (err) => this.fail(err));
+      const ref = spawnSink(this.system, this.manager, sink, id, (err) => {
+        // Detach the failed sink so producers held for it are released and the stop can proceed;
+        // nothing after the failure is acknowledged by it.
+        dispatch(this.manager, { type: 'unsubscribe', id });
+        this.fail(err);
+      });
       await this.subscribe({
         id,
         mode: 'lossless',

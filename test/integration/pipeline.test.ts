@@ -162,3 +162,35 @@ describe('pipeline (real nact actor system)', () => {
     expectScalarExact(sink.batches.get('p.tags')!, config.instruments[0]!.options as SimScalarOptions, 5, d.run.t0UnixNs);
   });
 });
+
+describe('a failing lossless sink (disk full)', () => {
+  it('stops the daemon with the error instead of hanging, other sinks keep every admitted row', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const config = validateConfig(
+      {
+        run: { out: t.dir, seed: 2 },
+        instruments: [{ name: 'p', type: 'sim-scalar', options: { tags: 100, rate_hz: 1000, batch_rows: 2000, realtime: false } }],
+        storage: { sinks: ['none'] },
+        flow: { lossless_max_inflight_mib: 0.2 },
+      },
+      'test',
+    );
+    class FullDisk extends CaptureSink {
+      override async write(sb: StreamBatch): Promise<void> {
+        if (this.rows('p.tags') >= 20_000) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        await super.write(sb);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    const full = new FullDisk('full');
+    const other = new CaptureSink('other');
+    const d = await Daemon.start({ config, log: () => {}, extraSinks: [full, other] });
+    const fatal = new Promise<Error>((resolve) => d.onFatal(resolve));
+    expect((await fatal).message).toContain('ENOSPC');
+    await expect(d.stop()).rejects.toThrow(/ENOSPC/);
+    expect(d.status().state).toBe('failed');
+    expect(full.rows('p.tags')).toBe(20_000);
+    expectScalarExact(other.batches.get('p.tags')!, config.instruments[0]!.options as SimScalarOptions, 2, d.run.t0UnixNs);
+  });
+});
