@@ -25,6 +25,7 @@ import type { ProcessorCounters, ProcessorMsg } from './processor/processor.prot
 import { spawnLiveView } from './live-view/live-view.actor.ts';
 import type { LiveTarget } from './live-view/live-view.protocol.ts';
 import { FaultLog } from './supervision.ts';
+import { AckCounter } from './sink/ack-counter.ts';
 
 export const SOFTWARE = 'daq 0.1.0';
 
@@ -43,6 +44,8 @@ export interface DaemonOptions {
   liveTargets?: Array<{ id: string; target: LiveTarget }>;
   /** Raw manager subscriptions (tests: e.g. a lossy subscriber that never acknowledges). */
   extraSubscribers?: Parameters<Fanout['subscribe']>[0][];
+  /** Append every storage acknowledgment to this file (crash harnesses; see AckCounter). */
+  ackLog?: string;
   /** Run clock origin, Unix ns (default: now). */
   t0UnixNs?: bigint;
 }
@@ -66,6 +69,8 @@ export interface DaemonStatus {
   instruments: Record<string, InstrumentCounters>;
   processors: Record<string, ProcessorCounters>;
   sinks: Record<string, Record<string, number>>;
+  /** Rows each lossless sink has acknowledged (for storage: durable), per stream. */
+  acked_rows: Record<string, Record<string, number>>;
   rejected_batches: Record<string, number>;
   faults: Record<string, number>;
   memory: { rss_mb: number; heap_used_mb: number; array_buffers_mb: number };
@@ -86,7 +91,7 @@ export class Daemon {
   private readonly manager: Ref<ManagerMsg>;
   private readonly instruments: Array<{ source: InstrumentSource; ref: Ref<InstrumentMsg>; counters: InstrumentCounters }> = [];
   private readonly processors: Array<{ proc: Processor; ref: Ref<ProcessorMsg>; counters: ProcessorCounters }> = [];
-  private readonly sinks: Array<{ sink: Sink; ref: Ref<SinkMsg> }> = [];
+  private readonly sinks: Array<{ sink: Sink; ref: Ref<SinkMsg>; acked: AckCounter }> = [];
   private readonly startedAt = Date.now();
   private state: DaemonStatus['state'] = 'running';
   private fatalError: Error | null = null;
@@ -154,12 +159,13 @@ export class Daemon {
     for (const [i, sink] of sinks.entries()) {
       await sink.open(this.run);
       const id = `${sink.name}${i === 0 ? '' : `-${i}`}`;
+      const acked = new AckCounter(i === 0 ? this.opts.ackLog : undefined);
       const ref = spawnSink(this.system, this.manager, sink, id, (err) => {
         // Detach the failed sink so producers held for it are released and the stop can proceed;
         // nothing after the failure is acknowledged by it.
         dispatch(this.manager, { type: 'unsubscribe', id });
         this.fail(err);
-      });
+      }, acked);
       await this.subscribe({
         id,
         mode: 'lossless',
@@ -168,7 +174,7 @@ export class Daemon {
         onStream: (info) => dispatch(ref, { type: 'stream', info }),
         deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }),
       });
-      this.sinks.push({ sink, ref });
+      this.sinks.push({ sink, ref, acked });
     }
 
     for (const { id, target } of this.opts.liveTargets ?? []) {
@@ -272,8 +278,9 @@ export class Daemon {
       if (!this.fatalError) await this.whenDrainedOrFatal();
     }
     const errors: Error[] = [];
-    for (const { ref } of this.sinks) {
+    for (const { ref, acked } of this.sinks) {
       const err = await new Promise<Error | null>((r) => dispatch(ref, { type: 'close', reply: r }));
+      acked.close();
       if (err) errors.push(err);
     }
     stopSystem(this.system);
@@ -325,6 +332,7 @@ export class Daemon {
       instruments: Object.fromEntries(this.instruments.map((i) => [i.source.name, { ...i.counters }])),
       processors: Object.fromEntries(this.processors.map((p) => [p.proc.name, { ...p.counters }])),
       sinks: Object.fromEntries(this.sinks.map(({ sink }) => [sink.name, sink.stats?.() ?? {}])),
+      acked_rows: Object.fromEntries(this.sinks.map(({ sink, acked }) => [sink.name, acked.snapshot()])),
       rejected_batches: Object.fromEntries(this.counters.rejectedBatches),
       faults: this.faults.snapshot(),
       memory: { rss_mb: mem.rss / 1048576, heap_used_mb: mem.heapUsed / 1048576, array_buffers_mb: mem.arrayBuffers / 1048576 },

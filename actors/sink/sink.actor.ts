@@ -3,6 +3,7 @@ import type { Ref } from 'nact';
 import type { Sink } from '../../src/pipeline/types.ts';
 import type { SinkMsg } from './sink.protocol.ts';
 import type { ManagerMsg } from '../manager/manager.protocol.ts';
+import type { AckCounter } from './ack-counter.ts';
 
 /**
  * A lossless sink actor. Batches are handed to `sink.write` in mailbox order without waiting for
@@ -16,6 +17,7 @@ export function spawnSink(
   sink: Sink,
   id: string,
   onFatal: (err: Error) => void,
+  acked: AckCounter,
 ) {
   let failed: Error | null = null;
   return spawn(
@@ -36,7 +38,9 @@ export function spawnSink(
           if (failed) break;
           sink.write(msg.sb).then(
             () => {
-              if (!failed) dispatch(manager, { type: 'ack', subscriber: id, token: msg.token });
+              if (failed) return;
+              acked.add(msg.sb.stream, msg.sb.batch.numRows);
+              dispatch(manager, { type: 'ack', subscriber: id, token: msg.token });
             },
             (err: Error) => {
               if (!failed) {

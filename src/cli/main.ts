@@ -28,6 +28,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('-p, --port <port>', 'HTTP port for /status and live view (default 7420)', port)
     .option('-q, --quiet', 'no status line')
     .option('--log-level <level>', 'debug | info | warn | error | silent')
+    .option('--ack-log <file>', 'append "<stream>\\t<rows acknowledged>" per storage acknowledgment (crash testing)')
     .action(async (flags) => {
       process.exitCode = await runCommand(flags);
     });

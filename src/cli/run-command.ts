@@ -11,6 +11,7 @@ export interface RunFlags {
   quiet?: boolean;
   port?: number;
   logLevel?: LogLevel;
+  ackLog?: string;
 }
 
 /**
@@ -25,7 +26,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   if (flags.port !== undefined) config.http.port = flags.port;
   const { log } = createLogger(flags.logLevel ?? config.log.level);
 
-  const daemon = await Daemon.start({ config, configSource: source, log });
+  const daemon = await Daemon.start({ config, configSource: source, log, ackLog: flags.ackLog });
   log('info', `run ${daemon.run.runId} started`, { dir: daemon.run.dir, config: source });
 
   const tty = process.stderr.isTTY && !flags.quiet;

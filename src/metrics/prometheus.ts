@@ -80,6 +80,9 @@ export function createMetrics(status: () => DaemonStatus): { registry: Registry;
   gauge('daq_sink_stat', 'Sink statistics (WAL bytes, fsync latency, acked rows, ...) by sink and name', ['sink', 'stat'], (s, set) => {
     for (const [sink, stats] of Object.entries(s.sinks)) for (const [stat, v] of Object.entries(stats)) if (Number.isFinite(v)) set({ sink, stat }, v);
   });
+  counter('daq_acked_rows_total', 'Rows a lossless sink acknowledged (storage: durable), per stream', ['sink', 'stream'], (s, set) => {
+    for (const [sink, streams] of Object.entries(s.acked_rows)) for (const [stream, n] of Object.entries(streams)) set({ sink, stream }, n);
+  });
   gauge('daq_up', '1 while the daemon is running, 0 once stopping or failed', [], (s, set) => set({}, s.state === 'running' ? 1 : 0));
 
   return { registry, text: () => registry.metrics() };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tableFromIPC } from 'apache-arrow';
 import { daq } from '../helpers/cli.ts';
+import { readAckLog } from '../../actors/sink/ack-counter.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 let cleanup: (() => void) | null = null;
@@ -31,7 +32,8 @@ describe('daq run (child process)', () => {
   it('SIGTERM mid-run stops cleanly (exit 0) and leaves readable Arrow files', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
-    const p = daq(['run', '--out', t.dir, '--quiet', '--port', '0']);
+    const ackLog = path.join(t.dir, 'acks.log');
+    const p = daq(['run', '--out', t.dir, '--quiet', '--port', '0', '--ack-log', ackLog]);
     await p.waitFor('started');
     await new Promise((r) => setTimeout(r, 1500));
     p.child.kill('SIGTERM');
@@ -44,6 +46,9 @@ describe('daq run (child process)', () => {
     const tags = tableFromIPC(fs.readFileSync(path.join(runDir, 'plant.tags.arrows')));
     expect(tags.numRows).toBeGreaterThan(300 * 10); // 300 tags x 10 Hz for > 1 s
     expect(tags.schema.fields.map((f) => f.name)).toEqual(['timestamp_ns', 'tag', 'value', 'quality']);
+    // The ack log's last count per stream equals what the files hold.
+    const acks = readAckLog(ackLog);
+    expect(acks.get('plant.tags')).toBe(tags.numRows);
     for (let ch = 0; ch < 4; ch++) {
       const rec = tableFromIPC(fs.readFileSync(path.join(runDir, `digitizer.ch${ch}.arrows`)));
       const pool = tableFromIPC(fs.readFileSync(path.join(runDir, `digitizer.ch${ch}.wave_pool.arrows`)));
@@ -53,6 +58,7 @@ describe('daq run (child process)', () => {
       const len = rec.getChild('event_length')!.toArray() as Int32Array;
       for (let i = 1; i < rec.numRows; i++) expect(off[i]).toBe(off[i - 1]! + BigInt(len[i - 1]!));
       expect(Number(off[rec.numRows - 1]!) + len[rec.numRows - 1]!).toBe(pool.numRows);
+      expect(acks.get(`digitizer.ch${ch}`)).toBe(rec.numRows);
     }
   });
 });

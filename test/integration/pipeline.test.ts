@@ -94,6 +94,7 @@ describe('pipeline (real nact actor system)', () => {
     expect(slow.batches.get('plant.tags')).toEqual(fast.batches.get('plant.tags'));
     const st = d.status();
     expect(st.streams['plant.tags']!.rows).toBe(fast.rows('plant.tags'));
+    expect(st.acked_rows['slow']!['plant.tags']).toBe(slow.rows('plant.tags'));
     // ~2.5 s at 40k points/s.
     expect(fast.rows('plant.tags')).toBeGreaterThan(40_000);
   });

@@ -13,6 +13,7 @@ function status(rows: number): DaemonStatus {
     instruments: { plant: { batches: 3, rows, rejected: 0, restarts: 2, blockedMs: 1500, running: true } },
     processors: {},
     sinks: { storage: { fsync_p99_ms: 1.5, 'acked_rows.plant.tags': rows } },
+    acked_rows: { storage: { 'plant.tags': rows } },
     rejected_batches: { 'plant.tags': 1 },
     faults: { 'plug|DAQ_ERR_PLUGIN_CRASHED': 4 },
     memory: { rss_mb: 1, heap_used_mb: 1, array_buffers_mb: 1 },
@@ -32,6 +33,7 @@ describe('prometheus metrics', () => {
     expect(text).toContain('daq_faults_total{actor="plug",code="DAQ_ERR_PLUGIN_CRASHED"} 4');
     expect(text).toContain('daq_sink_stat{sink="storage",stat="acked_rows.plant.tags"} 300');
     expect(text).toContain('daq_up 1');
+    expect(text).toContain('daq_acked_rows_total{sink="storage",stream="plant.tags"} 300');
     expect(text).toMatch(/daq_process_resident_memory_bytes \d+/);
     rows = 600;
     text = await m.text();
