@@ -2,30 +2,23 @@ import { z } from 'zod';
 
 const name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'must start with a letter and use only letters, digits, _ and -');
 
-/** One instrument instance. `name` prefixes its streams (`<name>.tags`, `<name>.ch0`, ...). */
-export const instrumentConfig = z
+/**
+ * One instrument or processor instance. `name` prefixes an instrument's streams
+ * (`<name>.tags`, `<name>.ch0`, ...); `type` is a built-in or `plugin` with `module` (a path
+ * relative to the working directory); `options` are validated by the component's own schema.
+ */
+const componentConfig = z
   .object({
     name,
-    /** A built-in type (`sim-scalar`, `sim-digitizer`) or `plugin` with `module`. */
     type: z.string(),
-    /** Plugin module path (relative to the config file), for `type: plugin`. */
     module: z.string().optional(),
-    /** Options validated by the instrument's own schema. */
     options: z.record(z.string(), z.unknown()).default({}),
     /** Set false to leave it out without deleting it. */
     enabled: z.boolean().default(true),
   })
   .strict();
-
-export const processorConfig = z
-  .object({
-    name,
-    type: z.string(),
-    module: z.string().optional(),
-    options: z.record(z.string(), z.unknown()).default({}),
-    enabled: z.boolean().default(true),
-  })
-  .strict();
+export const instrumentConfig = componentConfig;
+export const processorConfig = componentConfig;
 
 export const configSchema = z
   .object({

@@ -5,7 +5,7 @@ import { ScalarGenerator } from '../../src/instruments/sim-scalar.ts';
 import type { SimScalarOptions } from '../../src/instruments/sim-scalar.ts';
 import { ChannelGenerator } from '../../src/instruments/sim-digitizer.ts';
 import type { SimDigitizerOptions } from '../../src/instruments/sim-digitizer.ts';
-import { scalarColumns } from '../../src/schema/scalar.ts';
+import { concatScalar } from '../helpers/scalar.ts';
 import { recordColumns } from '../../src/schema/waveform.ts';
 import type { StreamBatch, WaveBatch } from '../../src/schema/batch.ts';
 import { CaptureSink } from '../helpers/capture-sink.ts';
@@ -16,20 +16,6 @@ const quiet = () => {};
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
 
-function concatScalar(batches: StreamBatch[]) {
-  const cols = batches.map((b) => scalarColumns(b.batch));
-  const n = cols.reduce((a, c) => a + c.tag.length, 0);
-  const out = { ts: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) };
-  let o = 0;
-  for (const c of cols) {
-    out.ts.set(c.timestampNs, o);
-    out.tag.set(c.tag, o);
-    out.value.set(c.value, o);
-    out.quality.set(c.quality, o);
-    o += c.tag.length;
-  }
-  return out;
-}
 
 /** Checks a sink's scalar stream equals, row for row, what the generator makes for this seed. */
 function expectScalarExact(batches: StreamBatch[], opts: SimScalarOptions, seed: number, t0: bigint) {

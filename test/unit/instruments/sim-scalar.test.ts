@@ -1,39 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { ScalarGenerator, simScalarOptions, simScalar, batchRows } from '../../../src/instruments/sim-scalar.ts';
-import { scalarColumns } from '../../../src/schema/scalar.ts';
 import { sameBytes } from '../../helpers/bytes.ts';
-import type { StreamBatch } from '../../../src/schema/batch.ts';
+import { concatScalar } from '../../helpers/scalar.ts';
 
 const T0 = 1_790_000_000_000_000_000n;
 
-function concat(batches: StreamBatch[]) {
-  const cols = batches.map((b) => scalarColumns(b.batch));
-  const n = cols.reduce((a, c) => a + c.tag.length, 0);
-  const out = { ts: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) };
-  let o = 0;
-  for (const c of cols) {
-    out.ts.set(c.timestampNs, o);
-    out.tag.set(c.tag, o);
-    out.value.set(c.value, o);
-    out.quality.set(c.quality, o);
-    o += c.tag.length;
-  }
-  return out;
-}
 
 describe('sim-scalar', () => {
   const opts = simScalarOptions.parse({ tags: 1000, rate_hz: 5, bad_quality_fraction: 0.01 });
 
   it('is deterministic for a seed and independent of batch boundaries', () => {
     const a = new ScalarGenerator(opts, 42, T0);
-    const one = concat([a.generate(20_000, 's')]);
+    const one = concatScalar([a.generate(20_000, 's')]);
     const b = new ScalarGenerator(opts, 42, T0);
-    const parts = concat([b.generate(7, 's'), b.generate(9_993, 's'), b.generate(10_000, 's')]);
+    const parts = concatScalar([b.generate(7, 's'), b.generate(9_993, 's'), b.generate(10_000, 's')]);
     expect(sameBytes(parts.ts, one.ts)).toBe(true);
     expect(sameBytes(parts.tag, one.tag)).toBe(true);
     expect(sameBytes(parts.value, one.value)).toBe(true);
     expect(sameBytes(parts.quality, one.quality)).toBe(true);
-    const c = concat([new ScalarGenerator(opts, 43, T0).generate(20_000, 's')]);
+    const c = concatScalar([new ScalarGenerator(opts, 43, T0).generate(20_000, 's')]);
     expect(sameBytes(c.value, one.value)).toBe(false);
   });
 
@@ -41,7 +26,7 @@ describe('sim-scalar', () => {
     const g = new ScalarGenerator(opts, 1, T0);
     const seconds = 4;
     const n = opts.tags * opts.rate_hz * seconds;
-    const { ts, tag } = concat([g.generate(n, 's')]);
+    const { ts, tag } = concatScalar([g.generate(n, 's')]);
     const perTag = new Uint32Array(opts.tags);
     for (let i = 0; i < n; i++) perTag[tag[i]!]!++;
     expect(Math.min(...perTag)).toBe(opts.rate_hz * seconds);
@@ -60,7 +45,7 @@ describe('sim-scalar', () => {
 
   it('marks about bad_quality_fraction of points bad, with varied models', () => {
     const g = new ScalarGenerator(opts, 3, T0);
-    const { quality, value, tag } = concat([g.generate(200_000, 's')]);
+    const { quality, value, tag } = concatScalar([g.generate(200_000, 's')]);
     const bad = quality.reduce((a, q) => a + (q !== 0 ? 1 : 0), 0) / quality.length;
     expect(bad).toBeGreaterThan(0.007);
     expect(bad).toBeLessThan(0.013);
@@ -74,7 +59,7 @@ describe('sim-scalar', () => {
   it('supports a million tags without per-tag objects on the hot path', () => {
     const big = simScalarOptions.parse({ tags: 1_000_000, rate_hz: 0.1 });
     const g = new ScalarGenerator(big, 5, T0);
-    const { tag } = concat([g.generate(1_500_000, 's')]);
+    const { tag } = concatScalar([g.generate(1_500_000, 's')]);
     expect(tag[999_999]).toBe(999_999);
     expect(tag[1_000_000]).toBe(0);
   });
