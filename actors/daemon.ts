@@ -90,7 +90,7 @@ export class Daemon {
   private readonly faults: FaultLog;
   private readonly manager: Ref<ManagerMsg>;
   private readonly instruments: Array<{ source: InstrumentSource; ref: Ref<InstrumentMsg>; counters: InstrumentCounters }> = [];
-  private readonly processors: Array<{ proc: Processor; ref: Ref<ProcessorMsg>; counters: ProcessorCounters }> = [];
+  private readonly processors: Array<{ proc: Processor; ref: Ref<ProcessorMsg>; counters: ProcessorCounters; stopTicks: () => void }> = [];
   private readonly sinks: Array<{ sink: Sink; ref: Ref<SinkMsg>; acked: AckCounter }> = [];
   private readonly startedAt = Date.now();
   private state: DaemonStatus['state'] = 'running';
@@ -144,9 +144,9 @@ export class Daemon {
       });
       for (const out of proc.outputs(inputs)) await this.registerStream(out);
       const counters: ProcessorCounters = { inBatches: 0, outBatches: 0, failures: 0 };
-      const ref = spawnProcessor(this.system, this.manager, proc, proc.name, this.faults, counters);
+      const { ref, stopTicks } = spawnProcessor(this.system, this.manager, proc, proc.name, this.faults, counters);
       await this.subscribe({ id: proc.name, mode: 'lossless', streams: [...proc.inputs], deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }) });
-      this.processors.push({ proc, ref, counters });
+      this.processors.push({ proc, ref, counters, stopTicks });
     }
 
     const sinks: Sink[] = [];
@@ -274,6 +274,7 @@ export class Daemon {
     await Promise.all(this.instruments.map(({ ref }) => new Promise<void>((r) => dispatch(ref, { type: 'stop', reply: r }))));
     if (!this.fatalError) await this.whenDrainedOrFatal();
     for (const p of this.processors) {
+      p.stopTicks();
       await new Promise<void>((r) => dispatch(p.ref, { type: 'flush', reply: r }));
       if (!this.fatalError) await this.whenDrainedOrFatal();
     }
@@ -298,6 +299,7 @@ export class Daemon {
 
   /** Tears down after a failed start. */
   private async abort(): Promise<void> {
+    for (const p of this.processors) p.stopTicks();
     for (const { sink } of this.sinks) await sink.close().catch(() => undefined);
     stopSystem(this.system);
   }

@@ -9,8 +9,10 @@ import type { FaultLog } from '../supervision.ts';
 
 /**
  * A processor actor: a lossless subscriber of its inputs that publishes derived batches back
- * through the manager. An input batch is acknowledged only after its outputs are admitted, so
- * backpressure on the outputs reaches the inputs' producers.
+ * through the manager. An input batch is acknowledged only after its outputs are admitted (and,
+ * for a processor that holds input, once it releases the batch), so backpressure on the outputs
+ * and the processor's own buffer reach the inputs' producers. Returns the actor and a function
+ * that stops its tick timer.
  */
 export function spawnProcessor(
   parent: Parameters<typeof spawn>[0],
@@ -26,30 +28,49 @@ export function spawnProcessor(
       if (!err) counters.outBatches++;
     }
   };
-  return spawn(
+  /** Runs the processor's work and publishes its outputs; false when it threw (counted). */
+  const guarded = async (work: () => StreamBatch[] | Promise<StreamBatch[]>): Promise<boolean> => {
+    let outs: StreamBatch[];
+    try {
+      outs = await work();
+    } catch (err) {
+      counters.failures++;
+      faults.record(id, 'DAQ_ERR_PROCESSOR_FAILED', err as Error);
+      return false;
+    }
+    await emit(outs);
+    return true;
+  };
+  const ref = spawn(
     parent,
     async (state: null, msg: ProcessorMsg) => {
-      if (msg.type === 'batch') {
-        counters.inBatches++;
-        try {
-          await emit(await proc.process(msg.sb));
-        } catch (err) {
-          counters.failures++;
-          faults.record(id, 'DAQ_ERR_PROCESSOR_FAILED', err as Error);
+      switch (msg.type) {
+        case 'batch': {
+          counters.inBatches++;
+          let released = false;
+          const release = () => {
+            if (released) return;
+            released = true;
+            dispatch(manager, { type: 'ack', subscriber: id, token: msg.token });
+          };
+          const ok = await guarded(() => proc.process(msg.sb, release));
+          // A processor that failed on the batch, or does not hold input, is done with it now.
+          if (!proc.holdsInput || !ok) release();
+          break;
         }
-        dispatch(manager, { type: 'ack', subscriber: id, token: msg.token });
-      } else {
-        try {
-          if (proc.flush) await emit(await proc.flush());
-        } catch (err) {
-          counters.failures++;
-          faults.record(id, 'DAQ_ERR_PROCESSOR_FAILED', err as Error);
-        }
-        msg.reply();
+        case 'tick':
+          if (proc.tick) await guarded(() => proc.tick!(Date.now()));
+          break;
+        case 'flush':
+          if (proc.flush) await guarded(() => proc.flush!());
+          msg.reply();
+          break;
       }
       return state;
     },
     `processor-${id}`,
     { initialState: null },
   );
+  const timer = proc.tick ? setInterval(() => dispatch(ref, { type: 'tick' }), proc.tickMs ?? 100) : null;
+  return { ref, stopTicks: () => timer && clearInterval(timer) };
 }

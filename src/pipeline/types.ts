@@ -40,8 +40,17 @@ export interface Processor {
   readonly inputs: string[];
   /** Output streams, known once the inputs' infos are known. */
   outputs(inputs: StreamInfo[]): StreamInfo[];
-  /** Process one input batch; return derived batches (possibly none). */
-  process(sb: StreamBatch): StreamBatch[] | Promise<StreamBatch[]>;
+  /**
+   * Process one input batch; return derived batches (possibly none). A processor that keeps
+   * input batches buffered (a merge) declares `holdsInput` and calls `release` once it no longer
+   * needs the batch: only then is the batch acknowledged, so the manager's flow control bounds
+   * what it holds. Otherwise the batch is acknowledged when `process` returns.
+   */
+  process(sb: StreamBatch, release: () => void): StreamBatch[] | Promise<StreamBatch[]>;
+  readonly holdsInput?: boolean;
+  /** Called every `tickMs` (time-based work such as silence timeouts); returns batches to publish. */
+  tick?(nowMs: number): StreamBatch[];
+  readonly tickMs?: number;
   /** End of input: emit what is still held back. */
   flush?(): StreamBatch[] | Promise<StreamBatch[]>;
   stats?(): Record<string, number>;

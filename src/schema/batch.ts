@@ -62,6 +62,13 @@ export interface WaveBatch {
   stream: string;
   batch: RecordBatch;
   samples: Uint16Array;
+  /**
+   * Optional promise from the producer: no later event of this stream has `timestamp` (ps) below
+   * this. Lets a merge advance past a quiet input; a batch may carry it with zero rows.
+   */
+  watermarkPs?: bigint;
+  /** Set by the merge: position of samples[0] in the run's global wave pool. */
+  globalSampleOffset?: bigint;
 }
 
 /** Everything that moves through the pipeline. Passed by reference, never copied per subscriber. */

@@ -1,0 +1,249 @@
+import { describe, expect, it } from 'vitest';
+import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
+import { Xorshift } from '../../../src/instruments/rng.ts';
+import { RecordFlags } from '../../../src/schema/waveform.ts';
+import { isDaqError } from '../../../src/errors.ts';
+import type { WaveBatch } from '../../../src/schema/batch.ts';
+import { eventsOf, randomInput, waveBatch } from '../../helpers/waves.ts';
+import type { Ev } from '../../helpers/waves.ts';
+import { sameBytes } from '../../helpers/bytes.ts';
+
+function reference(inputs: Ev[][]): Ev[] {
+  const all = inputs.flat(); // concatenation in input order
+  const idx = all.map((_, i) => i);
+  idx.sort((a, b) => {
+    const x = all[a]!;
+    const y = all[b]!;
+    if (x.t !== y.t) return x.t < y.t ? -1 : 1;
+    if (x.pid !== y.pid) return x.pid - y.pid;
+    if (x.ch !== y.ch) return x.ch - y.ch;
+    return a - b; // stable
+  });
+  return idx.map((i) => all[i]!);
+}
+
+/** Splits each input into random batches and pushes them in a random interleaving, draining as it goes. */
+function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000): WaveBatch[] {
+  const m = new StreamingMerge({ output: 'records', maxOutputRows, silenceTimeoutMs: 1e12 });
+  const queues = inputs.map((evs, k) => {
+    m.addInput(`in${k}`);
+    const batches: Ev[][] = [];
+    let i = 0;
+    while (i < evs.length) {
+      const size = 1 + Math.floor(rng.next() * Math.max(1, evs.length / 3));
+      batches.push(evs.slice(i, i + size));
+      i += size;
+    }
+    return batches;
+  });
+  const out: WaveBatch[] = [];
+  let live = queues.map((q, k) => (q.length ? k : -1)).filter((k) => k >= 0);
+  inputs.forEach((evs, k) => evs.length === 0 && m.end(`in${k}`));
+  while (live.length > 0) {
+    const k = live[Math.floor(rng.next() * live.length)]!;
+    m.push(`in${k}`, waveBatch(`in${k}`, queues[k]!.shift()!));
+    if (queues[k]!.length === 0) {
+      if (rng.next() < 0.5) m.end(`in${k}`);
+      live = live.filter((x) => x !== k);
+    }
+    out.push(...m.drain());
+  }
+  out.push(...m.finish());
+  return out;
+}
+
+function expectMergedExactly(out: WaveBatch[], inputs: Ev[][]) {
+  const got = eventsOf(out);
+  const ref = reference(inputs);
+  expect(got.length).toBe(ref.length);
+  let expectOffset = 0n;
+  for (let i = 0; i < ref.length; i++) {
+    const g = got[i]!;
+    const r = ref[i]!;
+    if (g.t !== r.t || g.pid !== r.pid || g.ch !== r.ch || g.src !== r.src || !sameBytes(g.wave, r.wave)) {
+      throw new Error(`event ${i}: got (t ${g.t}, pid ${g.pid}, ch ${g.ch}, src ${g.src}) expected (t ${r.t}, pid ${r.pid}, ch ${r.ch}, src ${r.src}), waves equal: ${sameBytes(g.wave, r.wave)}`);
+    }
+    expect(g.eventId).toBe(BigInt(i));
+    expect(g.globalOffset).toBe(expectOffset); // contiguous global pool
+    expectOffset += BigInt(g.wave.length);
+  }
+}
+
+describe('StreamingMerge: output is a stable sort of the concatenation', () => {
+  for (const [k, seed] of [[1, 1], [2, 2], [3, 3], [8, 4], [17, 5], [64, 6]] as const) {
+    it(`k = ${k}, random batches and interleavings`, () => {
+      const rng = new Xorshift(seed);
+      for (let round = 0; round < 5; round++) {
+        const inputs = Array.from({ length: k }, (_, s) =>
+          randomInput(rng, s, s % 5 === 4 ? 0 : Math.floor(rng.next() * 60), { maxT: 500, pids: 2, chans: 3, maxLen: 50 }),
+        );
+        expectMergedExactly(runMerge(rng, inputs, 1 + Math.floor(rng.next() * 80)), inputs);
+      }
+    });
+  }
+
+  it('equal timestamps everywhere (ties by pid, channel, then input order)', () => {
+    const rng = new Xorshift(11);
+    const inputs = Array.from({ length: 6 }, (_, s) => randomInput(rng, s, 40, { maxT: 2, pids: 2, chans: 2, maxLen: 5 }));
+    expectMergedExactly(runMerge(rng, inputs), inputs);
+  });
+
+  it('one input far faster than the rest', () => {
+    const rng = new Xorshift(12);
+    const inputs = [randomInput(rng, 0, 3000, { maxT: 1e6, pids: 1, chans: 1, maxLen: 20 }), ...Array.from({ length: 4 }, (_, s) => randomInput(rng, s + 1, 5, { maxT: 1e6, pids: 1, chans: 4, maxLen: 20 }))];
+    expectMergedExactly(runMerge(rng, inputs), inputs);
+  });
+
+  it('lengths from 1 to 10^6 samples', () => {
+    const rng = new Xorshift(13);
+    const inputs = Array.from({ length: 4 }, (_, s) => randomInput(rng, s, 30, { maxT: 1e4, pids: 1, chans: 4, maxLen: 2000, longEvery: 25 }));
+    // Make sure both extremes are present.
+    inputs[0]![3]!.wave = new Uint16Array(1_000_000).fill(7);
+    inputs[1]![5]!.wave = Uint16Array.of(9);
+    expect(inputs.flat().some((e) => e.wave.length === 1_000_000)).toBe(true);
+    expect(inputs.flat().some((e) => e.wave.length === 1)).toBe(true);
+    expectMergedExactly(runMerge(rng, inputs), inputs);
+  });
+
+  it('copies waveforms whose batch slices are not contiguous', () => {
+    const m = new StreamingMerge({ output: 'r' });
+    m.addInput('a');
+    const wb = waveBatch('a', [
+      { t: 1n, pid: 0, ch: 0, wave: Uint16Array.of(1, 2, 3), src: 0, seq: 0 },
+      { t: 2n, pid: 0, ch: 0, wave: Uint16Array.of(4, 5), src: 0, seq: 1 },
+    ]);
+    // Reverse the sample layout: event 1 first, then event 0.
+    const samples = Uint16Array.of(4, 5, 1, 2, 3);
+    const offsets = wb.batch.getChild('wave_offset')!.data[0]!.values as BigInt64Array;
+    offsets[0] = 2n;
+    offsets[1] = 0n;
+    m.push('a', { ...wb, samples });
+    const ev = eventsOf(m.finish());
+    expect([...ev[0]!.wave]).toEqual([1, 2, 3]);
+    expect([...ev[1]!.wave]).toEqual([4, 5]);
+  });
+});
+
+describe('StreamingMerge: watermark, silence, late events, backpressure', () => {
+  const ev = (t: number, src = 0, len = 4): Ev => ({ t: BigInt(t), pid: 0, ch: src, wave: new Uint16Array(len).fill(t & 0xffff), src, seq: 0 });
+
+  it('emits only below the smallest latest key over live inputs', () => {
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 1e9 });
+    m.addInput('a');
+    m.addInput('b');
+    m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
+    expect(m.drain()).toEqual([]); // b has said nothing yet
+    m.push('b', waveBatch('b', [ev(15, 1)]));
+    expect(eventsOf(m.drain()).map((e) => Number(e.t))).toEqual([10]); // below b's 15
+    m.push('b', waveBatch('b', [ev(25, 1)]));
+    expect(eventsOf(m.drain()).map((e) => Number(e.t))).toEqual([15, 20]);
+    m.end('b');
+    expect(eventsOf(m.drain()).map((e) => Number(e.t))).toEqual([25]); // a's own last (30) still bounds
+    expect(eventsOf(m.finish()).map((e) => Number(e.t))).toEqual([30]);
+  });
+
+  it('a producer watermark lets a quiet input stop holding output back', () => {
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 1e9 });
+    m.addInput('a');
+    m.addInput('b');
+    m.push('a', waveBatch('a', [ev(10), ev(20)]));
+    m.push('b', waveBatch('b', [], 100n)); // no events, but none before t=100 will come
+    expect(eventsOf(m.drain()).map((e) => Number(e.t))).toEqual([10]);
+  });
+
+  it('a silent input holds output back until its timeout, then does not; it is counted', () => {
+    let now = 0;
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 1000, now: () => now });
+    m.addInput('fast');
+    m.addInput('silent');
+    m.push('silent', waveBatch('silent', [ev(5, 1)]));
+    now = 100;
+    m.push('fast', waveBatch('fast', [ev(10), ev(20), ev(30)]));
+    expect(m.drain()).toEqual([]); // the silent input's last key (5) bounds: strictly below it, nothing
+    now = 900;
+    m.tick();
+    expect(m.drain()).toEqual([]); // still within the timeout
+    now = 1100;
+    m.push('fast', waveBatch('fast', [ev(40)]));
+    expect(m.drain()).toEqual([]);
+    now = 1200;
+    m.tick(); // silent for 1200 ms > 1000: stops bounding; fast (last push 100 ms ago) still does
+    expect(eventsOf(m.drain()).map((e) => Number(e.t))).toEqual([5, 10, 20, 30]);
+    expect(m.stats().inputs['silent']).toMatchObject({ timed_out: true, timeouts: 1 });
+  });
+
+  it('late events are flagged at their arrival position (policy "flag")', () => {
+    let now = 0;
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 10, now: () => now, latePolicy: 'flag' });
+    m.addInput('a');
+    m.addInput('b');
+    m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
+    now = 100;
+    m.tick();
+    m.push('a', waveBatch('a', [ev(40)]));
+    const first = eventsOf(m.drain()).map((e) => Number(e.t));
+    expect(first).toEqual([10, 20, 30]);
+    m.push('b', waveBatch('b', [ev(25, 1), ev(35, 1), ev(50, 1)]));
+    const out = eventsOf(m.finish());
+    expect(out.map((e) => Number(e.t))).toEqual([25, 35, 40, 50]);
+    expect(out[0]!.flags & RecordFlags.LATE).toBe(RecordFlags.LATE);
+    expect(out.slice(1).every((e) => (e.flags & RecordFlags.LATE) === 0)).toBe(true);
+    expect(m.stats().inputs['b']!.late_events).toBe(1);
+    expect(m.losses).toEqual([]);
+  });
+
+  it('late events are dropped and recorded as a loss (policy "reject")', () => {
+    let now = 0;
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 10, now: () => now, latePolicy: 'reject' });
+    m.addInput('a');
+    m.addInput('b');
+    m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
+    now = 100;
+    m.tick();
+    m.push('a', waveBatch('a', [ev(40)]));
+    m.drain();
+    m.push('b', waveBatch('b', [ev(12, 1), ev(25, 1), ev(35, 1)]));
+    expect(eventsOf(m.finish()).map((e) => Number(e.t))).toEqual([35, 40]);
+    expect(m.losses).toEqual([{ stream: 'b', reason: 'late', tMinPs: 12n, tMaxPs: 25n, rows: 2 }]);
+  });
+
+  it('reports backpressure when the buffer is full and releases batches as they are emitted', () => {
+    const m = new StreamingMerge({ output: 'r', maxBufferedBytes: 3000, silenceTimeoutMs: 1e9 });
+    m.addInput('a');
+    m.addInput('b');
+    const released: number[] = [];
+    let ok = true;
+    let i = 0;
+    while (ok) {
+      const k = i++;
+      ok = m.push('a', waveBatch('a', [ev(100 + k, 0, 100)]), () => released.push(k));
+      expect(m.drain()).toEqual([]); // b holds everything back
+    }
+    expect(m.bufferedBytes).toBeGreaterThanOrEqual(3000);
+    expect(released).toEqual([]);
+    m.push('b', waveBatch('b', [ev(1000, 1)]));
+    // All of a's events but its last (a's own last key still bounds) are emitted and released.
+    expect(eventsOf(m.drain()).length).toBe(i - 1);
+    expect(released).toEqual(Array.from({ length: i - 1 }, (_, k) => k));
+    expect(m.bufferedBytes).toBeLessThan(3000);
+  });
+
+  it('rejects an unsorted input naming the input and row', () => {
+    const m = new StreamingMerge({ output: 'r' });
+    m.addInput('a');
+    m.push('a', waveBatch('a', [ev(10)]));
+    try {
+      m.push('a', waveBatch('a', [ev(11), ev(9)]));
+      throw new Error('expected');
+    } catch (err) {
+      expect(isDaqError(err, 'DAQ_ERR_MERGE_ORDER')).toBe(true);
+      expect((err as Error).message).toContain('"a": row 1');
+    }
+    try {
+      m.push('a', waveBatch('a', [ev(5)]));
+      throw new Error('expected');
+    } catch (err) {
+      expect((err as Error).message).toContain('row 0');
+    }
+  });
+});
