@@ -25,9 +25,15 @@ import type { ProcessorCounters, ProcessorMsg } from './processor/processor.prot
 import { spawnLiveView } from './live-view/live-view.actor.ts';
 import type { LiveTarget } from './live-view/live-view.protocol.ts';
 import { FaultLog } from './supervision.ts';
+import { StreamingRecords } from '../src/merge/streaming-records.ts';
 import { AckCounter } from './sink/ack-counter.ts';
 
 export const SOFTWARE = 'daq 0.1.0';
+
+/** `digitizer.*` style pattern to a RegExp (only `*` is special). */
+function globRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
 
 export interface DaemonOptions {
   config: DaqConfig;
@@ -67,7 +73,7 @@ export interface DaemonStatus {
   streams: Record<string, StreamRate>;
   subscribers: SubscriberStats[];
   instruments: Record<string, InstrumentCounters>;
-  processors: Record<string, ProcessorCounters>;
+  processors: Record<string, ProcessorCounters & Record<string, number>>;
   sinks: Record<string, Record<string, number>>;
   /** Rows each lossless sink has acknowledged (for storage: durable), per stream. */
   acked_rows: Record<string, Record<string, number>>;
@@ -136,18 +142,27 @@ export class Daemon {
     const infos: StreamInfo[] = sources.flatMap((s) => s.streams);
     for (const info of infos) await this.registerStream(info);
 
-    for (const proc of this.opts.extraProcessors ?? []) {
-      const inputs = proc.inputs.map((n) => {
-        const info = this.fanout.streamInfo(n);
-        if (!info) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `processor "${proc.name}" needs stream "${n}", which no instrument emits`, { details: { stream: n } });
-        return info;
-      });
-      for (const out of proc.outputs(inputs)) await this.registerStream(out);
-      const counters: ProcessorCounters = { inBatches: 0, outBatches: 0, failures: 0 };
-      const { ref, stopTicks } = spawnProcessor(this.system, this.manager, proc, proc.name, this.faults, counters);
-      await this.subscribe({ id: proc.name, mode: 'lossless', streams: [...proc.inputs], deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }) });
-      this.processors.push({ proc, ref, counters, stopTicks });
+    // The streaming merge of waveform streams comes first: other processors may use its output.
+    const mergeInputs = new Set<string>();
+    if (cfg.merge.enabled) {
+      const patterns = cfg.merge.inputs.map(globRegExp);
+      const inputs = this.fanout
+        .streamInfos()
+        .filter((i) => i.kind === 'waveform' && patterns.some((p) => p.test(i.name)))
+        .map((i) => i.name);
+      if (inputs.length > 0) {
+        const merge = new StreamingRecords({
+          inputs,
+          output: cfg.merge.output,
+          silenceTimeoutMs: cfg.merge.silence_timeout_ms,
+          latePolicy: cfg.merge.late_policy,
+          maxBufferedBytes: cfg.merge.max_buffered_mib * 1024 * 1024,
+        });
+        await this.addProcessor(merge, cfg.merge.max_buffered_mib * 1024 * 1024);
+        if (!cfg.merge.store_inputs) for (const i of inputs) mergeInputs.add(i);
+      }
     }
+    for (const proc of this.opts.extraProcessors ?? []) await this.addProcessor(proc);
 
     const sinks: Sink[] = [];
     for (const kind of cfg.storage.sinks) {
@@ -169,7 +184,7 @@ export class Daemon {
       await this.subscribe({
         id,
         mode: 'lossless',
-        streams: () => true,
+        streams: (info) => !mergeInputs.has(info.name),
         maxInflightBytes,
         onStream: (info) => dispatch(ref, { type: 'stream', info }),
         deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }),
@@ -214,6 +229,25 @@ export class Daemon {
       this.instruments.push({ source, ref, counters });
       dispatch(ref, { type: 'start' });
     }
+  }
+
+  private async addProcessor(proc: Processor, maxInflightBytes?: number): Promise<void> {
+    const inputs = proc.inputs.map((n) => {
+      const info = this.fanout.streamInfo(n);
+      if (!info) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `processor "${proc.name}" needs stream "${n}", which no instrument emits`, { details: { stream: n } });
+      return info;
+    });
+    for (const out of proc.outputs(inputs)) await this.registerStream(out);
+    const counters: ProcessorCounters = { inBatches: 0, outBatches: 0, failures: 0 };
+    const { ref, stopTicks } = spawnProcessor(this.system, this.manager, proc, proc.name, this.faults, counters);
+    await this.subscribe({
+      id: proc.name,
+      mode: 'lossless',
+      streams: [...proc.inputs],
+      ...(maxInflightBytes !== undefined ? { maxInflightBytes } : {}),
+      deliver: (sb, token) => dispatch(ref, { type: 'batch', sb, token }),
+    });
+    this.processors.push({ proc, ref, counters, stopTicks });
   }
 
   private builtinSource(name: string, type: string, options: Record<string, unknown>): InstrumentSource {
@@ -332,7 +366,7 @@ export class Daemon {
       streams,
       subscribers: this.fanout.subscriberStats(),
       instruments: Object.fromEntries(this.instruments.map((i) => [i.source.name, { ...i.counters }])),
-      processors: Object.fromEntries(this.processors.map((p) => [p.proc.name, { ...p.counters }])),
+      processors: Object.fromEntries(this.processors.map((p) => [p.proc.name, { ...p.counters, ...(p.proc.stats?.() ?? {}) }])),
       sinks: Object.fromEntries(this.sinks.map(({ sink }) => [sink.name, sink.stats?.() ?? {}])),
       acked_rows: Object.fromEntries(this.sinks.map(({ sink, acked }) => [sink.name, acked.snapshot()])),
       rejected_batches: Object.fromEntries(this.counters.rejectedBatches),

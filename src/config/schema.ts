@@ -40,6 +40,25 @@ export const configSchema = z
       { name: 'digitizer', type: 'sim-digitizer', options: { channels: 4 }, enabled: true },
     ]),
     processors: z.array(processorConfig).default([]),
+    merge: z
+      .object({
+        /** Merge waveform streams into one time-ordered records stream (the streaming-records actor). */
+        enabled: z.boolean().default(true),
+        /** Waveform streams to merge: names, `*` wildcards allowed (default: every waveform stream). */
+        inputs: z.array(z.string()).default(['*']),
+        /** Name of the merged stream. */
+        output: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/).default('records'),
+        /** An input silent this long stops holding the merge back (counted). */
+        silence_timeout_ms: z.number().positive().default(2000),
+        /** Events older than what was already emitted: `flag` (kept, flags bit 0) or `reject` (dropped, recorded). */
+        late_policy: z.enum(['flag', 'reject']).default('flag'),
+        /** Most MiB the merge may hold before its inputs' producers are held. */
+        max_buffered_mib: z.number().positive().default(256),
+        /** Also store the unmerged input streams. */
+        store_inputs: z.boolean().default(false),
+      })
+      .strict()
+      .default({ enabled: true, inputs: ['*'], output: 'records', silence_timeout_ms: 2000, late_policy: 'flag', max_buffered_mib: 256, store_inputs: false }),
     storage: z
       .object({
         /** Lossless sinks to run: `arrow-ipc` (Arrow IPC stream files per stream), `none`. */

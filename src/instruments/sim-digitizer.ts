@@ -68,6 +68,11 @@ export class ChannelGenerator {
     this.nextPs = BigInt(Math.round(this.rng.exp(1e12 / opts.trigger_rate_hz)));
   }
 
+  /** Time of the next trigger (ps): no event of this channel will come before it. */
+  get nextTriggerPs(): bigint {
+    return this.nextPs;
+  }
+
   /** Generates every event whose trigger lies before `untilPs`; null when there is none. */
   generate(untilPs: bigint, stream: string): WaveBatch | null {
     const o = this.opts;
@@ -143,6 +148,10 @@ export class ChannelGenerator {
   }
 }
 
+function emptyWaveBatch(stream: string): WaveBatch {
+  return { kind: 'waveform', stream, batch: makeRecordsBatch(allocRecordColumns(0)), samples: new Uint16Array(0) };
+}
+
 /** Simulated digitizer: Poisson triggers, pulses on a noisy baseline, 14-bit samples, ps timestamps. */
 export const simDigitizer = defineInstrument<SimDigitizerOptions>({
   name: 'sim-digitizer',
@@ -172,8 +181,10 @@ export const simDigitizer = defineInstrument<SimDigitizerOptions>({
         untilPs = BigInt(Date.now() - startMs) * 1_000_000_000n;
       }
       for (const g of gens) {
-        const wb = g.generate(untilPs, `${instance}.ch${g.channel}`);
-        if (wb) yield wb;
+        // Every interval, even an empty one, tells a merge that nothing earlier will come.
+        const wb = g.generate(untilPs, `${instance}.ch${g.channel}`) ?? emptyWaveBatch(`${instance}.ch${g.channel}`);
+        wb.watermarkPs = g.nextTriggerPs;
+        yield wb;
       }
       untilPs += stepPs;
     }

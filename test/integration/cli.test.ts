@@ -42,23 +42,31 @@ describe('daq run (child process)', () => {
     const runDir = p.stdout().trim();
     expect(path.dirname(runDir)).toBe(t.dir);
     const run = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
-    expect(run.streams.map((s: { name: string }) => s.name)).toEqual(['plant.tags', 'digitizer.ch0', 'digitizer.ch1', 'digitizer.ch2', 'digitizer.ch3']);
+    expect(run.streams.map((s: { name: string }) => s.name)).toEqual(['plant.tags', 'digitizer.ch0', 'digitizer.ch1', 'digitizer.ch2', 'digitizer.ch3', 'records']);
+    expect(run.streams.at(-1).lineage.inputs).toEqual(['digitizer.ch0', 'digitizer.ch1', 'digitizer.ch2', 'digitizer.ch3']);
     const tags = tableFromIPC(fs.readFileSync(path.join(runDir, 'plant.tags.arrows')));
     expect(tags.numRows).toBeGreaterThan(300 * 10); // 300 tags x 10 Hz for > 1 s
     expect(tags.schema.fields.map((f) => f.name)).toEqual(['timestamp_ns', 'tag', 'value', 'quality']);
     // The ack log's last count per stream equals what the files hold.
     const acks = readAckLog(ackLog);
     expect(acks.get('plant.tags')).toBe(tags.numRows);
-    for (let ch = 0; ch < 4; ch++) {
-      const rec = tableFromIPC(fs.readFileSync(path.join(runDir, `digitizer.ch${ch}.arrows`)));
-      const pool = tableFromIPC(fs.readFileSync(path.join(runDir, `digitizer.ch${ch}.wave_pool.arrows`)));
-      expect(rec.numRows).toBeGreaterThan(0);
-      // wave_offset is rewritten to positions in the pool file: contiguous, ending at its length.
-      const off = rec.getChild('wave_offset')!.toArray() as BigInt64Array;
-      const len = rec.getChild('event_length')!.toArray() as Int32Array;
-      for (let i = 1; i < rec.numRows; i++) expect(off[i]).toBe(off[i - 1]! + BigInt(len[i - 1]!));
-      expect(Number(off[rec.numRows - 1]!) + len[rec.numRows - 1]!).toBe(pool.numRows);
-      expect(acks.get(`digitizer.ch${ch}`)).toBe(rec.numRows);
+    // The digitizer's channels are merged into one records stream (the inputs are not stored).
+    expect(fs.existsSync(path.join(runDir, 'digitizer.ch0.arrows'))).toBe(false);
+    const rec = tableFromIPC(fs.readFileSync(path.join(runDir, 'records.arrows')));
+    const pool = tableFromIPC(fs.readFileSync(path.join(runDir, 'records.wave_pool.arrows')));
+    expect(rec.numRows).toBeGreaterThan(100);
+    // wave_offset is rewritten to positions in the pool file: contiguous, ending at its length.
+    const off = rec.getChild('wave_offset')!.toArray() as BigInt64Array;
+    const len = rec.getChild('event_length')!.toArray() as Int32Array;
+    const ts = rec.getChild('timestamp')!.toArray() as BigInt64Array;
+    const ids = rec.getChild('event_id')!.toArray() as BigInt64Array;
+    for (let i = 1; i < rec.numRows; i++) {
+      expect(off[i]).toBe(off[i - 1]! + BigInt(len[i - 1]!));
+      expect(ts[i]! >= ts[i - 1]!).toBe(true);
+      expect(ids[i]).toBe(BigInt(i));
     }
+    expect(Number(off[rec.numRows - 1]!) + len[rec.numRows - 1]!).toBe(pool.numRows);
+    expect(new Set(rec.getChild('channel')!.toArray() as Int16Array)).toEqual(new Set([0, 1, 2, 3]));
+    expect(acks.get('records')).toBe(rec.numRows);
   });
 });

@@ -62,6 +62,7 @@ describe('pipeline (real nact actor system)', () => {
           { name: 'dig', type: 'sim-digitizer', options: { channels: 3, trigger_rate_hz: 300, max_length: 5000, batch_ms: 20 } },
         ],
         storage: { sinks: ['none'] },
+        merge: { store_inputs: true },
       },
       'test',
     );
@@ -76,6 +77,18 @@ describe('pipeline (real nact actor system)', () => {
       expectScalarExact(sink.batches.get('plant.tags')!, config.instruments[0]!.options as SimScalarOptions, 7, t0);
       for (let ch = 0; ch < 3; ch++) expectChannelExact(sink.batches.get(`dig.ch${ch}`)!, config.instruments[1]!.options as SimDigitizerOptions, 7, ch, t0);
     }
+    // The merged records stream holds every channel's events once, globally ordered.
+    const merged = fast.batches.get('records')!.flatMap((b) => {
+      const c = recordColumns(b.batch);
+      return Array.from({ length: b.batch.numRows }, (_, i) => ({ t: c.timestamp[i]!, ch: c.channel[i]!, id: c.event_id[i]!, len: c.event_length[i]! }));
+    });
+    const perChannel = [0, 1, 2].map((ch) => fast.batches.get(`dig.ch${ch}`)!.reduce((a, b) => a + b.batch.numRows, 0));
+    expect(merged.length).toBe(perChannel.reduce((a, b) => a + b, 0));
+    merged.forEach((e, i) => {
+      expect(e.id).toBe(BigInt(i));
+      if (i > 0) expect(e.t > merged[i - 1]!.t || (e.t === merged[i - 1]!.t && e.ch >= merged[i - 1]!.ch)).toBe(true);
+    });
+    for (let ch = 0; ch < 3; ch++) expect(merged.filter((e) => e.ch === ch).length).toBe(perChannel[ch]);
     // Both sinks saw the same batch objects, in the same order (fan-out by reference).
     expect(slow.batches.get('plant.tags')).toEqual(fast.batches.get('plant.tags'));
     const st = d.status();
