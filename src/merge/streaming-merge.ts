@@ -2,10 +2,9 @@ import { DaqError } from '../errors.ts';
 import { batchBytes } from '../schema/batch.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { recordColumns, RecordFlags } from '../schema/waveform.ts';
-import type { RecordColumns } from '../schema/waveform.ts';
-import { cmpKeys, compareKey, MIN_KEY } from './record-key.ts';
-import type { RecordKey } from './record-key.ts';
-import { WaveOutputBuilder } from './wave-output.ts';
+import { cmpNumKeys, cmpRowKey, cmpRows, keyTime, lowerBound, MIN_NUM_KEY, rowKey, timeKey } from './key-views.ts';
+import type { NumKey } from './key-views.ts';
+import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
 export type LatePolicy = 'reject' | 'flag';
@@ -35,8 +34,7 @@ export interface LossRecord {
 }
 
 interface Pending {
-  wb: WaveBatch;
-  cols: RecordColumns;
+  src: SourceBatch;
   row: number;
   end: number;
   bytes: number;
@@ -50,7 +48,7 @@ interface Input {
   queue: Pending[];
   head: number;
   /** Key of the last event pushed (null before the first). */
-  last: RecordKey | null;
+  last: NumKey | null;
   /** Producer's promise: no later event below this timestamp. */
   watermarkPs: bigint | null;
   ended: boolean;
@@ -99,7 +97,7 @@ export class StreamingMerge {
   private readonly order: Input[] = [];
   private readonly out: WaveOutputBuilder;
   private readonly opts: Required<StreamingMergeOptions>;
-  private lastEmitted: RecordKey | null = null;
+  private lastEmitted: NumKey | null = null;
   private buffered = 0;
   readonly losses: LossRecord[] = [];
   private emittedEvents = 0;
@@ -154,26 +152,28 @@ export class StreamingMerge {
       release?.();
       return this.buffered < this.opts.maxBufferedBytes;
     }
-    const cols = recordColumns(wb.batch);
-    this.checkOrder(input, cols, n);
-    input.last = { t: cols.timestamp[n - 1]!, pid: cols.pid[n - 1]!, ch: cols.channel[n - 1]! };
+    const src = new SourceBatch(recordColumns(wb.batch), wb.samples);
+    this.checkOrder(input, src, n);
+    input.last = rowKey(src.v, n - 1);
 
     // Late events form a prefix: those below the last emitted key.
     let start = 0;
-    if (this.lastEmitted) start = this.lowerBound(cols, 0, n, this.lastEmitted, false);
+    if (this.lastEmitted) start = lowerBound(src.v, 0, n, this.lastEmitted, false);
     if (start > 0) {
       input.lateEvents += start;
       if (this.opts.latePolicy === 'flag') {
-        this.out.append(cols, wb.samples, 0, start, RecordFlags.LATE);
+        this.out.append(src, 0, start, RecordFlags.LATE);
       } else {
-        this.losses.push({ stream: id, reason: 'late', tMinPs: cols.timestamp[0]!, tMaxPs: cols.timestamp[start - 1]!, rows: start });
+        this.losses.push({ stream: id, reason: 'late', tMinPs: src.cols.timestamp[0]!, tMaxPs: src.cols.timestamp[start - 1]!, rows: start });
       }
     }
     if (start === n) {
       release?.();
     } else {
       const bytes = batchBytes(wb);
-      input.queue.push({ wb, cols, row: start, end: n, bytes, release });
+      const p: Pending = { src, row: start, end: n, bytes };
+      if (release) p.release = release;
+      input.queue.push(p);
       input.bufferedBytes += bytes;
       input.bufferedEvents += n - start;
       this.buffered += bytes;
@@ -239,111 +239,98 @@ export class StreamingMerge {
     return input;
   }
 
-  private checkOrder(input: Input, c: RecordColumns, n: number): void {
-    let pt = input.last ? input.last.t : MIN_KEY.t;
-    let pp = input.last ? input.last.pid : MIN_KEY.pid;
-    let pc = input.last ? input.last.ch : MIN_KEY.ch;
+  private checkOrder(input: Input, src: SourceBatch, n: number): void {
+    const v = src.v;
     for (let r = 0; r < n; r++) {
-      const t = c.timestamp[r]!;
-      const p = c.pid[r]!;
-      const ch = c.channel[r]!;
-      if (compareKey(t, p, ch, pt, pp, pc) < 0) {
+      const bad = r === 0 ? input.last !== null && cmpRowKey(v, 0, input.last) < 0 : cmpRows(v, r, v, r - 1) < 0;
+      if (bad) {
+        const c = src.cols;
+        const prev = r === 0 ? `(${keyTime(input.last!)}, ${input.last!.pid}, ${input.last!.ch}) of the previous batch` : `(${c.timestamp[r - 1]}, ${c.pid[r - 1]}, ${c.channel[r - 1]})`;
         throw new DaqError(
           'DAQ_ERR_MERGE_ORDER',
-          `merge input "${input.id}": row ${r} has (timestamp ${t}, pid ${p}, channel ${ch}) below the previous (${pt}, ${pp}, ${pc}); inputs must be sorted by (timestamp, pid, channel)`,
+          `merge input "${input.id}": row ${r} has (timestamp ${c.timestamp[r]}, pid ${c.pid[r]}, channel ${c.channel[r]}) below ${prev}; inputs must be sorted by (timestamp, pid, channel)`,
           { details: { stream: input.id, row: r } },
         );
       }
-      pt = t;
-      pp = p;
-      pc = ch;
     }
   }
 
   /** Smallest bound over live inputs; null = unbounded (no live input). */
-  private bound(): RecordKey | null {
-    let bound: RecordKey | null = null;
+  private bound(): NumKey | null {
+    let bound: NumKey | null = null;
     for (const input of this.order) {
       if (input.ended || input.timedOut) continue;
-      let b: RecordKey = input.last ?? MIN_KEY;
-      if (input.watermarkPs !== null && (b === MIN_KEY || input.watermarkPs > b.t)) b = { t: input.watermarkPs, pid: MIN_KEY.pid, ch: MIN_KEY.ch };
-      if (bound === null || cmpKeys(b, bound) < 0) bound = b;
+      let b: NumKey = input.last ?? MIN_NUM_KEY;
+      if (input.watermarkPs !== null) {
+        const w = timeKey(input.watermarkPs);
+        if (cmpNumKeys(w, b) > 0) b = w;
+      }
+      if (bound === null || cmpNumKeys(b, bound) < 0) bound = b;
     }
     return bound;
   }
 
-  /** First row in [lo, hi) whose key is >= key (or > key when `after`). */
-  private lowerBound(c: RecordColumns, lo: number, hi: number, key: RecordKey, after: boolean): number {
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const cmp = compareKey(c.timestamp[mid]!, c.pid[mid]!, c.channel[mid]!, key.t, key.pid, key.ch);
-      if (cmp < 0 || (after && cmp === 0)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  private headKey(i: Input): RecordKey {
-    const p = i.queue[i.head]!;
-    return { t: p.cols.timestamp[p.row]!, pid: p.cols.pid[p.row]!, ch: p.cols.channel[p.row]! };
-  }
-
-  /** Heap order: head key, then input index (stable ties). */
-  private less(a: Input, ak: RecordKey, b: Input, bk: RecordKey): boolean {
-    const c = cmpKeys(ak, bk);
+  /** Is input a's head before input b's (ties: input order, for a stable merge)? */
+  private headLess(a: Input, b: Input): boolean {
+    const pa = a.queue[a.head]!;
+    const pb = b.queue[b.head]!;
+    const c = cmpRows(pa.src.v, pa.row, pb.src.v, pb.row);
     return c < 0 || (c === 0 && a.index < b.index);
   }
 
-  /** k-way merge of every buffered event with key < bound, copying runs in bulk. */
-  private mergeBelow(bound: RecordKey | null): void {
+  /** k-way merge of every buffered event with key < bound: a binary heap of inputs, runs in bulk. */
+  private mergeBelow(bound: NumKey | null): void {
     const heap: Input[] = [];
-    const keys = new Map<Input, RecordKey>();
-    const push = (i: Input) => {
-      keys.set(i, this.headKey(i));
-      heap.push(i);
-      let c = heap.length - 1;
-      while (c > 0) {
-        const p = (c - 1) >> 1;
-        if (!this.less(heap[c]!, keys.get(heap[c]!)!, heap[p]!, keys.get(heap[p]!)!)) break;
-        [heap[c], heap[p]] = [heap[p]!, heap[c]!];
-        c = p;
+    const siftDown = (c: number) => {
+      const n = heap.length;
+      for (;;) {
+        const l = 2 * c + 1;
+        const r = l + 1;
+        let m = c;
+        if (l < n && this.headLess(heap[l]!, heap[m]!)) m = l;
+        if (r < n && this.headLess(heap[r]!, heap[m]!)) m = r;
+        if (m === c) return;
+        const t = heap[c]!;
+        heap[c] = heap[m]!;
+        heap[m] = t;
+        c = m;
       }
     };
-    const pop = (): Input => {
-      const top = heap[0]!;
-      const last = heap.pop()!;
-      if (heap.length > 0) {
-        heap[0] = last;
-        let c = 0;
-        for (;;) {
-          const l = 2 * c + 1;
-          const r = l + 1;
-          let m = c;
-          if (l < heap.length && this.less(heap[l]!, keys.get(heap[l]!)!, heap[m]!, keys.get(heap[m]!)!)) m = l;
-          if (r < heap.length && this.less(heap[r]!, keys.get(heap[r]!)!, heap[m]!, keys.get(heap[m]!)!)) m = r;
-          if (m === c) break;
-          [heap[c], heap[m]] = [heap[m]!, heap[c]!];
-          c = m;
+    for (const input of this.order) if (input.head < input.queue.length) heap.push(input);
+    for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i);
+
+    let lastSrc: SourceBatch | null = null;
+    let lastRow = 0;
+    while (heap.length > 0) {
+      const i = heap[0]!;
+      const p = i.queue[i.head]!;
+      const v = p.src.v;
+      if (bound && cmpRowKey(v, p.row, bound) >= 0) break; // the smallest head is not emittable
+      // The run ends at the bound or where the next-smallest input's head must come first.
+      let end = p.row + 1;
+      let j: Input | undefined;
+      if (heap.length > 1) j = heap.length > 2 && this.headLess(heap[2]!, heap[1]!) ? heap[2] : heap[1];
+      const q = j ? j.queue[j.head]! : null;
+      const after = j ? i.index < j.index : false;
+      // Gallop: rows are usually few per run when inputs interleave, many when one input leads.
+      while (end < p.end) {
+        if (bound && cmpRowKey(v, end, bound) >= 0) break;
+        if (q) {
+          const c = cmpRows(v, end, q.src.v, q.row);
+          if (c > 0 || (c === 0 && !after)) break;
+        }
+        end++;
+        if (end - p.row === 8) {
+          // A long run: finish it by binary search.
+          let hi = bound ? lowerBound(v, end, p.end, bound, false) : p.end;
+          if (q) hi = lowerBound(v, end, hi, rowKey(q.src.v, q.row), after);
+          end = hi;
+          break;
         }
       }
-      return top;
-    };
-    for (const input of this.order) if (input.head < input.queue.length) push(input);
-
-    while (heap.length > 0) {
-      const i = pop();
-      const ik = keys.get(i)!;
-      if (bound && cmpKeys(ik, bound) >= 0) break; // the smallest head is not emittable: nothing is
-      const p = i.queue[i.head]!;
-      // The run ends at the bound, or where the next input's head must come first.
-      let end = bound ? this.lowerBound(p.cols, p.row, p.end, bound, false) : p.end;
-      if (heap.length > 0) {
-        const j = heap[0]!;
-        end = Math.min(end, this.lowerBound(p.cols, p.row, end, keys.get(j)!, i.index < j.index));
-      }
-      this.out.append(p.cols, p.wb.samples, p.row, end, 0);
-      const lastRow = end - 1;
-      this.lastEmitted = { t: p.cols.timestamp[lastRow]!, pid: p.cols.pid[lastRow]!, ch: p.cols.channel[lastRow]! };
+      this.out.append(p.src, p.row, end, 0);
+      lastSrc = p.src;
+      lastRow = end - 1;
       i.bufferedEvents -= end - p.row;
       p.row = end;
       if (p.row === p.end) {
@@ -357,8 +344,17 @@ export class StreamingMerge {
         }
         p.release?.();
       }
-      if (i.head < i.queue.length) push(i);
+      if (i.head < i.queue.length) {
+        siftDown(0);
+      } else {
+        const last = heap.pop()!;
+        if (heap.length > 0) {
+          heap[0] = last;
+          siftDown(0);
+        }
+      }
     }
+    if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
   }
 
   private collect(): WaveBatch[] {

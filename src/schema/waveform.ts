@@ -65,11 +65,22 @@ export function makeRecordsBatch(cols: RecordColumns): RecordBatch {
 
 /** Typed arrays behind a records batch (zero-copy for single-chunk columns). */
 export function recordColumns(batch: RecordBatch): RecordColumns {
-  const out: Record<string, unknown> = {};
-  RECORD_FIELDS.forEach((f, i) => {
-    out[f.name] = batch.getChildAt(i)!.data[0]!.values;
-  });
-  return out as unknown as RecordColumns;
+  const v = (i: number) => batch.getChildAt(i)!.data[0]!.values;
+  // An object literal in field order: every RecordColumns has the same shape (hidden class),
+  // which keeps the merge's hot loops monomorphic.
+  return {
+    timestamp: v(0) as BigInt64Array,
+    pid: v(1) as Int32Array,
+    channel: v(2) as Int16Array,
+    baseline: v(3) as Float64Array,
+    event_id: v(4) as BigInt64Array,
+    dt: v(5) as Int32Array,
+    trigger_type: v(6) as Int16Array,
+    flags: v(7) as Uint32Array,
+    wave_offset: v(8) as BigInt64Array,
+    event_length: v(9) as Int32Array,
+    time: v(10) as BigInt64Array,
+  };
 }
 
 /** Allocates zeroed columns for n records. */

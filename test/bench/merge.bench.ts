@@ -1,0 +1,104 @@
+/**
+ * StreamingMerge throughput: k = 2, 8, 64 inputs over N records in total (BENCH_RECORDS, default
+ * 10 M), records/s merged and GB/s of samples moved, beside a plain TypedArray.set copy of the same
+ * bytes (samples + record columns) measured in the same run.
+ * `node bin/run-ts.js test/bench/merge.bench.ts`
+ */
+import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
+import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
+import type { WaveBatch } from '../../src/schema/batch.ts';
+import { Xorshift } from '../../src/instruments/rng.ts';
+import { envInt, median, printTable, repeat } from './harness.ts';
+
+const REPS = envInt('BENCH_REPS', 3);
+const N = envInt('BENCH_RECORDS', 10_000_000);
+const MEAN_LEN = envInt('BENCH_MEAN_LEN', 32);
+const BATCH = 8192;
+const COLUMN_BYTES_PER_RECORD = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
+
+/** k inputs, each a list of sorted batches; timestamps from a Poisson process per input, so inputs interleave at random. */
+function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples: number } {
+  const rng = new Xorshift(k);
+  const per = Math.floor(N / k);
+  let totalSamples = 0;
+  const inputs: WaveBatch[][] = [];
+  for (let s = 0; s < k; s++) {
+    const batches: WaveBatch[] = [];
+    let t = 0;
+    for (let start = 0; start < per; start += BATCH) {
+      const n = Math.min(BATCH, per - start);
+      const c = allocRecordColumns(n);
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        // block = 1: inputs interleave event by event; block = B: in bursts of B events.
+        const g = start + i;
+        t = block === 1 ? t + 1 + Math.floor(rng.exp(1000)) : (Math.floor(g / block) * k + s) * block * 1000 + (g % block);
+        const len = 1 + Math.floor(rng.next() * (2 * MEAN_LEN - 1));
+        c.timestamp[i] = BigInt(t);
+        c.channel[i] = s;
+        c.event_length[i] = len;
+        c.wave_offset[i] = BigInt(off);
+        off += len;
+      }
+      totalSamples += off;
+      const samples = new Uint16Array(off);
+      for (let i = 0; i < off; i += 64) samples[i] = i;
+      batches.push({ kind: 'waveform', stream: `in${s}`, batch: makeRecordsBatch(c), samples });
+    }
+    inputs.push(batches);
+  }
+  return { inputs, samples: totalSamples };
+}
+
+function mergeOnce(inputs: WaveBatch[][]): number {
+  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12 });
+  inputs.forEach((_, s) => m.addInput(`in${s}`));
+  let emitted = 0;
+  const t = performance.now();
+  const maxBatches = Math.max(...inputs.map((b) => b.length));
+  for (let j = 0; j < maxBatches; j++) {
+    for (let s = 0; s < inputs.length; s++) {
+      const b = inputs[s]![j];
+      if (b) m.push(`in${s}`, b);
+    }
+    for (const out of m.drain()) emitted += out.batch.numRows;
+  }
+  for (const out of m.finish()) emitted += out.batch.numRows;
+  const dt = (performance.now() - t) / 1000;
+  if (emitted !== inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0)) throw new Error('merge lost events');
+  return dt;
+}
+
+/** Reference: copy the same sample and column bytes with TypedArray.set, batch by batch. */
+function copyOnce(inputs: WaveBatch[][]): number {
+  const t = performance.now();
+  for (const bs of inputs) {
+    for (const b of bs) {
+      const out = new Uint16Array(b.samples.length);
+      out.set(b.samples);
+      for (const child of b.batch.data.children) {
+        const v = child.values as Uint8Array;
+        const copy = new (v.constructor as Uint8ArrayConstructor)(v.length);
+        copy.set(v);
+      }
+    }
+  }
+  return (performance.now() - t) / 1000;
+}
+
+const rows = [];
+for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 1000]] as const) {
+  const { inputs, samples } = makeInputs(k, block);
+  const records = inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0);
+  const mergeS = median(await repeat(REPS, () => mergeOnce(inputs)));
+  const copyS = median(await repeat(REPS, () => copyOnce(inputs)));
+  const bytes = samples * 2 + records * COLUMN_BYTES_PER_RECORD;
+  rows.push({
+    measure: `k=${k}, ${block === 1 ? 'Poisson interleave (runs ~1)' : `bursts of ${block}`}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
+    value: `${(records / mergeS / 1e6).toFixed(1)} M records/s, samples ${((samples * 2) / mergeS / 1e9).toFixed(2)} GB/s`,
+    reference: `TypedArray.set of the same bytes: ${(bytes / copyS / 1e9).toFixed(2)} GB/s`,
+    ratio: (copyS / mergeS).toFixed(2),
+    goal: '>= 10 M records/s, >= 1 GB/s samples',
+  });
+}
+printTable(`streaming merge, mean event length ${MEAN_LEN} samples, ${REPS} runs`, rows);
