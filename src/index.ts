@@ -19,3 +19,17 @@ export type { Sink, Processor, RunInfo } from './pipeline/types.ts';
 // Extension points
 export { defineInstrument, defineProcessor } from './plugin.ts';
 export type { InstrumentDefinition, InstrumentContext, ProcessorDefinition } from './plugin.ts';
+
+// Live view
+export { LiveHub } from './live/live-hub.ts';
+export type { LiveFrame, LiveViewOptions } from './live/live-hub.ts';
+export { startServer } from './live/server.ts';
+export type { LiveServer, LiveServerOptions } from './live/server.ts';
+export { connectLive } from './live/client.ts';
+export type { ConnectLiveOptions } from './live/client.ts';
+export { minMaxDecimate } from './live/decimate.ts';
+
+// Merge
+export { StreamingMerge } from './merge/streaming-merge.ts';
+export type { StreamingMergeOptions, LatePolicy, LossRecord } from './merge/streaming-merge.ts';
+export { StreamingRecords } from './merge/streaming-records.ts';

@@ -3,6 +3,11 @@ import { createLogger } from '../util/logger.ts';
 import type { LogLevel } from '../util/logger.ts';
 import { Daemon } from '../../actors/daemon.ts';
 import { statusLine } from './status-line.ts';
+import { ConfigError } from '../errors.ts';
+import { LiveHub } from '../live/live-hub.ts';
+import { isLoopback, startServer } from '../live/server.ts';
+import type { LiveServer } from '../live/server.ts';
+import { createMetrics } from '../metrics/prometheus.ts';
 
 export interface RunFlags {
   config?: string;
@@ -26,8 +31,30 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   if (flags.port !== undefined) config.http.port = flags.port;
   const { log } = createLogger(flags.logLevel ?? config.log.level);
 
-  const daemon = await Daemon.start({ config, configSource: source, log, ackLog: flags.ackLog });
-  log('info', `run ${daemon.run.runId} started`, { dir: daemon.run.dir, config: source });
+  // Refuse a public bind without a token before anything starts.
+  if (config.http.enabled && !isLoopback(config.http.host) && !config.http.token) {
+    throw new ConfigError(`${source}: http.token: required when http.host ("${config.http.host}") is beyond loopback`, { details: { file: source, field: 'http.token' } });
+  }
+  const hub = new LiveHub();
+  const daemon = await Daemon.start({ config, configSource: source, log, ackLog: flags.ackLog, liveTargets: config.http.enabled ? [{ id: 'live', target: hub }] : [] });
+  let server: LiveServer | null = null;
+  if (config.http.enabled) {
+    const metrics = createMetrics(() => daemon.status());
+    try {
+      server = await startServer({
+        host: config.http.host,
+        port: config.http.port,
+        ...(config.http.token ? { token: config.http.token } : {}),
+        hub,
+        status: () => ({ ...daemon.status(), live: { ...server?.stats(), ...hub.stats() } }),
+        metrics: metrics.text,
+      });
+    } catch (err) {
+      await daemon.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+  log('info', `run ${daemon.run.runId} started`, { dir: daemon.run.dir, config: source, ...(server ? { url: server.url } : {}) });
 
   const tty = process.stderr.isTTY && !flags.quiet;
   const ticker = setInterval(() => {
@@ -57,6 +84,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     exitCode = 1;
   }
   clearInterval(ticker);
+  await server?.close();
   daemon.tickRates();
   if (tty) process.stderr.write(`\r\x1b[2K${statusLine(daemon.status())}\n`);
   const s = daemon.status();

@@ -1,0 +1,42 @@
+/**
+ * Min/max decimation for display: `n` points become at most `buckets` buckets, each keeping its
+ * minimum and maximum, so a spike of one sample in a million still shows. Works on typed arrays;
+ * returns the x of each bucket's first point.
+ */
+export interface Decimated {
+  x: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+}
+
+/**
+ * Decimates y (with x positions, or sample indices when x is null) from `start` to `end` into
+ * `buckets` equal-count buckets. With fewer points than buckets, every point is its own bucket.
+ */
+export function minMaxDecimate(
+  y: ArrayLike<number>,
+  buckets: number,
+  x: ArrayLike<number> | null = null,
+  start = 0,
+  end = y.length,
+): Decimated {
+  const n = Math.max(0, end - start);
+  const b = Math.max(0, Math.min(buckets, n));
+  const out: Decimated = { x: new Float64Array(b), min: new Float64Array(b), max: new Float64Array(b) };
+  for (let k = 0; k < b; k++) {
+    // Bucket k covers [start + floor(k·n/b), start + floor((k+1)·n/b)).
+    const a = start + Math.floor((k * n) / b);
+    const e = start + Math.floor(((k + 1) * n) / b);
+    let lo = y[a]!;
+    let hi = lo;
+    for (let i = a + 1; i < e; i++) {
+      const v = y[i]!;
+      if (v < lo) lo = v;
+      else if (v > hi) hi = v;
+    }
+    out.x[k] = x ? x[a]! : a;
+    out.min[k] = lo;
+    out.max[k] = hi;
+  }
+  return out;
+}

@@ -1,0 +1,247 @@
+import { Field, Float64, Int16, Schema, Uint32 } from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
+import { defer, filter, finalize, interval, map } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { makeBatch } from '../schema/batch.ts';
+import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
+import { scalarColumns } from '../schema/scalar.ts';
+import { recordColumns } from '../schema/waveform.ts';
+import { DaqError } from '../errors.ts';
+import { minMaxDecimate } from './decimate.ts';
+import { TrendRing } from './ring.ts';
+
+/** What a viewer asks for on one stream. */
+export interface LiveViewOptions {
+  /** Scalar streams: tag names to trend (default: the first 4 tags). */
+  tags?: string[];
+  /** Horizontal resolution: points become at most this many min/max buckets. Default 800. */
+  pixels?: number;
+  /** Update period in ms (sampled, not buffered). Default 250. */
+  intervalMs?: number;
+}
+
+/** One display update: `kind` "trend" (tag, t_ms, min, max) or "scope" (channel, x_ns, min, max). */
+export interface LiveFrame {
+  stream: string;
+  kind: 'trend' | 'scope';
+  batch: RecordBatch;
+}
+
+const trendSchema = (stream: string) =>
+  new Schema(
+    [new Field('tag', new Uint32(), false), new Field('t_ms', new Float64(), false), new Field('min', new Float64(), false), new Field('max', new Float64(), false)],
+    new Map([['stream', stream], ['kind', 'trend']]),
+  );
+const scopeSchema = (stream: string) =>
+  new Schema(
+    [new Field('channel', new Int16(), false), new Field('x_ns', new Float64(), false), new Field('min', new Float64(), false), new Field('max', new Float64(), false)],
+    new Map([['stream', stream], ['kind', 'scope']]),
+  );
+
+interface ScalarState {
+  kind: 'scalar';
+  info: StreamInfo;
+  byName: Map<string, number>;
+  /** Subscribers per tag id (refcount); a ring exists while > 0. */
+  wanted: Uint16Array;
+  rings: Map<number, TrendRing>;
+  lastValue: Float64Array;
+  lastTimeMs: Float64Array;
+  version: number;
+}
+
+interface ScopeTrace {
+  samples: Uint16Array;
+  baseline: number;
+  dtNs: number;
+}
+
+interface WaveState {
+  kind: 'waveform';
+  info: StreamInfo;
+  latest: Map<number, ScopeTrace>;
+  version: number;
+}
+
+type State = ScalarState | WaveState;
+
+/** Points kept per trended tag. */
+const RING_POINTS = 20_000;
+
+/**
+ * The live-view engine behind the live-view actor. `push` runs on the acquisition thread and
+ * only keeps the newest data: last value per tag, bounded trend rings for tags someone watches,
+ * the latest waveform per channel. Viewers get rxjs Observables sampled every `intervalMs` and
+ * min/max-decimated to `pixels`, so a million-point trend or a 1 MS waveform fits a screen with
+ * its peaks, and nothing is queued per viewer here.
+ */
+export class LiveHub {
+  private readonly states = new Map<string, State>();
+  pushedBatches = 0;
+  pushedRows = 0;
+
+  addStream(info: StreamInfo): void {
+    if (info.kind === 'scalar') {
+      const n = Math.max(0, ...(info.tags ?? []).map((t) => t.id + 1));
+      this.states.set(info.name, {
+        kind: 'scalar',
+        info,
+        byName: new Map((info.tags ?? []).map((t) => [t.name, t.id])),
+        wanted: new Uint16Array(n),
+        rings: new Map(),
+        lastValue: new Float64Array(n).fill(Number.NaN),
+        lastTimeMs: new Float64Array(n),
+        version: 0,
+      });
+    } else if (info.kind === 'waveform') {
+      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0 });
+    }
+  }
+
+  /** Streams a viewer can watch. */
+  streams(): Array<{ name: string; kind: string; tags?: string[]; channels?: number[] }> {
+    return [...this.states.values()].map((s) => ({
+      name: s.info.name,
+      kind: s.info.kind,
+      ...(s.kind === 'scalar' ? { tags: (s.info.tags ?? []).map((t) => t.name) } : { channels: s.info.channels ?? [] }),
+    }));
+  }
+
+  push(sb: StreamBatch): void {
+    const st = this.states.get(sb.stream);
+    if (!st) return;
+    this.pushedBatches++;
+    this.pushedRows += sb.batch.numRows;
+    if (st.kind === 'scalar' && sb.kind === 'scalar') this.pushScalar(st, sb);
+    else if (st.kind === 'waveform' && sb.kind === 'waveform') this.pushWave(st, sb);
+    st.version++;
+  }
+
+  private pushScalar(st: ScalarState, sb: StreamBatch): void {
+    const c = scalarColumns(sb.batch);
+    // Time as 32-bit words: no BigInt per row.
+    const w = new Uint32Array(c.timestampNs.buffer, c.timestampNs.byteOffset, c.timestampNs.length * 2);
+    const hi = new Int32Array(c.timestampNs.buffer, c.timestampNs.byteOffset, c.timestampNs.length * 2);
+    const { wanted, lastValue, lastTimeMs } = st;
+    for (let i = 0; i < c.tag.length; i++) {
+      const tag = c.tag[i]!;
+      const tMs = (hi[2 * i + 1]! * 4294967296 + w[2 * i]!) / 1e6;
+      lastValue[tag] = c.value[i]!;
+      lastTimeMs[tag] = tMs;
+      if (wanted[tag]) st.rings.get(tag)!.push(tMs, c.value[i]!);
+    }
+  }
+
+  private pushWave(st: WaveState, sb: StreamBatch & { kind: 'waveform' }): void {
+    const c = recordColumns(sb.batch);
+    const n = sb.batch.numRows;
+    // The last event of each channel in this batch.
+    const seen = new Set<number>();
+    for (let i = n - 1; i >= 0; i--) {
+      const ch = c.channel[i]!;
+      if (seen.has(ch)) continue;
+      seen.add(ch);
+      const off = Number(c.wave_offset[i]);
+      st.latest.set(ch, { samples: sb.samples.subarray(off, off + c.event_length[i]!), baseline: c.baseline[i]!, dtNs: c.dt[i]! });
+    }
+  }
+
+  /** Last value and time per tag of a scalar stream (for tables of current values). */
+  lastValues(stream: string): Array<{ tag: string; value: number; tMs: number }> {
+    const st = this.states.get(stream);
+    if (!st || st.kind !== 'scalar') return [];
+    return (st.info.tags ?? []).map((t) => ({ tag: t.name, value: st.lastValue[t.id]!, tMs: st.lastTimeMs[t.id]! }));
+  }
+
+  /**
+   * An Observable of display frames for one stream: sampled every `intervalMs` (an update is sent
+   * only if data arrived since the last one), min/max-decimated to `pixels`.
+   */
+  stream$(name: string, opts: LiveViewOptions = {}): Observable<LiveFrame> {
+    const st = this.states.get(name);
+    if (!st) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `live view: no stream "${name}"`, { details: { stream: name } });
+    const pixels = Math.max(2, Math.min(opts.pixels ?? 800, 10_000));
+    const period = Math.max(20, opts.intervalMs ?? 250);
+    return defer(() => {
+      let seenVersion = -1;
+      const tags = st.kind === 'scalar' ? this.watch(st, opts.tags) : [];
+      return interval(period).pipe(
+        filter(() => st.version !== seenVersion),
+        map(() => {
+          seenVersion = st.version;
+          return st.kind === 'scalar' ? this.trendFrame(st, tags, pixels) : this.scopeFrame(st, pixels);
+        }),
+        finalize(() => {
+          if (st.kind === 'scalar') this.unwatch(st, tags);
+        }),
+      );
+    });
+  }
+
+  private watch(st: ScalarState, names: string[] | undefined): number[] {
+    const ids = (names ?? (st.info.tags ?? []).slice(0, 4).map((t) => t.name)).map((n) => {
+      const id = st.byName.get(n);
+      if (id === undefined) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `live view: stream "${st.info.name}" has no tag "${n}"`, { details: { stream: st.info.name, tag: n } });
+      return id;
+    });
+    for (const id of ids) {
+      if (st.wanted[id]!++ === 0) st.rings.set(id, new TrendRing(RING_POINTS));
+    }
+    return ids;
+  }
+
+  private unwatch(st: ScalarState, ids: number[]): void {
+    for (const id of ids) if (--st.wanted[id]! === 0) st.rings.delete(id);
+  }
+
+  private trendFrame(st: ScalarState, ids: number[], pixels: number): LiveFrame {
+    const parts = ids.map((id) => {
+      const { t, v } = st.rings.get(id)!.ordered();
+      return { id, d: minMaxDecimate(v, pixels, t) };
+    });
+    const n = parts.reduce((a, p) => a + p.d.x.length, 0);
+    const tag = new Uint32Array(n);
+    const t = new Float64Array(n);
+    const min = new Float64Array(n);
+    const max = new Float64Array(n);
+    let o = 0;
+    for (const p of parts) {
+      tag.fill(p.id, o, o + p.d.x.length);
+      t.set(p.d.x, o);
+      min.set(p.d.min, o);
+      max.set(p.d.max, o);
+      o += p.d.x.length;
+    }
+    return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), [tag, t, min, max]) };
+  }
+
+  private scopeFrame(st: WaveState, pixels: number): LiveFrame {
+    const chans = [...st.latest.keys()].sort((a, b) => a - b);
+    const parts = chans.map((ch) => {
+      const tr = st.latest.get(ch)!;
+      const d = minMaxDecimate(tr.samples, pixels);
+      for (let i = 0; i < d.x.length; i++) d.x[i] = d.x[i]! * tr.dtNs;
+      return { ch, d };
+    });
+    const n = parts.reduce((a, p) => a + p.d.x.length, 0);
+    const channel = new Int16Array(n);
+    const x = new Float64Array(n);
+    const min = new Float64Array(n);
+    const max = new Float64Array(n);
+    let o = 0;
+    for (const p of parts) {
+      channel.fill(p.ch, o, o + p.d.x.length);
+      x.set(p.d.x, o);
+      min.set(p.d.min, o);
+      max.set(p.d.max, o);
+      o += p.d.x.length;
+    }
+    return { stream: st.info.name, kind: 'scope', batch: makeBatch(scopeSchema(st.info.name), [channel, x, min, max]) };
+  }
+
+  stats(): Record<string, number> {
+    let rings = 0;
+    for (const s of this.states.values()) if (s.kind === 'scalar') rings += s.rings.size;
+    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings };
+  }
+}

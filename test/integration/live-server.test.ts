@@ -1,0 +1,138 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { firstValueFrom, filter, take, toArray } from 'rxjs';
+import { startServer } from '../../src/live/server.ts';
+import type { LiveServer } from '../../src/live/server.ts';
+import { connectLive } from '../../src/live/client.ts';
+import { isDaqError } from '../../src/errors.ts';
+import { feedHub, pushScalars, pushWaves } from '../helpers/live-feed.ts';
+
+let server: LiveServer | null = null;
+let timer: ReturnType<typeof setInterval> | null = null;
+afterEach(async () => {
+  if (timer) clearInterval(timer);
+  await server?.close();
+  server = null;
+});
+
+const status = () => ({ run_id: 'r', state: 'running' });
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const r = await fetch(url, { headers });
+  return { status: r.status, body: await r.text() };
+}
+
+/** Raw HTTP request without URL normalisation (fetch would resolve `..`). */
+function rawGet(port: number, target: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let out = '';
+    s.on('data', (d) => (out += d));
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+  });
+}
+
+describe('live server', () => {
+  it('streams decimated Arrow frames whose values match what was pushed', async () => {
+    const hub = feedHub();
+    server = await startServer({ port: 0, hub, status, metrics: () => '# none\n' });
+    let step = 0;
+    const t0 = Date.now();
+    timer = setInterval(() => {
+      pushScalars(hub, step++, t0);
+      pushWaves(hub, 2000);
+    }, 5);
+    const frames = await firstValueFrom(
+      connectLive(server.url, { streams: ['p.tags', 'records'], tags: ['t2'], pixels: 100, intervalMs: 50 }).pipe(take(6), toArray()),
+    );
+    const trend = frames.filter((f) => f.kind === 'trend');
+    const scope = frames.filter((f) => f.kind === 'scope');
+    expect(trend.length).toBeGreaterThan(0);
+    expect(scope.length).toBeGreaterThan(0);
+    const last = trend.at(-1)!.batch;
+    const tags = last.getChild('tag')!.toArray() as Uint32Array;
+    const max = last.getChild('max')!.toArray() as Float64Array;
+    const min = last.getChild('min')!.toArray() as Float64Array;
+    expect(new Set(tags)).toEqual(new Set([2]));
+    expect(tags.length).toBeLessThanOrEqual(100);
+    // t2 at step k is 2000 + k: every bucket lies within what was pushed.
+    expect(Math.min(...min)).toBeGreaterThanOrEqual(2000);
+    expect(Math.max(...max)).toBeLessThan(2000 + step);
+    const sc = scope.at(-1)!.batch;
+    const ch = sc.getChild('channel')!.toArray() as Int16Array;
+    const smax = sc.getChild('max')!.toArray() as Float64Array;
+    expect(Math.max(...smax.filter((_, i) => ch[i] === 0))).toBe(2000); // the triangle's peak survives decimation
+    expect(ch.filter((c) => c === 0).length).toBe(100);
+  });
+
+  it('serves /status, /metrics and only allow-listed files (no path traversal)', async () => {
+    server = await startServer({ port: 0, hub: feedHub(), status, metrics: () => 'daq_up 1\n' });
+    expect(JSON.parse((await get(`${server.url}/status`)).body)).toEqual({ run_id: 'r', state: 'running' });
+    expect((await get(`${server.url}/metrics`)).body).toBe('daq_up 1\n');
+    expect((await get(`${server.url}/`)).body).toContain('<title>daq');
+    expect((await get(`${server.url}/assets/uplot.js`)).status).toBe(200);
+    for (const target of ['/assets/../package.json', '/assets/..%2f..%2fpackage.json', '/assets/%2e%2e/%2e%2e/package.json', '//etc/passwd', '/assets//etc/passwd', '/src/live/server.ts', '/node_modules/uplot/package.json']) {
+      const res = await rawGet(server.port, target);
+      expect(res, target).toMatch(/^HTTP\/1\.1 404/);
+      expect(res).not.toContain('"name"');
+    }
+  });
+
+  it('requires a token beyond loopback, and checks it on every route and the WebSocket', async () => {
+    await expect(startServer({ host: '0.0.0.0', port: 0, hub: feedHub(), status, metrics: () => '' })).rejects.toSatisfy((e) => isDaqError(e, 'DAQ_ERR_LIVE_AUTH'));
+    const token = 'sixteen-chars-secret';
+    server = await startServer({ host: '0.0.0.0', port: 0, token, hub: feedHub(), status, metrics: () => '' });
+    const base = `http://127.0.0.1:${server.port}`;
+    expect((await get(`${base}/status`)).status).toBe(401);
+    expect((await get(`${base}/`)).status).toBe(401);
+    expect((await get(`${base}/status?token=wrong-token-of-16`)).status).toBe(401);
+    expect((await get(`${base}/status?token=${token}`)).status).toBe(200);
+    expect((await get(`${base}/metrics`, { authorization: `Bearer ${token}` })).status).toBe(200);
+    const upgrade = await rawGet(server.port, '/live');
+    expect(upgrade).toMatch(/^HTTP\/1\.1 (401|400|426)/);
+    const hub = feedHub();
+    await server.close();
+    server = await startServer({ host: '0.0.0.0', port: 0, token, hub, status, metrics: () => '' });
+    timer = setInterval(() => pushWaves(hub, 500), 10);
+    const frame = await firstValueFrom(connectLive(`http://127.0.0.1:${server.port}`, { streams: ['records'], token, intervalMs: 30 }));
+    expect(frame.kind).toBe('scope');
+  });
+
+  it('a stalled viewer only loses its own frames: drops counted, memory bounded, the pusher unaffected', async () => {
+    const hub = feedHub();
+    server = await startServer({ port: 0, hub, status, metrics: () => '', maxClientBufferBytes: 256 * 1024 });
+    // A raw WebSocket client that subscribes and then never reads.
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(['GET /live HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'));
+    await new Promise<void>((r) => sock.once('data', () => r()));
+    const payload = Buffer.from(JSON.stringify({ type: 'subscribe', streams: ['records'], pixels: 10000, intervalMs: 20 }));
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+    sock.write(Buffer.concat([Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]), mask, masked]));
+    sock.pause();
+    // A healthy viewer beside it.
+    const healthy: number[] = [];
+    const sub = connectLive(server.url, { streams: ['records'], pixels: 10000, intervalMs: 20 })
+      .pipe(filter((f) => f.kind === 'scope'))
+      .subscribe(() => healthy.push(Date.now()));
+    const before = process.memoryUsage().rss;
+    let pushes = 0;
+    const t = Date.now();
+    await new Promise<void>((resolve) => {
+      timer = setInterval(() => {
+        pushWaves(hub, 1000 + (pushes++ % 100), 200_000);
+        if (Date.now() - t > 2500) resolve();
+      }, 5);
+    });
+    const stats = server.stats();
+    expect(stats.dropped_frames).toBeGreaterThan(10);
+    expect(healthy.length).toBeGreaterThan(20);
+    expect(pushes).toBeGreaterThan(150);
+    // Bounded: the stalled socket's backlog is capped, so memory does not grow with frames sent.
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+    sub.unsubscribe();
+    sock.destroy();
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { minMaxDecimate } from '../../../src/live/decimate.ts';
+import { TrendRing } from '../../../src/live/ring.ts';
+
+describe('minMaxDecimate', () => {
+  it('keeps each bucket min and max, and the first x', () => {
+    const y = Float64Array.of(1, 5, 2, 0, 3, 3, 9, 4);
+    const d = minMaxDecimate(y, 4);
+    expect([...d.x]).toEqual([0, 2, 4, 6]);
+    expect([...d.min]).toEqual([1, 0, 3, 4]);
+    expect([...d.max]).toEqual([5, 2, 3, 9]);
+  });
+
+  it('keeps a one-sample spike among a million points', () => {
+    const y = new Float64Array(1_000_000);
+    y[777_777] = 42;
+    y[123_456] = -7;
+    const d = minMaxDecimate(y, 800);
+    expect(d.x.length).toBe(800);
+    expect(Math.max(...d.max)).toBe(42);
+    expect(Math.min(...d.min)).toBe(-7);
+    expect(d.max[Math.floor((777_777 * 800) / 1_000_000)]).toBe(42);
+  });
+
+  it('uses given x positions and sub-ranges, and passes short series through', () => {
+    const x = Float64Array.of(10, 20, 30, 40, 50);
+    const y = Float64Array.of(5, 1, 7, 2, 8);
+    const d = minMaxDecimate(y, 10, x, 1, 4);
+    expect([...d.x]).toEqual([20, 30, 40]);
+    expect([...d.min]).toEqual([1, 7, 2]);
+    expect([...d.max]).toEqual([1, 7, 2]);
+    expect(minMaxDecimate(new Float64Array(0), 10).x.length).toBe(0);
+  });
+
+  it('buckets of unequal size still cover every point once', () => {
+    const y = Float64Array.from({ length: 10 }, (_, i) => i);
+    const d = minMaxDecimate(y, 3);
+    expect([...d.min]).toEqual([0, 3, 6]);
+    expect([...d.max]).toEqual([2, 5, 9]);
+  });
+});
+
+describe('TrendRing', () => {
+  it('keeps the newest capacity points in order', () => {
+    const r = new TrendRing(3);
+    for (let i = 0; i < 5; i++) r.push(i, i * 10);
+    const { t, v } = r.ordered();
+    expect([...t]).toEqual([2, 3, 4]);
+    expect([...v]).toEqual([20, 30, 40]);
+    expect(r.length).toBe(3);
+  });
+});
