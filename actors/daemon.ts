@@ -9,6 +9,7 @@ import type { Processor, RunInfo, Sink } from '../src/pipeline/types.ts';
 import type { StreamInfo } from '../src/schema/batch.ts';
 import { BUILTIN_INSTRUMENTS } from '../src/instruments/index.ts';
 import { ArrowIpcSink } from '../src/sinks/arrow-ipc-sink.ts';
+import { StorageSink } from '../src/storage/storage-sink.ts';
 import { optionsHash } from '../src/util/hash.ts';
 import { newRunId } from '../src/pipeline/run-id.ts';
 import type { LogFn } from '../src/util/logger.ts';
@@ -167,7 +168,17 @@ export class Daemon {
     const sinks: Sink[] = [];
     for (const kind of cfg.storage.sinks) {
       if (kind === 'arrow-ipc') sinks.push(new ArrowIpcSink());
-      else if (kind === 'hdf5') throw new DaqError('DAQ_ERR_CONFIG_INVALID', 'storage.sinks: "hdf5" is not available in this build yet', { details: { field: 'storage.sinks' } });
+      else if (kind === 'hdf5') {
+        sinks.push(
+          new StorageSink({
+            epochS: cfg.storage.epoch_s,
+            epochMiB: cfg.storage.epoch_mib,
+            recordsStream: cfg.merge.output,
+            wal: { segmentBytes: cfg.storage.wal.segment_mib * 1024 * 1024, groupCommitMs: cfg.storage.wal.group_commit_ms, durability: cfg.storage.wal.durability },
+            log: this.opts.log,
+          }),
+        );
+      }
     }
     sinks.push(...(this.opts.extraSinks ?? []));
     const maxInflightBytes = cfg.flow.lossless_max_inflight_mib * 1024 * 1024;

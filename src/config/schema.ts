@@ -61,11 +61,29 @@ export const configSchema = z
       .default({ enabled: true, inputs: ['*'], output: 'records', silence_timeout_ms: 2000, late_policy: 'flag', max_buffered_mib: 256, store_inputs: false }),
     storage: z
       .object({
-        /** Lossless sinks to run: `arrow-ipc` (Arrow IPC stream files per stream), `none`. */
-        sinks: z.array(z.enum(['arrow-ipc', 'hdf5', 'none'])).default(['arrow-ipc']),
+        /**
+         * Lossless sinks: `hdf5` (WAL + HDF5 segments, durable: the default), `arrow-ipc` (Arrow IPC
+         * stream files per stream, fsynced only at the end), `none`.
+         */
+        sinks: z.array(z.enum(['hdf5', 'arrow-ipc', 'none'])).default(['hdf5']),
+        /** Seconds of data per HDF5 segment. */
+        epoch_s: z.number().positive().default(60),
+        /** A segment is cut early when its epoch holds this many MiB. */
+        epoch_mib: z.number().positive().default(256),
+        wal: z
+          .object({
+            /** WAL segment file size. */
+            segment_mib: z.number().positive().default(64),
+            /** Longest a batch waits for the group commit (one fsync for all waiting). */
+            group_commit_ms: z.number().min(0).default(2),
+            /** `fsync`: acknowledged once fsynced (survives power loss); `none`: once written to the page cache (survives kill -9 only). */
+            durability: z.enum(['fsync', 'none']).default('fsync'),
+          })
+          .strict()
+          .default({ segment_mib: 64, group_commit_ms: 2, durability: 'fsync' }),
       })
       .strict()
-      .default({ sinks: ['arrow-ipc'] }),
+      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 256, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
     flow: z
       .object({
         /** Unacknowledged MiB per lossless subscriber before producers are held. */

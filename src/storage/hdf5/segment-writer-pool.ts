@@ -1,0 +1,69 @@
+import type { Worker } from 'node:worker_threads';
+import { DaqError } from '../../errors.ts';
+import type { DaqErrorCode } from '../../errors.ts';
+import { startWorker } from '../../util/worker.ts';
+import type { SegmentContent, SegmentSummary } from '../segment.ts';
+
+/** Every ArrayBuffer under the content, so they move to the worker instead of being copied. */
+function transferables(content: SegmentContent): ArrayBuffer[] {
+  const set = new Set<ArrayBuffer>();
+  const add = (a: { buffer: ArrayBufferLike }) => {
+    if (a.buffer instanceof ArrayBuffer) set.add(a.buffer);
+  };
+  for (const s of content.scalars) [s.timestampNs, s.tag, s.value, s.quality].forEach(add);
+  for (const w of content.waves) {
+    Object.values(w.records).forEach(add);
+    add(w.samples);
+  }
+  for (const t of content.tables) Object.values(t.columns).forEach(add);
+  return [...set];
+}
+
+/**
+ * One long-lived worker thread that writes HDF5 segments (h5wasm calls are synchronous and would
+ * stall acquisition). `write` hands the content over by transfer: the caller must not touch its
+ * arrays afterwards.
+ */
+export class SegmentWriter {
+  private worker: Worker | null = null;
+  private ready: Promise<void> | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (s: SegmentSummary) => void; reject: (e: Error) => void }>();
+
+  private start(): Promise<void> {
+    this.ready ??= new Promise((resolve, reject) => {
+      const w = startWorker(new URL('./segment-worker.ts', import.meta.url));
+      this.worker = w;
+      w.on('message', (m: { ready?: true; id?: number; summary?: SegmentSummary; error?: { message: string; code?: DaqErrorCode; details?: Record<string, unknown> } }) => {
+        if (m.ready) return resolve();
+        const p = this.pending.get(m.id!);
+        if (!p) return;
+        this.pending.delete(m.id!);
+        if (m.error) p.reject(new DaqError(m.error.code ?? 'DAQ_ERR_STORAGE_IO', m.error.message, { details: m.error.details ?? {} }));
+        else p.resolve(m.summary!);
+      });
+      w.on('error', (err) => {
+        reject(err);
+        for (const p of this.pending.values()) p.reject(new DaqError('DAQ_ERR_HDF5', `segment writer thread failed: ${err.message}`, { cause: err }));
+        this.pending.clear();
+      });
+      w.unref();
+    });
+    return this.ready;
+  }
+
+  async write(dir: string, content: SegmentContent): Promise<SegmentSummary> {
+    await this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker!.postMessage({ id, dir, content }, transferables(content));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.worker) await this.worker.terminate();
+    this.worker = null;
+    this.ready = null;
+  }
+}

@@ -1,0 +1,80 @@
+import type { ScalarSegmentPart } from '../segment.ts';
+
+export interface SortedScalars {
+  timestampNs: BigInt64Array;
+  tag: Uint32Array;
+  value: Float64Array;
+  quality: Uint8Array;
+  /** One row per tag present: rows [start, start+count) hold that tag's points. */
+  index: { tag: Uint32Array; start: BigInt64Array; count: BigInt64Array; tMin: BigInt64Array; tMax: BigInt64Array };
+}
+
+/**
+ * Sorts points by (tag, time) with a stable counting sort on the tag id: O(points + tags), no
+ * object per point. Points of one tag arrive in time order (each instrument emits them so), which
+ * the stable sort keeps; a tag whose points are out of order is sorted on its own slice.
+ */
+export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
+  const n = p.tag.length;
+  let maxTag = 0;
+  for (let i = 0; i < n; i++) if (p.tag[i]! > maxTag) maxTag = p.tag[i]!;
+  const counts = new Uint32Array(maxTag + 2);
+  for (let i = 0; i < n; i++) counts[p.tag[i]! + 1]!++;
+  for (let t = 1; t < counts.length; t++) counts[t]! += counts[t - 1]!;
+  const starts = counts.slice(0, maxTag + 1);
+  const order = new Uint32Array(n);
+  const cursor = starts.slice();
+  for (let i = 0; i < n; i++) order[cursor[p.tag[i]!]!++] = i;
+
+  const out = {
+    timestampNs: new BigInt64Array(n),
+    tag: new Uint32Array(n),
+    value: new Float64Array(n),
+    quality: new Uint8Array(n),
+  };
+  // Gather through 32-bit words for the timestamps (no BigInt per point).
+  const srcW = new Int32Array(p.timestampNs.buffer, p.timestampNs.byteOffset, n * 2);
+  const dstW = new Int32Array(out.timestampNs.buffer);
+  for (let r = 0; r < n; r++) {
+    const i = order[r]!;
+    dstW[2 * r] = srcW[2 * i]!;
+    dstW[2 * r + 1] = srcW[2 * i + 1]!;
+    out.tag[r] = p.tag[i]!;
+    out.value[r] = p.value[i]!;
+    out.quality[r] = p.quality[i]!;
+  }
+
+  let present = 0;
+  for (let t = 0; t <= maxTag; t++) if (counts[t + 1]! > counts[t]!) present++;
+  const index = { tag: new Uint32Array(present), start: new BigInt64Array(present), count: new BigInt64Array(present), tMin: new BigInt64Array(present), tMax: new BigInt64Array(present) };
+  let k = 0;
+  for (let t = 0; t <= maxTag; t++) {
+    const a = counts[t]!;
+    const b = counts[t + 1]!;
+    if (b === a) continue;
+    // Usually already in time order; sort this tag's slice if not.
+    let sorted = true;
+    for (let r = a + 1; r < b; r++) if (out.timestampNs[r]! < out.timestampNs[r - 1]!) { sorted = false; break; }
+    if (!sorted) sortSlice(out, a, b);
+    index.tag[k] = t;
+    index.start[k] = BigInt(a);
+    index.count[k] = BigInt(b - a);
+    index.tMin[k] = out.timestampNs[a]!;
+    index.tMax[k] = out.timestampNs[b - 1]!;
+    k++;
+  }
+  return { ...out, index };
+}
+
+function sortSlice(o: { timestampNs: BigInt64Array; value: Float64Array; quality: Uint8Array }, a: number, b: number): void {
+  const idx = Array.from({ length: b - a }, (_, i) => a + i);
+  idx.sort((x, y) => (o.timestampNs[x]! < o.timestampNs[y]! ? -1 : o.timestampNs[x]! > o.timestampNs[y]! ? 1 : x - y));
+  const ts = idx.map((i) => o.timestampNs[i]!);
+  const v = idx.map((i) => o.value[i]!);
+  const q = idx.map((i) => o.quality[i]!);
+  for (let r = 0; r < ts.length; r++) {
+    o.timestampNs[a + r] = ts[r]!;
+    o.value[a + r] = v[r]!;
+    o.quality[a + r] = q[r]!;
+  }
+}

@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DaqError, StorageError } from '../errors.ts';
+import type { RunInfo, Sink } from '../pipeline/types.ts';
+import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
+import type { LogFn } from '../util/logger.ts';
+import { Epoch } from './epoch.ts';
+import { LossLog } from './loss-log.ts';
+import { acquireRunLock } from './run-lock.ts';
+import type { SegmentContent, SegmentSummary } from './segment.ts';
+import { SegmentWriter } from './hdf5/segment-writer-pool.ts';
+import { decodeBatch, decodeCheckpoint, decodeStream, encodeBatch, encodeCheckpoint, encodeStream } from './wal/codec.ts';
+import { RecordType } from './wal/frame.ts';
+import { scanWal, walSegments } from './wal/wal-reader.ts';
+import { WalWriter } from './wal/wal-writer.ts';
+import type { WalWriterOptions } from './wal/wal-writer.ts';
+
+export interface StorageSinkOptions {
+  /** Seconds of data per HDF5 segment. Default 60. */
+  epochS?: number;
+  /** A segment is cut early when the epoch holds this many MiB. Default 256. */
+  epochMiB?: number;
+  /** The merged records stream, stored as `/records` + `/wave_pool`. Default "records". */
+  recordsStream?: string;
+  wal?: WalWriterOptions;
+  /** Writes one segment (default: h5wasm in a worker thread). Injectable for tests. */
+  writeSegment?: (dir: string, content: SegmentContent) => Promise<SegmentSummary>;
+  log?: LogFn;
+}
+
+const SEGMENT_RE = /^seg-(\d{6})\.h5$/;
+
+/** What recovery found when the sink opened a run folder. */
+export interface RecoveryReport {
+  replayedRecords: number;
+  rebuiltSegments: number;
+  truncatedBytes: number;
+  corruption: string | null;
+  removedTmp: string[];
+  walBytesScanned: number;
+  durationMs: number;
+}
+
+/**
+ * The durable sink: every batch goes to the WAL and is acknowledged once an fsync covers it
+ * (group commit), then into the current flush epoch; every `epochS` seconds (or `epochMiB`) the
+ * epoch becomes an HDF5 segment written off the event loop, then a checkpoint, then the WAL
+ * segments it covers are deleted. Opening a run folder recovers it: lock, remove `*.tmp`, replay
+ * the WAL after the last checkpoint into new segments.
+ */
+export class StorageSink implements Sink {
+  readonly name = 'storage';
+  private run!: RunInfo;
+  private wal!: WalWriter;
+  private release: (() => void) | null = null;
+  private readonly streams = new Map<string, StreamInfo>();
+  private epoch = new Epoch();
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushesQueued = 0;
+  private nextSegment = 0;
+  private readonly samples = new Map<string, bigint>();
+  private failed: Error | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly writer: SegmentWriter | null;
+  private readonly writeSegment: (dir: string, content: SegmentContent) => Promise<SegmentSummary>;
+  private losses!: LossLog;
+  private segmentsWritten = 0;
+  private lastFlushMs = 0;
+  private sampleBytesIn = 0;
+  recovery: RecoveryReport | null = null;
+
+  constructor(private readonly opts: StorageSinkOptions = {}) {
+    this.writer = opts.writeSegment ? null : new SegmentWriter();
+    this.writeSegment = opts.writeSegment ?? ((dir, content) => this.writer!.write(dir, content));
+  }
+
+  private get primary(): string {
+    return this.opts.recordsStream ?? 'records';
+  }
+
+  async open(run: RunInfo): Promise<void> {
+    this.run = run;
+    const walDir = path.join(run.dir, 'wal');
+    fs.mkdirSync(walDir, { recursive: true });
+    this.release = acquireRunLock(run.dir);
+    this.losses = new LossLog(run.dir);
+    const t0 = performance.now();
+    const removedTmp = fs.readdirSync(run.dir).filter((f) => f.endsWith('.h5.tmp'));
+    for (const f of removedTmp) fs.rmSync(path.join(run.dir, f), { force: true });
+    for (const f of fs.readdirSync(run.dir)) {
+      const m = SEGMENT_RE.exec(f);
+      if (m) this.nextSegment = Math.max(this.nextSegment, Number(m[1]) + 1);
+    }
+
+    const oldSegments = walSegments(walDir);
+    const scan = scanWal(walDir);
+    if (scan.corruption) {
+      this.opts.log?.('error', scan.corruption.message, scan.corruption.details);
+      this.losses.append({ stream: '*', reason: 'wal-corrupted', file: String(scan.corruption.details['file']), offset: Number(scan.corruption.details['offset']), detail: scan.corruption.message });
+    }
+    if (scan.truncated) this.opts.log?.('warn', `WAL torn tail cut: ${scan.truncated.bytes} bytes at ${scan.truncated.file}:${scan.truncated.offset} (never acknowledged)`, scan.truncated);
+
+    // Replay: streams from every record, batches after the last checkpoint.
+    let covered = 0n;
+    for (const r of scan.records) {
+      if (r.type === RecordType.STREAM) {
+        const info = decodeStream(r.payload);
+        this.streams.set(info.name, info);
+      } else if (r.type === RecordType.CHECKPOINT) {
+        const cp = decodeCheckpoint(r.payload);
+        covered = BigInt(cp.seq);
+        for (const [s, n] of Object.entries(cp.samples)) this.samples.set(s, BigInt(n));
+        this.nextSegment = Math.max(this.nextSegment, cp.segment + 1);
+      }
+    }
+    let replayed = 0;
+    for (const r of scan.records) {
+      if (r.type === RecordType.BATCH && r.seq > covered) {
+        this.epoch.add(decodeBatch(r.payload), r.seq);
+        replayed++;
+      }
+    }
+
+    this.wal = new WalWriter(walDir, { ...this.opts.wal, firstSegmentId: scan.nextSegmentId, firstSeq: scan.nextSeq });
+    const segmentsBefore = this.segmentsWritten;
+    if (!this.epoch.empty) {
+      const replayEpoch = this.epoch;
+      this.epoch = new Epoch();
+      await this.flush(replayEpoch, replayEpoch.lastSeq);
+    }
+    // Keep the stream registry in the new log, then drop the old files: everything in them is
+    // now in finished segments.
+    await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
+    for (const s of oldSegments) fs.rmSync(s.file, { force: true });
+
+    this.recovery = {
+      replayedRecords: replayed,
+      rebuiltSegments: this.segmentsWritten - segmentsBefore,
+      truncatedBytes: scan.truncated?.bytes ?? 0,
+      corruption: scan.corruption?.message ?? null,
+      removedTmp,
+      walBytesScanned: scan.bytesScanned,
+      durationMs: performance.now() - t0,
+    };
+    if (replayed > 0 || removedTmp.length > 0) this.opts.log?.('info', `recovered ${run.dir}: ${replayed} WAL records replayed into ${this.recovery.rebuiltSegments} segment(s)`, { ...this.recovery });
+
+    const epochMs = (this.opts.epochS ?? 60) * 1000;
+    this.timer = setInterval(() => {
+      if (!this.epoch.empty && Date.now() - this.epoch.startedAt >= epochMs) this.rotate();
+    }, Math.min(1000, epochMs));
+    this.timer.unref();
+  }
+
+  addStream(info: StreamInfo): void {
+    if (this.streams.has(info.name)) return;
+    this.streams.set(info.name, info);
+    this.wal.append(RecordType.STREAM, encodeStream(info)).catch(() => undefined); // a failure poisons the WAL: the next write reports it
+  }
+
+  write(sb: StreamBatch): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
+    this.epoch.add(sb, this.wal.seq - 1n);
+    if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
+    if (this.epoch.bytes >= (this.opts.epochMiB ?? 256) * 1024 * 1024) this.rotate();
+    // Bounded memory: with a segment being written and another waiting, hold the ack (and so the
+    // producers) until the writer catches up. Nothing is dropped.
+    const durable = acked.catch((err: Error) => {
+      this.failed ??= err;
+      throw err;
+    });
+    if (this.flushesQueued >= 2) return durable.then(() => this.flushChain).then(() => this.check());
+    return durable.then(() => this.check());
+  }
+
+  private check(): void {
+    if (this.failed) throw this.failed;
+  }
+
+  /** Closes the current epoch and queues its segment. */
+  private rotate(): void {
+    if (this.epoch.empty) return;
+    const epoch = this.epoch;
+    this.epoch = new Epoch();
+    // The segment may only cover records that are durable: wait for the WAL first.
+    const seq = epoch.lastSeq;
+    this.flushesQueued++;
+    this.flushChain = this.flushChain
+      .then(() => this.wal.drain())
+      .then(() => (this.failed || this.wal.isPoisoned ? undefined : this.flush(epoch, seq)))
+      .catch((err: Error) => {
+        this.failed ??= err instanceof DaqError ? err : new StorageError(`segment flush failed: ${err.message}`, { cause: err });
+        this.opts.log?.('error', `storage: ${this.failed.message}`);
+      })
+      .finally(() => this.flushesQueued--);
+  }
+
+  private async flush(epoch: Epoch, seq: bigint): Promise<void> {
+    const t = performance.now();
+    const index = this.nextSegment++;
+    const lineage = Object.fromEntries([...this.streams.values()].map((s) => [s.name, s.lineage]));
+    const content: SegmentContent = {
+      runId: this.run.runId,
+      index,
+      software: this.run.software,
+      configJson: JSON.stringify(this.run.config ?? null),
+      lineageJson: JSON.stringify(lineage),
+      t0UnixNs: this.run.t0UnixNs,
+      walSeqLast: seq,
+      scalars: epoch.scalarParts(this.streams),
+      waves: epoch.waveParts(this.streams, this.primary, this.samples),
+      tables: epoch.tableParts(this.streams),
+    };
+    await this.writeSegment(this.run.dir, content);
+    const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
+    await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: index, seq: seq.toString(), samples }));
+    // The registry must outlive the segments about to be deleted.
+    await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
+    await this.wal.deleteCovered(seq);
+    this.segmentsWritten++;
+    this.lastFlushMs = performance.now() - t;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    try {
+      if (this.wal) {
+        await this.wal.drain().catch(() => undefined);
+        if (!this.failed && !this.wal.isPoisoned) this.rotate();
+        await this.flushChain;
+        await this.wal.close();
+        // A clean close leaves every batch in finished segments (the last checkpoint is durable):
+        // the log is no longer needed.
+        if (!this.failed && !this.wal.isPoisoned) for (const s of walSegments(this.wal.dir)) fs.rmSync(s.file, { force: true });
+      }
+    } finally {
+      await this.writer?.close();
+      this.release?.();
+      this.release = null;
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  stats(): Record<string, number> {
+    const w = this.wal;
+    if (!w) return {};
+    return {
+      wal_bytes_in_use: w.bytesInUse,
+      wal_bytes_written: w.bytesWritten,
+      wal_records: w.records,
+      fsyncs_total: w.fsyncs,
+      fsync_p50_ms: w.fsyncMs.quantile(0.5),
+      fsync_p99_ms: w.fsyncMs.quantile(0.99),
+      ack_p50_ms: w.ackMs.quantile(0.5),
+      ack_p99_ms: w.ackMs.quantile(0.99),
+      segments_written: this.segmentsWritten,
+      last_flush_ms: this.lastFlushMs,
+      epoch_bytes: this.epoch.bytes,
+      flushes_queued: this.flushesQueued,
+      sample_bytes_in: this.sampleBytesIn,
+      losses: this.losses?.count ?? 0,
+      recovered_records: this.recovery?.replayedRecords ?? 0,
+    };
+  }
+}

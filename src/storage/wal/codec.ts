@@ -1,0 +1,89 @@
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { DaqError } from '../../errors.ts';
+import type { StreamBatch, StreamInfo } from '../../schema/batch.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/**
+ * BATCH payload: u16 stream-name length, name (UTF-8), u8 kind (0 scalar, 1 table, 2 waveform),
+ * pad to 8, u32 IPC length, u32 reserved, Arrow IPC stream (schema + the batch), pad to 8, then for
+ * waveforms the uint16 samples. Column buffers and samples go to the WAL as they are (views, no
+ * copy); samples are written once on the acquisition path.
+ */
+export function encodeBatch(sb: StreamBatch): Uint8Array[] {
+  const name = enc.encode(sb.stream);
+  const ipc = tableToIPC(new Table([sb.batch]), 'stream');
+  const headLen = 8 + ((2 + name.length + 1 + 7) & ~7);
+  const head = new Uint8Array(headLen);
+  const dv = new DataView(head.buffer);
+  dv.setUint16(0, name.length, true);
+  head.set(name, 2);
+  head[2 + name.length] = sb.kind === 'scalar' ? 0 : sb.kind === 'table' ? 1 : 2;
+  dv.setUint32(headLen - 8, ipc.byteLength, true);
+  const parts: Uint8Array[] = [head, ipc];
+  const pad = ((ipc.byteLength + 7) & ~7) - ipc.byteLength;
+  if (pad) parts.push(new Uint8Array(pad));
+  if (sb.kind === 'waveform') parts.push(new Uint8Array(sb.samples.buffer, sb.samples.byteOffset, sb.samples.byteLength));
+  return parts;
+}
+
+/** Decodes a BATCH payload; the result's arrays are views of `payload` where alignment allows. */
+export function decodeBatch(payload: Buffer): StreamBatch {
+  const nameLen = payload.readUInt16LE(0);
+  const stream = dec.decode(payload.subarray(2, 2 + nameLen));
+  const kindCode = payload[2 + nameLen];
+  const headLen = 8 + ((2 + nameLen + 1 + 7) & ~7);
+  const ipcLen = payload.readUInt32LE(headLen - 8);
+  const ipcEnd = headLen + ipcLen;
+  const table = tableFromIPC(payload.subarray(headLen, ipcEnd));
+  const batch = table.batches[0];
+  if (!batch) throw new DaqError('DAQ_ERR_WAL_CORRUPTED', `WAL batch record of stream "${stream}" holds no record batch`, { details: { stream } });
+  if (kindCode === 2) {
+    const start = headLen + ((ipcLen + 7) & ~7);
+    const bytes = payload.subarray(start);
+    // Copy when the view would be misaligned for a Uint16Array.
+    const samples = (bytes.byteOffset & 1) === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1) : new Uint16Array(Uint8Array.from(bytes).buffer);
+    return { kind: 'waveform', stream, batch, samples };
+  }
+  return { kind: kindCode === 0 ? 'scalar' : 'table', stream, batch };
+}
+
+/** STREAM payload: u32 JSON length, JSON (StreamInfo without schema), Arrow IPC of the empty schema. */
+export function encodeStream(info: StreamInfo): Uint8Array[] {
+  const { schema, ...rest } = info;
+  const json = enc.encode(JSON.stringify(rest));
+  const schemaIpc = tableToIPC(new Table(schema), 'stream');
+  const head = new Uint8Array(4);
+  new DataView(head.buffer).setUint32(0, json.length, true);
+  return [head, json, schemaIpc];
+}
+
+export function decodeStream(payload: Buffer): StreamInfo {
+  const len = payload.readUInt32LE(0);
+  const rest = JSON.parse(dec.decode(payload.subarray(4, 4 + len))) as Omit<StreamInfo, 'schema'>;
+  const schema = tableFromIPC(payload.subarray(4 + len)).schema;
+  return { ...rest, schema };
+}
+
+/** CHECKPOINT payload: JSON. */
+export interface Checkpoint {
+  /** Index of the segment file written. */
+  segment: number;
+  /** Every record with seq <= this is in finished segments. */
+  seq: string;
+  /** Per waveform stream: samples stored so far (the next segment's global_offset). */
+  samples: Record<string, string>;
+}
+
+export function encodeCheckpoint(c: Checkpoint): Uint8Array[] {
+  return [enc.encode(JSON.stringify(c))];
+}
+
+export function decodeCheckpoint(payload: Buffer): Checkpoint {
+  try {
+    return JSON.parse(dec.decode(payload)) as Checkpoint;
+  } catch (err) {
+    throw new DaqError('DAQ_ERR_WAL_CORRUPTED', `checkpoint record does not parse: ${(err as Error).message}`, { cause: err });
+  }
+}

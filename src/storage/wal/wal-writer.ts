@@ -1,0 +1,299 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DaqError } from '../../errors.ts';
+import { LatencyRing } from '../../util/latency-ring.ts';
+import { frameHeader } from './frame.ts';
+
+/**
+ * File operations the WAL uses, injectable so tests can make a write or an fsync fail (ENOSPC,
+ * EIO) exactly where they want.
+ */
+export interface WalIo {
+  open(file: string, flags: string): Promise<fs.FileHandle>;
+  writev(fh: fs.FileHandle, bufs: Uint8Array[], position: number): Promise<number>;
+  datasync(fh: fs.FileHandle): Promise<void>;
+  truncate(fh: fs.FileHandle, size: number): Promise<void>;
+}
+
+export const realIo: WalIo = {
+  open: (file, flags) => fs.open(file, flags),
+  writev: async (fh, bufs, position) => (await fh.writev(bufs, position)).bytesWritten,
+  datasync: (fh) => fh.datasync(),
+  truncate: (fh, size) => fh.truncate(size),
+};
+
+/**
+ * Durability modes:
+ * - `fsync` (default): a record is acknowledged after an fdatasync covers it. Survives kill -9
+ *   and power loss (given a disk that honours flushes).
+ * - `none`: acknowledged once written to the OS page cache. Survives kill -9 of the daemon, but a
+ *   power cut or kernel crash can lose everything since the last checkpoint's segment.
+ */
+export type Durability = 'fsync' | 'none';
+
+export interface WalWriterOptions {
+  /** Size of each segment file (preallocated by truncation; a larger record gets its own). Default 64 MiB. */
+  segmentBytes?: number;
+  /** Longest a record waits for its group commit. Default 2 ms. */
+  groupCommitMs?: number;
+  /** A group commit starts at once when this many bytes wait. Default 8 MiB. */
+  groupCommitBytes?: number;
+  durability?: Durability;
+  io?: WalIo;
+  /** First segment id and sequence number (recovery continues after what exists). */
+  firstSegmentId?: number;
+  firstSeq?: bigint;
+}
+
+interface Entry {
+  segId: number;
+  pos: number;
+  bufs: Uint8Array[];
+  bytes: number;
+  seq: bigint;
+  queuedAt: number;
+  resolve: (seq: bigint) => void;
+  reject: (err: Error) => void;
+}
+
+interface Segment {
+  id: number;
+  file: string;
+  fh: fs.FileHandle | null;
+  size: number;
+  lastSeq: bigint;
+}
+
+export function walFileName(id: number): string {
+  return `wal-${String(id).padStart(8, '0')}.log`;
+}
+
+/**
+ * The write-ahead log: segmented, CRC-framed, with group commit. `append` places the record at
+ * once (call order is log order) and resolves when a single fdatasync covering it, and every
+ * other record waiting at that moment, has completed. One group commit runs at a time; records
+ * arriving meanwhile form the next group. A failed write or fsync poisons the log: every pending
+ * and later append rejects with DAQ_ERR_WAL_POISONED (an fsync is never retried: the page cache
+ * may have dropped the data); restart and recovery take over.
+ */
+export class WalWriter {
+  private readonly opts: Required<Omit<WalWriterOptions, 'io' | 'firstSegmentId' | 'firstSeq'>>;
+  private readonly io: WalIo;
+  private readonly segments: Segment[] = [];
+  private pos = 0;
+  private nextSeq: bigint;
+  private queue: Entry[] = [];
+  private queuedBytes = 0;
+  private flushing: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private poisoned: DaqError | null = null;
+  private closed = false;
+  readonly fsyncMs = new LatencyRing(4096);
+  readonly ackMs = new LatencyRing(4096);
+  fsyncs = 0;
+  bytesWritten = 0;
+  records = 0;
+
+  constructor(
+    readonly dir: string,
+    options: WalWriterOptions = {},
+  ) {
+    this.opts = {
+      segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+      groupCommitMs: options.groupCommitMs ?? 2,
+      groupCommitBytes: options.groupCommitBytes ?? 8 * 1024 * 1024,
+      durability: options.durability ?? 'fsync',
+    };
+    this.io = options.io ?? realIo;
+    this.nextSeq = options.firstSeq ?? 1n;
+    this.newSegment(options.firstSegmentId ?? 1, this.opts.segmentBytes);
+  }
+
+  /** Sequence number the next record gets. */
+  get seq(): bigint {
+    return this.nextSeq;
+  }
+
+  get currentSegmentId(): number {
+    return this.segments[this.segments.length - 1]!.id;
+  }
+
+  /** Appends a record; resolves with its sequence number once durable (per the durability mode). */
+  append(type: number, parts: Uint8Array[]): Promise<bigint> {
+    if (this.poisoned) return Promise.reject(this.poisoned);
+    if (this.closed) return Promise.reject(new DaqError('DAQ_ERR_WAL_POISONED', 'WAL is closed'));
+    const seq = this.nextSeq++;
+    let seg = this.segments[this.segments.length - 1]!;
+    let { header, pad, total } = frameHeader(type, seg.id, seq, parts);
+    if (this.pos + total > seg.size && this.pos > 0) {
+      seg = this.newSegment(seg.id + 1, Math.max(this.opts.segmentBytes, total));
+      ({ header, pad, total } = frameHeader(type, seg.id, seq, parts));
+    } else if (this.pos + total > seg.size) {
+      seg.size = total; // a record larger than a segment gets a segment of its own size
+    }
+    const entry = { segId: seg.id, pos: this.pos, bufs: [header, ...parts, pad], bytes: total, seq, queuedAt: performance.now() } as Entry;
+    this.pos += total;
+    seg.lastSeq = seq;
+    const p = new Promise<bigint>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    this.queue.push(entry);
+    this.queuedBytes += total;
+    this.schedule();
+    return p;
+  }
+
+  private newSegment(id: number, size: number): Segment {
+    const seg: Segment = { id, file: path.join(this.dir, walFileName(id)), fh: null, size, lastSeq: 0n };
+    this.segments.push(seg);
+    this.pos = 0;
+    return seg;
+  }
+
+  private schedule(): void {
+    if (this.flushing) return; // the running commit reschedules when it ends
+    if (this.queuedBytes >= this.opts.groupCommitBytes) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.flushing = this.commit();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.flushing) this.flushing = this.commit();
+      }, this.opts.groupCommitMs);
+    }
+  }
+
+  /** One group commit: write everything queued, one datasync per touched file, resolve all. */
+  private async commit(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    try {
+      const touched: Segment[] = [];
+      let i = 0;
+      while (i < batch.length) {
+        const segId = batch[i]!.segId;
+        const seg = this.segments.find((s) => s.id === segId)!;
+        if (!seg.fh) {
+          seg.fh = await this.io.open(seg.file, 'w+');
+          await this.io.truncate(seg.fh, seg.size);
+        }
+        // Consecutive records of one segment are contiguous: one writev.
+        const start = batch[i]!.pos;
+        const bufs: Uint8Array[] = [];
+        let bytes = 0;
+        while (i < batch.length && batch[i]!.segId === segId) {
+          bufs.push(...batch[i]!.bufs);
+          bytes += batch[i]!.bytes;
+          i++;
+        }
+        await this.writeAll(seg.fh, bufs, start, bytes);
+        this.bytesWritten += bytes;
+        touched.push(seg);
+      }
+      if (this.opts.durability === 'fsync') {
+        for (const seg of touched) {
+          const t = performance.now();
+          await this.io.datasync(seg.fh!);
+          this.fsyncMs.add(performance.now() - t);
+          this.fsyncs++;
+        }
+      }
+      // Segments before the current one are complete: close them.
+      for (const seg of this.segments.slice(0, -1)) {
+        if (seg.fh) {
+          await seg.fh.close();
+          seg.fh = null;
+        }
+      }
+      const now = performance.now();
+      for (const e of batch) {
+        this.ackMs.add(now - e.queuedAt);
+        e.resolve(e.seq);
+      }
+      this.records += batch.length;
+    } catch (err) {
+      this.poison(err as Error, batch);
+    } finally {
+      this.flushing = null;
+      if (this.queue.length > 0 && !this.poisoned) this.schedule();
+    }
+  }
+
+  private async writeAll(fh: fs.FileHandle, bufs: Uint8Array[], position: number, total: number): Promise<void> {
+    let done = 0;
+    while (done < total) {
+      let skip = done;
+      const rest: Uint8Array[] = [];
+      for (const b of bufs) {
+        if (skip >= b.byteLength) {
+          skip -= b.byteLength;
+          continue;
+        }
+        rest.push(skip ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      const n = await this.io.writev(fh, rest.slice(0, 1024), position + done);
+      if (n <= 0) throw new Error(`short write (${n} bytes)`);
+      done += n;
+    }
+  }
+
+  private poison(err: Error & { code?: string }, batch: Entry[]): void {
+    const seg = this.segments[this.segments.length - 1]!;
+    this.poisoned ??= new DaqError(
+      'DAQ_ERR_WAL_POISONED',
+      `WAL write or fsync failed in ${seg.file}: ${err.message}${err.code ? ` (${err.code})` : ''}; nothing more is acknowledged, restart to recover`,
+      { cause: err, details: { file: seg.file, errno: err.code } },
+    );
+    for (const e of [...batch, ...this.queue]) e.reject(this.poisoned);
+    this.queue = [];
+  }
+
+  get isPoisoned(): boolean {
+    return this.poisoned !== null;
+  }
+
+  /** Waits for every appended record to be committed (or rejected). */
+  async drain(): Promise<void> {
+    while (this.flushing || this.queue.length > 0 || this.timer) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = null;
+        if (!this.flushing) this.flushing = this.commit();
+      }
+      await this.flushing;
+    }
+  }
+
+  /** Deletes closed segment files whose every record has a sequence number <= `seq`. */
+  async deleteCovered(seq: bigint): Promise<number> {
+    let n = 0;
+    while (this.segments.length > 1 && this.segments[0]!.lastSeq <= seq && this.segments[0]!.fh === null) {
+      const seg = this.segments.shift()!;
+      await fs.rm(seg.file, { force: true });
+      n++;
+    }
+    return n;
+  }
+
+  /** Bytes of WAL files on disk (segments are preallocated: whole sizes). */
+  get bytesInUse(): number {
+    return this.segments.reduce((a, s) => a + (s.fh || s.lastSeq > 0n ? s.size : 0), 0);
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    for (const seg of this.segments) {
+      if (seg.fh) {
+        // Trim the preallocated tail of the last segment.
+        if (seg === this.segments[this.segments.length - 1] && !this.poisoned) await this.io.truncate(seg.fh, this.pos).catch(() => undefined);
+        await seg.fh.close();
+        seg.fh = null;
+      }
+    }
+  }
+}
