@@ -2,6 +2,16 @@ import { makeData, RecordBatch, Struct } from 'apache-arrow';
 import type { Schema } from 'apache-arrow';
 import type { TagInfo } from './scalar.ts';
 
+/**
+ * The typed array of column `i` of a batch, exactly `numRows` long. Arrow's `values` can be longer
+ * than the column (IPC buffers are padded; sliced data has an offset): always go through here.
+ */
+export function columnValues<T extends ArrayLike<unknown> & { subarray(a: number, b: number): T }>(batch: RecordBatch, i: number): T {
+  const d = batch.getChildAt(i)!.data[0]!;
+  const v = d.values as unknown as T;
+  return d.offset === 0 && v.length === d.length ? v : v.subarray(d.offset, d.offset + d.length);
+}
+
 /** Builds a RecordBatch whose columns are the given typed arrays, in schema order, with no copy. */
 export function makeBatch(schema: Schema, columns: ArrayLike<unknown>[]): RecordBatch {
   const length = columns[0]?.length ?? 0;

@@ -1,5 +1,5 @@
 import { Field, Float64, Int64, Schema, Uint32, Uint8 } from 'apache-arrow';
-import { makeBatch } from './batch.ts';
+import { columnValues, makeBatch } from './batch.ts';
 import type { RecordBatch } from 'apache-arrow';
 
 /** Quality codes for scalar points (uint8). 0 is good; anything else marks the point. */
@@ -51,9 +51,9 @@ export function makeScalarBatch(cols: ScalarColumns): RecordBatch {
 /** Returns the typed arrays behind a scalar batch (zero-copy when the batch has one chunk per column). */
 export function scalarColumns(batch: RecordBatch): ScalarColumns {
   return {
-    timestampNs: batch.getChildAt(0)!.data[0]!.values as BigInt64Array,
-    tag: batch.getChildAt(1)!.data[0]!.values as Uint32Array,
-    value: batch.getChildAt(2)!.data[0]!.values as Float64Array,
-    quality: batch.getChildAt(3)!.data[0]!.values as Uint8Array,
+    timestampNs: columnValues<BigInt64Array>(batch, 0),
+    tag: columnValues<Uint32Array>(batch, 1),
+    value: columnValues<Float64Array>(batch, 2),
+    quality: columnValues<Uint8Array>(batch, 3),
   };
 }

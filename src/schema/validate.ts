@@ -1,6 +1,7 @@
 import { DaqError, SchemaMismatchError } from '../errors.ts';
 import { util } from 'apache-arrow';
 import type { DataType, Schema } from 'apache-arrow';
+import { columnValues } from './batch.ts';
 import type { StreamBatch, StreamInfo } from './batch.ts';
 
 function typeName(t: DataType): string {
@@ -83,8 +84,8 @@ export function validateBatch(info: StreamInfo, sb: StreamBatch): void {
     }
     const offIdx = sb.batch.schema.fields.findIndex((f) => f.name === 'wave_offset');
     const lenIdx = sb.batch.schema.fields.findIndex((f) => f.name === 'event_length');
-    const offsets = sb.batch.getChildAt(offIdx)!.data[0]!.values as BigInt64Array;
-    const lengths = sb.batch.getChildAt(lenIdx)!.data[0]!.values as Int32Array;
+    const offsets = columnValues<BigInt64Array>(sb.batch, offIdx);
+    const lengths = columnValues<Int32Array>(sb.batch, lenIdx);
     const total = sb.samples.length;
     for (let i = 0; i < sb.batch.numRows; i++) {
       const off = Number(offsets[i]);

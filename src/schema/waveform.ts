@@ -1,6 +1,6 @@
 import { Field, Float64, Int16, Int32, Int64, Schema, Uint32 } from 'apache-arrow';
 import type { RecordBatch } from 'apache-arrow';
-import { makeBatch } from './batch.ts';
+import { columnValues, makeBatch } from './batch.ts';
 
 /**
  * Waveform events: the `records` table of DESIGN.md, one row per event, sorted by
@@ -65,7 +65,7 @@ export function makeRecordsBatch(cols: RecordColumns): RecordBatch {
 
 /** Typed arrays behind a records batch (zero-copy for single-chunk columns). */
 export function recordColumns(batch: RecordBatch): RecordColumns {
-  const v = (i: number) => batch.getChildAt(i)!.data[0]!.values;
+  const v = (i: number) => columnValues(batch, i);
   // An object literal in field order: every RecordColumns has the same shape (hidden class),
   // which keeps the merge's hot loops monomorphic.
   return {

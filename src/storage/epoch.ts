@@ -1,4 +1,4 @@
-import { batchBytes } from '../schema/batch.ts';
+import { batchBytes, columnValues } from '../schema/batch.ts';
 import type { StreamBatch, StreamInfo, WaveBatch } from '../schema/batch.ts';
 import { scalarColumns } from '../schema/scalar.ts';
 import { allocRecordColumns, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
@@ -89,12 +89,12 @@ export class Epoch {
       const columns: TableSegmentPart['columns'] = {};
       const n = list.reduce((a, b) => a + b.batch.numRows, 0);
       info.schema.fields.forEach((f, i) => {
-        const first = list[0]?.batch.getChildAt(i)?.data[0]?.values as (ArrayLike<number> & { constructor: new (n: number) => never }) | undefined;
-        if (!first) return;
+        if (!list[0]) return;
+        const first = columnValues(list[0].batch, i) as unknown as ArrayLike<number> & { constructor: new (n: number) => never };
         const col = new first.constructor(n) as unknown as { set(a: ArrayLike<unknown>, o: number): void; buffer: ArrayBufferLike; length: number };
         let o = 0;
         for (const b of list) {
-          const v = b.batch.getChildAt(i)!.data[0]!.values as ArrayLike<number>;
+          const v = columnValues(b.batch, i) as unknown as ArrayLike<number>;
           col.set(v, o);
           o += b.batch.numRows;
         }

@@ -1,0 +1,179 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StorageSink } from '../../../src/storage/storage-sink.ts';
+import { ScalarGenerator, simScalarOptions, simScalarTags } from '../../../src/instruments/sim-scalar.ts';
+import { ChannelGenerator, simDigitizerOptions } from '../../../src/instruments/sim-digitizer.ts';
+import { scalarSchema } from '../../../src/schema/scalar.ts';
+import { recordColumns, recordsSchema } from '../../../src/schema/waveform.ts';
+import type { StreamBatch, StreamInfo, WaveBatch } from '../../../src/schema/batch.ts';
+import type { RunInfo } from '../../../src/pipeline/types.ts';
+import { walSegments } from '../../../src/storage/wal/wal-reader.ts';
+import { concatScalar } from '../../helpers/scalar.ts';
+import { h5dump } from '../../helpers/h5py.ts';
+import { tmpDir } from '../../helpers/tmp.ts';
+
+let cleanup: (() => void) | null = null;
+afterEach(() => cleanup?.());
+
+const T0 = 1_790_000_000_000_000_000n;
+const lineage = { plugin: 'sim', version: '1', optionsHash: 'abc', inputs: [] };
+const sOpts = simScalarOptions.parse({ tags: 50, rate_hz: 10 });
+const tagsInfo: StreamInfo = { name: 'plant.tags', kind: 'scalar', schema: scalarSchema, lineage, tags: simScalarTags(sOpts) };
+const recInfo: StreamInfo = { name: 'records', kind: 'waveform', schema: recordsSchema, lineage: { ...lineage, inputs: ['d.ch0'] }, dtNs: 4, channels: [0] };
+
+function runInfo(dir: string): RunInfo {
+  return { runId: 'run-1', dir, t0UnixNs: T0, config: { hello: 'world' }, software: 'daq test' };
+}
+
+function data() {
+  const g = new ScalarGenerator(sOpts, 3, T0);
+  const scal: StreamBatch[] = Array.from({ length: 6 }, () => g.generate(250, 'plant.tags'));
+  const cg = new ChannelGenerator(simDigitizerOptions.parse({ trigger_rate_hz: 500, max_length: 3000 }), 3, 0, T0);
+  const waves: WaveBatch[] = [1n, 2n, 3n].map((k) => ({ ...cg.generate(k * 100_000_000_000n, 'records')!, stream: 'records' }));
+  return { scal, waves };
+}
+
+async function writeAll(sink: StorageSink, scal: StreamBatch[], waves: WaveBatch[]) {
+  sink.addStream(tagsInfo);
+  sink.addStream(recInfo);
+  const acks: Promise<void>[] = [];
+  for (let i = 0; i < 6; i++) {
+    acks.push(sink.write(scal[i]!));
+    if (i < 3) acks.push(sink.write(waves[i]!));
+  }
+  await Promise.all(acks);
+}
+
+/** Everything stored in a run folder, read back by h5py, concatenated across segments. */
+function stored(dir: string) {
+  const segs = fs.readdirSync(dir).filter((f) => /^seg-\d{6}\.h5$/.test(f)).sort();
+  const acc = { ts: [] as number[], tag: [] as number[], value: [] as number[], rec: [] as number[], waves: [] as number[][], segs, dumps: [] as ReturnType<typeof h5dump>[] };
+  for (const s of segs) {
+    const d = h5dump(path.join(dir, s));
+    acc.dumps.push(d);
+    const sc = 'scalars/plant.tags';
+    if (d.datasets[`${sc}/value`]) {
+      acc.ts.push(...(d.datasets[`${sc}/timestamp_ns`] as number[]));
+      acc.tag.push(...(d.datasets[`${sc}/tag`] as number[]));
+      acc.value.push(...(d.datasets[`${sc}/value`] as number[]));
+    }
+    if (d.datasets['records/timestamp']) {
+      const off = d.datasets['records/wave_offset'] as number[];
+      const len = d.datasets['records/event_length'] as number[];
+      const pool = d.datasets['wave_pool'] as number[];
+      acc.rec.push(...(d.datasets['records/timestamp'] as number[]));
+      off.forEach((o, i) => acc.waves.push(pool.slice(o, o + len[i]!)));
+    }
+  }
+  return acc;
+}
+
+function expected(scal: StreamBatch[], waves: WaveBatch[]) {
+  const s = concatScalar(scal);
+  // Per segment the writer sorts by (tag, time); with one segment that is the global order.
+  const order = Array.from(s.tag.keys()).sort((a, b) => s.tag[a]! - s.tag[b]! || Number(s.ts[a]! - s.ts[b]!));
+  const wv: number[][] = [];
+  const rec: number[] = [];
+  for (const w of waves) {
+    const c = recordColumns(w.batch);
+    for (let i = 0; i < w.batch.numRows; i++) {
+      rec.push(Number(c.timestamp[i]));
+      wv.push([...w.samples.subarray(Number(c.wave_offset[i]), Number(c.wave_offset[i]) + c.event_length[i]!)]);
+    }
+  }
+  return { ts: order.map((i) => Number(s.ts[i])), tag: order.map((i) => s.tag[i]!), value: order.map((i) => s.value[i]!), rec, wv };
+}
+
+describe('StorageSink', () => {
+  it('writes HDF5 segments that native h5py reads exactly, with the layout contract', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    const sink = new StorageSink({ epochS: 3600 });
+    await sink.open(runInfo(t.dir));
+    await writeAll(sink, scal, waves);
+    await sink.close();
+    const got = stored(t.dir);
+    const exp = expected(scal, waves);
+    expect(got.segs).toEqual(['seg-000000.h5']);
+    expect(got.ts).toEqual(exp.ts);
+    expect(got.tag).toEqual(exp.tag);
+    expect(got.value).toEqual(exp.value);
+    expect(got.rec).toEqual(exp.rec);
+    expect(got.waves).toEqual(exp.wv);
+    const d = got.dumps[0]!;
+    expect(d.attrs['/']).toMatchObject({ run_id: 'run-1', software: 'daq test', NX_class: 'NXentry', segment_index: 0 });
+    expect(JSON.parse(d.attrs['/']!['config'] as string)).toEqual({ hello: 'world' });
+    expect(JSON.parse(d.attrs['/']!['lineage'] as string)['records']).toMatchObject({ plugin: 'sim', inputs: ['d.ch0'] });
+    expect(d.attrs['/']!['t0_unix_ns']).toEqual([Number(T0)]);
+    expect(d.attrs['records/timestamp']).toEqual({ units: 'ps' });
+    expect(d.attrs['records']).toMatchObject({ NX_class: 'NXdata', signal: 'event_length' });
+    expect(d.attrs['wave_pool']).toMatchObject({ global_offset: [0], units: 'ADC counts' });
+    // Tag index: one tag's rows are [start, start+count) and its time range.
+    const idx = { tag: d.datasets['scalars/plant.tags/tag_index/tag'] as number[], start: d.datasets['scalars/plant.tags/tag_index/start'] as number[], count: d.datasets['scalars/plant.tags/tag_index/count'] as number[] };
+    const k = idx.tag.indexOf(7);
+    const rows = got.tag.slice(idx.start[k]!, idx.start[k]! + idx.count[k]!);
+    expect(rows.every((x) => x === 7)).toBe(true);
+    expect(rows.length).toBe(got.tag.filter((x) => x === 7).length);
+    expect(d.datasets['scalars/plant.tags/tags/name']!.slice(0, 2)).toEqual(['tag0', 'tag1']);
+    // Every field of the records table is there, with its HDF5 type (h5dump -H, the native tool).
+    const header = execFileSync('h5dump', ['-H', path.join(t.dir, 'seg-000000.h5')], { encoding: 'utf8' });
+    for (const [name, type] of [['timestamp', 'H5T_STD_I64LE'], ['channel', 'H5T_STD_I16LE'], ['flags', 'H5T_STD_U32LE'], ['baseline', 'H5T_IEEE_F64LE']]) {
+      expect(header).toMatch(new RegExp(`DATASET "${name}" \\{\\s*DATATYPE\\s+${type}`));
+    }
+    expect(header).toMatch(/DATASET "wave_pool" \{\s*DATATYPE\s+H5T_STD_U16LE/);
+    // The WAL is gone after a clean close: everything is in segments.
+    expect(walSegments(path.join(t.dir, 'wal'))).toEqual([]);
+  });
+
+  it('cuts segments by size and carries global wave-pool offsets across them', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05 });
+    await sink.open(runInfo(t.dir));
+    await writeAll(sink, scal, waves);
+    await sink.close();
+    const got = stored(t.dir);
+    expect(got.segs.length).toBeGreaterThan(2);
+    const exp = expected(scal, waves);
+    expect(got.rec).toEqual(exp.rec);
+    expect(got.waves).toEqual(exp.wv);
+    expect(got.ts.length).toBe(exp.ts.length);
+    const offsets = got.dumps.filter((d) => d.attrs['wave_pool']).map((d) => (d.attrs['wave_pool']!['global_offset'] as number[])[0]!);
+    const sizes = got.dumps.filter((d) => d.datasets['wave_pool']).map((d) => (d.datasets['wave_pool'] as number[]).length);
+    offsets.forEach((o, i) => expect(o).toBe(sizes.slice(0, i).reduce((a, b) => a + b, 0)));
+  });
+
+  it('recovers acknowledged data after a crash: replays the WAL into segments, removes leftovers', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    const crashed = new StorageSink({ epochS: 3600 });
+    await crashed.open(runInfo(t.dir));
+    await writeAll(crashed, scal, waves); // every write acknowledged (fsynced)...
+    // ...then the process "dies": no close, no segment. A half-written segment is left too.
+    fs.writeFileSync(path.join(t.dir, 'seg-000000.h5.tmp'), 'partial');
+    expect(fs.readdirSync(t.dir).filter((f) => f.endsWith('.h5'))).toEqual([]);
+    const sink = new StorageSink({ epochS: 3600 });
+    await sink.open(runInfo(t.dir));
+    expect(sink.recovery).toMatchObject({ replayedRecords: 9, rebuiltSegments: 1, removedTmp: ['seg-000000.h5.tmp'], corruption: null });
+    await sink.close();
+    const got = stored(t.dir);
+    const exp = expected(scal, waves);
+    expect(got.value).toEqual(exp.value);
+    expect(got.rec).toEqual(exp.rec);
+    expect(got.waves).toEqual(exp.wv);
+    expect(fs.existsSync(path.join(t.dir, 'seg-000000.h5.tmp'))).toBe(false);
+  });
+
+  it('refuses a run folder another live process holds', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    fs.writeFileSync(path.join(t.dir, 'LOCK'), `${process.ppid}\n`);
+    const sink = new StorageSink();
+    await expect(sink.open(runInfo(t.dir))).rejects.toMatchObject({ code: 'DAQ_ERR_RUN_LOCKED' });
+  });
+});
