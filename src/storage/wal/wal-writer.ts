@@ -87,6 +87,9 @@ export class WalWriter {
   private flushing: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private poisoned: DaqError | null = null;
+  /** Highest sequence number committed so far, and who waits for one. */
+  private committed = 0n;
+  private seqWaiters: Array<{ seq: bigint; resolve: () => void; reject: (e: Error) => void }> = [];
   private closed = false;
   readonly fsyncMs = new LatencyRing(4096);
   readonly ackMs = new LatencyRing(4096);
@@ -214,6 +217,8 @@ export class WalWriter {
         e.resolve(e.seq);
       }
       this.records += batch.length;
+      if (batch.length > 0) this.committed = batch[batch.length - 1]!.seq;
+      this.seqWaiters = this.seqWaiters.filter((w) => (w.seq <= this.committed ? (w.resolve(), false) : true));
     } catch (err) {
       this.poison(err as Error, batch);
     } finally {
@@ -250,6 +255,17 @@ export class WalWriter {
     );
     for (const e of [...batch, ...this.queue]) e.reject(this.poisoned);
     this.queue = [];
+    for (const w of this.seqWaiters.splice(0)) w.reject(this.poisoned);
+  }
+
+  /**
+   * Resolves once every record up to `seq` is committed (durable), without waiting for records
+   * appended later: under a steady stream of appends the log is never idle.
+   */
+  whenDurable(seq: bigint): Promise<void> {
+    if (this.poisoned) return Promise.reject(this.poisoned);
+    if (seq <= this.committed) return Promise.resolve();
+    return new Promise((resolve, reject) => this.seqWaiters.push({ seq, resolve, reject }));
   }
 
   get isPoisoned(): boolean {
