@@ -60,6 +60,8 @@ interface Segment {
   id: number;
   file: string;
   fh: fs.FileHandle | null;
+  /** The file exists (reopen it without truncating). */
+  created: boolean;
   size: number;
   lastSeq: bigint;
 }
@@ -148,7 +150,7 @@ export class WalWriter {
   }
 
   private newSegment(id: number, size: number): Segment {
-    const seg: Segment = { id, file: path.join(this.dir, walFileName(id)), fh: null, size, lastSeq: 0n };
+    const seg: Segment = { id, file: path.join(this.dir, walFileName(id)), fh: null, created: false, size, lastSeq: 0n };
     this.segments.push(seg);
     this.pos = 0;
     return seg;
@@ -179,9 +181,12 @@ export class WalWriter {
       while (i < batch.length) {
         const segId = batch[i]!.segId;
         const seg = this.segments.find((s) => s.id === segId)!;
-        if (!seg.fh) {
+        if (!seg.fh && seg.created) {
+          seg.fh = await this.io.open(seg.file, 'r+');
+        } else if (!seg.fh) {
           seg.fh = await this.io.open(seg.file, 'w+');
           await this.io.truncate(seg.fh, seg.size);
+          seg.created = true;
         }
         // Consecutive records of one segment are contiguous: one writev.
         const start = batch[i]!.pos;
@@ -204,9 +209,9 @@ export class WalWriter {
           this.fsyncs++;
         }
       }
-      // Segments before the current one are complete: close them.
+      // Segments before the current one are complete once nothing queued still targets them.
       for (const seg of this.segments.slice(0, -1)) {
-        if (seg.fh) {
+        if (seg.fh && !this.queue.some((e) => e.segId === seg.id)) {
           await seg.fh.close();
           seg.fh = null;
         }
