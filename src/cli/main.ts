@@ -51,6 +51,34 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = report.corruption ? 1 : 0;
     });
 
+  program
+    .command('inspect')
+    .description('what a run folder holds: counts, time span, channels, tags, sizes, segments, health')
+    .argument('<run-dir>', 'the run folder')
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string, flags: { json?: boolean }) => {
+      const { inspectRun, formatSummary } = await import('./inspect-command.ts');
+      const s = await inspectRun(path.resolve(dir));
+      process.stdout.write(`${flags.json ? JSON.stringify(s) : formatSummary(s)}\n`);
+    });
+
+  program
+    .command('merge')
+    .description('merge sorted part files (records + wave pool each) into one, written to a temporary name and renamed')
+    .argument('<parts...>', 'HDF5 part files with /records/<field> and /wave_pool')
+    .requiredOption('-o, --out <file>', 'output HDF5 file')
+    .option('--chunk <records>', 'records read per part at a time (bounds memory)', (v) => Number(v), 65536)
+    .action(async (parts: string[], flags: { out: string; chunk: number }) => {
+      const { mergeParts } = await import('../merge/offline-merge.ts');
+      const tty = process.stderr.isTTY;
+      const res = await mergeParts(parts, path.resolve(flags.out), {
+        chunkRecords: flags.chunk,
+        onProgress: (p) => tty && process.stderr.write(`\r${p.records}/${p.total} records`),
+      });
+      if (tty) process.stderr.write('\n');
+      process.stdout.write(`${JSON.stringify({ out: path.resolve(flags.out), ...res })}\n`);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

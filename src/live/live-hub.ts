@@ -82,7 +82,8 @@ export class LiveHub {
 
   addStream(info: StreamInfo): void {
     if (info.kind === 'scalar') {
-      const n = Math.max(0, ...(info.tags ?? []).map((t) => t.id + 1));
+      let n = 0;
+      for (const t of info.tags ?? []) n = Math.max(n, t.id + 1); // no spread: up to 1M tags
       this.states.set(info.name, {
         kind: 'scalar',
         info,

@@ -47,6 +47,18 @@ describe('daq run (child process)', () => {
     expect(run.records.length).toBeGreaterThan(50);
     run.close();
     expect(fs.readdirSync(runDir).filter((f) => f.endsWith('.tmp') || f === 'LOCK')).toEqual([]);
+    // daq inspect reports the same counts and a healthy run.
+    const ins = daq(['inspect', runDir, '--json']);
+    expect((await ins.exit).code, ins.stderr()).toBe(0);
+    const summary = JSON.parse(ins.stdout());
+    expect(summary.records.count).toBe(acks.get('records'));
+    expect(summary.scalars).toEqual([{ stream: 'plant.tags', tags: 300, points: acks.get('plant.tags') }]);
+    expect(summary.health).toMatchObject({ needs_recovery: false, tmp_files: [], losses: 0 });
+    // daq merge of the run's segments gives one file with every record.
+    const segs = fs.readdirSync(runDir).filter((f) => f.endsWith('.h5')).map((f) => path.join(runDir, f));
+    const merged = daq(['merge', ...segs, '--out', path.join(t.dir, 'merged.h5')]);
+    expect((await merged.exit).code, merged.stderr()).toBe(0);
+    expect(JSON.parse(merged.stdout()).records).toBe(acks.get('records'));
   });
 
   it('daq recover rebuilds a SIGKILLed run and reports it', async () => {

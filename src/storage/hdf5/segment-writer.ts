@@ -101,7 +101,8 @@ function writeScalars(root: Group, part: ScalarSegmentPart, file: string): void 
   // Fixed-length strings: several times faster to write than variable-length ones in h5wasm.
   for (const key of ['name', 'unit', 'type'] as const) {
     const strs = part.tags.map((t) => t[key]);
-    const width = Math.max(1, ...strs.map((x) => Buffer.byteLength(x)));
+    let width = 1;
+    for (const x of strs) width = Math.max(width, Buffer.byteLength(x)); // no spread: 1M tags
     check(tags.create_dataset({ name: key, data: strs, dtype: `S${width}` }), `create dataset tags/${key}`, file);
   }
 }

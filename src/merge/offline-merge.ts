@@ -1,0 +1,180 @@
+import fs from 'node:fs';
+import h5wasm from 'h5wasm/node';
+import type { Dataset, File as H5File, Group } from 'h5wasm/node';
+import { DaqError, isDaqError } from '../errors.ts';
+import { allocRecordColumns, makeRecordsBatch, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
+import type { WaveBatch } from '../schema/batch.ts';
+import { h5ready } from '../storage/hdf5/segment-writer.ts';
+import { StreamingMerge } from './streaming-merge.ts';
+
+const DTYPES: Record<string, string> = {
+  timestamp: '<q', pid: '<i', channel: '<h', baseline: '<d', event_id: '<q', dt: '<i',
+  trigger_type: '<h', flags: '<I', wave_offset: '<q', event_length: '<i', time: '<q',
+};
+
+export interface MergePartsOptions {
+  /** Records read per part at a time (bounds memory with the waveforms they cover). Default 65536. */
+  chunkRecords?: number;
+  onProgress?: (p: { records: number; total: number }) => void;
+}
+
+/** Reads a part file's records in chunks, with the samples each chunk's events cover. */
+class PartReader {
+  readonly f: H5File;
+  readonly n: number;
+  next = 0;
+
+  constructor(readonly file: string) {
+    this.f = new h5wasm.File(file, 'r');
+    const ts = this.f.get('records/timestamp') as Dataset | null;
+    if (!ts || !this.f.get('wave_pool')) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `${file}: no /records/timestamp or /wave_pool (not a records part file)`, { details: { file } });
+    this.n = ts.shape?.[0] ?? 0;
+  }
+
+  readChunk(size: number): WaveBatch | null {
+    if (this.next >= this.n) return null;
+    const a = this.next;
+    const b = Math.min(this.n, a + size);
+    this.next = b;
+    const c = allocRecordColumns(b - a);
+    for (const fld of RECORD_FIELDS) {
+      const v = (this.f.get(`records/${fld.name}`) as Dataset).slice([[a, b]]) as unknown as ArrayLike<unknown>;
+      (c[fld.name] as unknown as { set(x: ArrayLike<unknown>): void }).set(v);
+    }
+    // The samples the chunk covers, read as one slice; offsets rebased to it.
+    let lo = Infinity;
+    let hi = 0;
+    for (let i = 0; i < c.timestamp.length; i++) {
+      const o = Number(c.wave_offset[i]);
+      lo = Math.min(lo, o);
+      hi = Math.max(hi, o + c.event_length[i]!);
+    }
+    if (!Number.isFinite(lo)) lo = hi = 0;
+    const samples = hi > lo ? ((this.f.get('wave_pool') as Dataset).slice([[lo, hi]]) as Uint16Array) : new Uint16Array(0);
+    for (let i = 0; i < c.timestamp.length; i++) c.wave_offset[i] = c.wave_offset[i]! - BigInt(lo);
+    return { kind: 'waveform', stream: this.file, batch: makeRecordsBatch(c), samples };
+  }
+}
+
+/** Appends batches to /records/<field> and /wave_pool of an output file (resizable datasets). */
+class PartWriter {
+  private readonly f: H5File;
+  private rows = 0;
+  private samples = 0;
+
+  constructor(readonly file: string) {
+    this.f = new h5wasm.File(file, 'w');
+    const r = this.f.create_group('records');
+    r.create_attribute('NX_class', 'NXdata');
+    r.create_attribute('signal', 'event_length');
+    for (const fld of RECORD_FIELDS) {
+      const ds = r.create_dataset({ name: fld.name, data: new (recordColumnCtor(fld.name))(0) as never, shape: [0], maxshape: [null], chunks: [65536], dtype: DTYPES[fld.name]! });
+      if (fld.unit) ds.create_attribute('units', fld.unit);
+    }
+    (this.f as Group).create_dataset({ name: 'wave_pool', data: new Uint16Array(0), shape: [0], maxshape: [null], chunks: [1 << 20], dtype: '<H' });
+    this.f.create_attribute('NX_class', 'NXentry');
+  }
+
+  append(wb: WaveBatch): void {
+    const c = recordColumns(wb.batch);
+    const n = wb.batch.numRows;
+    const base = BigInt(this.samples);
+    const offsets = c.wave_offset.map((o) => o + base);
+    for (const fld of RECORD_FIELDS) {
+      const ds = this.f.get(`records/${fld.name}`) as Dataset;
+      ds.resize([this.rows + n]);
+      ds.write_slice([[this.rows, this.rows + n]], fld.name === 'wave_offset' ? offsets : c[fld.name]);
+    }
+    const pool = this.f.get('wave_pool') as Dataset;
+    pool.resize([this.samples + wb.samples.length]);
+    if (wb.samples.length) pool.write_slice([[this.samples, this.samples + wb.samples.length]], wb.samples);
+    this.rows += n;
+    this.samples += wb.samples.length;
+  }
+
+  close(): { records: number; samples: number } {
+    this.f.close();
+    return { records: this.rows, samples: this.samples };
+  }
+}
+
+function recordColumnCtor(name: string): new (n: number) => ArrayLike<unknown> {
+  return allocRecordColumns(0)[name as keyof ReturnType<typeof allocRecordColumns>].constructor as never;
+}
+
+/**
+ * Offline merge (`daq merge`): part files, each a records table + wave pool sorted by
+ * (timestamp, pid, channel), merged into one file in the same layout with fresh event_ids.
+ * Parts are read in chunks, so memory is bounded by the chunk size, not the files. The output is
+ * written as `<out>.tmp`, fsynced and renamed when complete. A part that violates its sort order
+ * is reported with its file and row (DAQ_ERR_MERGE_ORDER) and no output is left.
+ */
+export async function mergeParts(parts: string[], out: string, opts: MergePartsOptions = {}): Promise<{ records: number; samples: number }> {
+  await h5ready();
+  const chunk = opts.chunkRecords ?? 65536;
+  const readers = parts.map((p) => new PartReader(p));
+  const total = readers.reduce((a, r) => a + r.n, 0);
+  const tmp = `${out}.tmp`;
+  const writer = new PartWriter(tmp);
+  const merge = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: Number.MAX_SAFE_INTEGER });
+  readers.forEach((r) => merge.addInput(r.file));
+  let done = 0;
+  try {
+    const feed = (r: PartReader) => {
+      const start = r.next;
+      const wb = r.readChunk(chunk);
+      if (!wb) return merge.end(r.file);
+      try {
+        merge.push(r.file, wb);
+      } catch (err) {
+        if (isDaqError(err, 'DAQ_ERR_MERGE_ORDER')) {
+          const row = start + Number((err.details as { row?: number }).row ?? 0);
+          throw new DaqError('DAQ_ERR_MERGE_ORDER', `${r.file}: record ${row} breaks the (timestamp, pid, channel) order of this part; parts must be sorted`, { cause: err, details: { file: r.file, row } });
+        }
+        throw err;
+      }
+      if (r.next >= r.n) merge.end(r.file);
+    };
+    readers.forEach(feed);
+    for (;;) {
+      for (const b of merge.drain()) {
+        writer.append(b);
+        done += b.batch.numRows;
+        opts.onProgress?.({ records: done, total });
+      }
+      const st = merge.stats().inputs;
+      const hungry = readers.filter((r) => !st[r.file]!.ended && st[r.file]!.buffered_events === 0);
+      if (hungry.length === 0) {
+        // Every live input still holds events: the smallest bound is an input's own last key.
+        // Feed the input whose buffer is smallest so the watermark can move.
+        const live = readers.filter((r) => !st[r.file]!.ended);
+        if (live.length === 0) break;
+        live.sort((a, b) => st[a.file]!.buffered_events - st[b.file]!.buffered_events);
+        feed(live[0]!);
+      } else {
+        hungry.forEach(feed);
+      }
+    }
+    for (const b of merge.finish()) {
+      writer.append(b);
+      done += b.batch.numRows;
+    }
+    const summary = writer.close();
+    const fd = fs.openSync(tmp, 'r+');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, out);
+    opts.onProgress?.({ records: done, total });
+    return summary;
+  } catch (err) {
+    try {
+      writer.close();
+    } catch {
+      // already failing
+    }
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  } finally {
+    for (const r of readers) r.f.close();
+  }
+}

@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mergeParts } from '../../../src/merge/offline-merge.ts';
+import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
+import { openRun } from '../../../src/query/open-run.ts';
+import { recordColumns } from '../../../src/schema/waveform.ts';
+import { Xorshift } from '../../../src/instruments/rng.ts';
+import { randomInput, waveBatch } from '../../helpers/waves.ts';
+import type { Ev } from '../../helpers/waves.ts';
+import { tmpDir } from '../../helpers/tmp.ts';
+
+let cleanup: (() => void) | null = null;
+afterEach(() => cleanup?.());
+
+async function writePart(dir: string, name: string, evs: Ev[]): Promise<string> {
+  await h5ready();
+  const wb = waveBatch('p', evs);
+  const partDir = path.join(dir, name);
+  fs.mkdirSync(partDir);
+  writeSegmentSync(partDir, { runId: name, index: 0, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: 0n, walSeqLast: 0n, scalars: [], waves: [{ stream: 'p', primary: true, dtNs: 4, records: recordColumns(wb.batch), samples: wb.samples, globalSampleOffset: 0n }], tables: [] });
+  return path.join(partDir, 'seg-000000.h5');
+}
+
+describe('offline merge (daq merge)', () => {
+  it('merges sorted part files into one, a stable sort by (timestamp, pid, channel), in bounded chunks', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const rng = new Xorshift(77);
+    const inputs = [0, 1, 2].map((s) => randomInput(rng, s, 300 + s * 100, { maxT: 5000, pids: 2, chans: 3, maxLen: 40 }));
+    const parts = await Promise.all(inputs.map((evs, s) => writePart(t.dir, `part${s}`, evs)));
+    const outDir = path.join(t.dir, 'out');
+    fs.mkdirSync(outDir);
+    const progress: number[] = [];
+    const summary = await mergeParts(parts, path.join(outDir, 'seg-000000.h5'), { chunkRecords: 37, onProgress: (p) => progress.push(p.records) });
+    expect(summary.records).toBe(1200);
+    expect(progress.at(-1)).toBe(1200);
+    expect(fs.existsSync(path.join(outDir, 'seg-000000.h5.tmp'))).toBe(false);
+    const all = inputs.flat();
+    const order = all.map((_, i) => i).sort((a, b) => {
+      const x = all[a]!;
+      const y = all[b]!;
+      return x.t !== y.t ? (x.t < y.t ? -1 : 1) : x.pid - y.pid || x.ch - y.ch || a - b;
+    });
+    const run = await openRun(outDir);
+    expect(run.records.length).toBe(1200);
+    order.forEach((i, k) => {
+      expect(run.records.columns.timestamp[k]).toBe(all[i]!.t);
+      expect(run.records.columns.baseline[k]).toBe(all[i]!.src);
+      expect(run.records.columns.event_id[k]).toBe(BigInt(k));
+    });
+    for (const k of [0, 599, 1199]) expect([...run.records.rawWave(k)]).toEqual([...all[order[k]!]!.wave]);
+    run.close();
+  });
+
+  it('reports a part that breaks its sort order, with file and row, and leaves no output', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
+    const good = await writePart(t.dir, 'good', [ev(1), ev(5), ev(9)]);
+    const bad = await writePart(t.dir, 'bad', [ev(2), ev(3), ev(8), ev(4), ev(10)]);
+    const out = path.join(t.dir, 'merged.h5');
+    await expect(mergeParts([good, bad], out, { chunkRecords: 2 })).rejects.toMatchObject({ code: 'DAQ_ERR_MERGE_ORDER', details: { file: bad, row: 3 } });
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.existsSync(`${out}.tmp`)).toBe(false);
+  });
+});
