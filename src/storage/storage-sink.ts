@@ -116,7 +116,15 @@ export class StorageSink implements Sink {
     let replayed = 0;
     for (const r of scan.records) {
       if (r.type === RecordType.BATCH && r.seq > covered) {
-        this.epoch.add(decodeBatch(r.payload), r.seq);
+        const sb = decodeBatch(r.payload);
+        if (!this.streams.has(sb.stream)) {
+          // Cannot happen with this writer (the registry is logged before any batch and after
+          // every checkpoint); if it does, say so rather than drop the batch unseen.
+          this.opts.log?.('error', `WAL replay: batch seq ${r.seq} of unregistered stream "${sb.stream}" cannot be placed in a segment`);
+          this.losses.append({ stream: sb.stream, reason: 'wal-unregistered-stream', rows: sb.batch.numRows, detail: `WAL seq ${r.seq}` });
+          continue;
+        }
+        this.epoch.add(sb, r.seq);
         replayed++;
       }
     }
@@ -159,6 +167,11 @@ export class StorageSink implements Sink {
 
   write(sb: StreamBatch): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    // A batch of a stream never registered would have no place in a segment: refuse it loudly
+    // rather than acknowledge data that would be dropped at the next flush.
+    if (!this.streams.has(sb.stream)) {
+      return Promise.reject(new DaqError('DAQ_ERR_STREAM_UNKNOWN', `storage: batch of stream "${sb.stream}" before addStream(); registered: ${[...this.streams.keys()].join(', ') || 'none'}`, { details: { stream: sb.stream } }));
+    }
     const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
     this.epoch.add(sb, this.wal.seq - 1n);
     if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
