@@ -67,6 +67,8 @@ export class StorageSink implements Sink {
   private segmentsWritten = 0;
   private lastFlushMs = 0;
   private sampleBytesIn = 0;
+  /** Bytes of closed epochs queued for or being written as segments. */
+  private pendingBytes = 0;
   recovery: RecoveryReport | null = null;
 
   constructor(private readonly opts: StorageSinkOptions = {}) {
@@ -198,6 +200,7 @@ export class StorageSink implements Sink {
     // The segment may only cover records that are durable: wait for the WAL first.
     const seq = epoch.lastSeq;
     this.flushesQueued++;
+    this.pendingBytes += epoch.bytes;
     this.flushChain = this.flushChain
       .then(() => this.wal.drain())
       .then(() => (this.failed || this.wal.isPoisoned ? undefined : this.flush(epoch, seq)))
@@ -205,7 +208,10 @@ export class StorageSink implements Sink {
         this.failed ??= err instanceof DaqError ? err : new StorageError(`segment flush failed: ${err.message}`, { cause: err });
         this.opts.log?.('error', `storage: ${this.failed.message}`);
       })
-      .finally(() => this.flushesQueued--);
+      .finally(() => {
+        this.flushesQueued--;
+        this.pendingBytes -= epoch.bytes;
+      });
   }
 
   private async flush(epoch: Epoch, seq: bigint): Promise<void> {
@@ -260,6 +266,7 @@ export class StorageSink implements Sink {
     return {
       wal_bytes_in_use: w.bytesInUse,
       wal_bytes_written: w.bytesWritten,
+      bytes_written: w.bytesWritten,
       wal_records: w.records,
       fsyncs_total: w.fsyncs,
       fsync_p50_ms: w.fsyncMs.quantile(0.5),
@@ -269,8 +276,11 @@ export class StorageSink implements Sink {
       segments_written: this.segmentsWritten,
       last_flush_ms: this.lastFlushMs,
       epoch_bytes: this.epoch.bytes,
+      buffered_bytes: this.epoch.bytes + this.pendingBytes,
       flushes_queued: this.flushesQueued,
       sample_bytes_in: this.sampleBytesIn,
+      /** WAL bytes per waveform sample byte on the acquisition path (samples inline, written once). */
+      wal_bytes_per_sample_byte: this.sampleBytesIn ? w.bytesWritten / this.sampleBytesIn : 0,
       losses: this.losses?.count ?? 0,
       recovered_records: this.recovery?.replayedRecords ?? 0,
     };

@@ -77,6 +77,12 @@ describe('recoverRun (daq recover DIR)', () => {
     b.addStream(recInfo);
     await Promise.all([b.write(scal[3]!), b.write(waves[1]!), b.write(scal[4]!), b.write(scal[5]!)]);
     expect(segments(t.dir).length).toBe(1);
+    const st = b.stats();
+    expect(st['buffered_bytes']).toBeGreaterThan(0); // the open epoch holds the 4 batches
+    expect(st['bytes_written']).toBeGreaterThan(waves[1]!.samples.byteLength);
+    expect(st['fsyncs_total']).toBeGreaterThan(0);
+    expect(st['ack_p99_ms']).toBeGreaterThanOrEqual(st['ack_p50_ms']!);
+    expect(st['wal_bytes_per_sample_byte']).toBeGreaterThan(1); // scalars and framing ride along
 
     const res = await recoverRun(t.dir, { writeSegment: jsonSegment });
     expect(res.recovery).toMatchObject({ replayedRecords: 4, rebuiltSegments: 1, corruption: null });
