@@ -22,7 +22,7 @@ const REPS = envInt('BENCH_REPS', 5);
 const TOTAL_MB = envInt('BENCH_WAL_MB', 48);
 const PACED_S = envInt('BENCH_PACED_S', 2);
 const ROWS = 65_536;
-const WINDOW = 16; // batches in flight, as the fan-out allows a sink
+const WINDOW_BYTES = envInt('BENCH_WINDOW_MIB', 64) * 1024 * 1024; // unacknowledged bytes in flight, as the fan-out allows a lossless sink (flow.lossless_max_inflight_mib)
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-wal-bench-'));
 process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
@@ -57,17 +57,23 @@ async function throughWal(pool: StreamBatch[], tag: string, i: number): Promise<
   let sampleBytes = 0;
   let n = 0;
   const inFlight = new Set<Promise<unknown>>();
+  let inFlightBytes = 0;
   const t = performance.now();
   while (sent < target) {
     const sb = pool[n++ % pool.length]!;
     const parts = encodeBatch(sb); // encoding is part of the acquisition path: timed
-    sent += bytesOf(parts);
+    const b = bytesOf(parts);
+    sent += b;
+    inFlightBytes += b;
     points += pointsOf(sb);
     if (sb.kind === 'waveform') sampleBytes += sb.samples.byteLength;
     const p = wal.append(RecordType.BATCH, parts);
     inFlight.add(p);
-    void p.then(() => inFlight.delete(p));
-    if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+    void p.then(() => {
+      inFlight.delete(p);
+      inFlightBytes -= b;
+    });
+    while (inFlightBytes >= WINDOW_BYTES) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
   const s = (performance.now() - t) / 1000;
@@ -169,4 +175,4 @@ for (const [tag, pool] of [['scalar 64k-point batches', scalarPool], ['waveform 
 }
 const lat = await repeat(REPS, (i) => paced(100_000, i), 0);
 rows.push({ measure: 'ack latency at paced 100k points/s (1000-pt batches): p50 / p99 ms', value: `${fmt(median(lat.map((x) => x.p50)), 2)} / ${fmt(median(lat.map((x) => x.p99)), 2)}`, reference: 'group commit 2 ms' });
-printTable(`WAL bench: ${TOTAL_MB} MB per run, ${REPS} runs, ${os.tmpdir()}`, rows);
+printTable(`WAL bench: ${TOTAL_MB} MB per run, ${WINDOW_BYTES >> 20} MiB in flight, ${REPS} runs, ${os.tmpdir()}`, rows);
