@@ -37,6 +37,8 @@ export interface RecoveryReport {
   truncatedBytes: number;
   corruption: string | null;
   removedTmp: string[];
+  /** Segment files finished but not checkpointed before the crash: rebuilt from the WAL. */
+  uncheckpointed: string[];
   walBytesScanned: number;
   durationMs: number;
 }
@@ -89,10 +91,6 @@ export class StorageSink implements Sink {
     const t0 = performance.now();
     const removedTmp = fs.readdirSync(run.dir).filter((f) => f.endsWith('.h5.tmp'));
     for (const f of removedTmp) fs.rmSync(path.join(run.dir, f), { force: true });
-    for (const f of fs.readdirSync(run.dir)) {
-      const m = SEGMENT_RE.exec(f);
-      if (m) this.nextSegment = Math.max(this.nextSegment, Number(m[1]) + 1);
-    }
 
     const oldSegments = walSegments(walDir);
     const scan = scanWal(walDir);
@@ -102,8 +100,10 @@ export class StorageSink implements Sink {
     }
     if (scan.truncated) this.opts.log?.('warn', `WAL torn tail cut: ${scan.truncated.bytes} bytes at ${scan.truncated.file}:${scan.truncated.offset} (never acknowledged)`, scan.truncated);
 
-    // Replay: streams from every record, batches after the last checkpoint.
+    // Streams from every record; the last checkpoint says which segments are final.
     let covered = 0n;
+    let lastCheckpointed = -1;
+    let sawCheckpoint = false;
     for (const r of scan.records) {
       if (r.type === RecordType.STREAM) {
         const info = decodeStream(r.payload);
@@ -111,10 +111,31 @@ export class StorageSink implements Sink {
       } else if (r.type === RecordType.CHECKPOINT) {
         const cp = decodeCheckpoint(r.payload);
         covered = BigInt(cp.seq);
+        lastCheckpointed = cp.segment;
+        sawCheckpoint = true;
         for (const [s, n] of Object.entries(cp.samples)) this.samples.set(s, BigInt(n));
-        this.nextSegment = Math.max(this.nextSegment, cp.segment + 1);
       }
     }
+    // A segment file newer than the last checkpoint was finished but not checkpointed (a crash
+    // between its rename and the checkpoint's fsync): the WAL still holds all of its records, so
+    // it is rebuilt by the replay below; keeping it as well would store them twice. With an
+    // WAL without a checkpoint (empty: a clean close deleted it) every segment is final; every
+    // log this sink writes starts with a checkpoint. With corruption in the WAL the
+    // replay may fall short: such a segment is moved aside (`*.unverified`) and reported instead.
+    const segFiles = fs.readdirSync(run.dir).map((f) => ({ f, m: SEGMENT_RE.exec(f) })).filter((x) => x.m);
+    const uncheckpointed: string[] = [];
+    for (const { f, m } of segFiles) {
+      const index = Number(m![1]);
+      if (sawCheckpoint && index > lastCheckpointed) {
+        const file = path.join(run.dir, f);
+        if (scan.corruption) {
+          fs.renameSync(file, `${file}.unverified`);
+          this.losses.append({ stream: '*', reason: 'wal-corrupted', file, detail: `segment not checkpointed and the WAL is corrupted: moved aside as ${f}.unverified, may overlap replayed data` });
+        } else fs.rmSync(file);
+        uncheckpointed.push(f);
+      } else this.nextSegment = Math.max(this.nextSegment, index + 1);
+    }
+    this.nextSegment = Math.max(this.nextSegment, lastCheckpointed + 1);
     let replayed = 0;
     for (const r of scan.records) {
       if (r.type === RecordType.BATCH && r.seq > covered) {
@@ -138,9 +159,14 @@ export class StorageSink implements Sink {
       this.epoch = new Epoch();
       await this.flush(replayEpoch, replayEpoch.lastSeq);
     }
-    // Keep the stream registry in the new log, then drop the old files: everything in them is
-    // now in finished segments.
-    await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
+    // Keep the stream registry and a checkpoint (last final segment, global sample counts) in the
+    // new log, then drop the old files: everything in them is now in finished segments.
+    // The checkpoint goes first: a torn tail can only cut a suffix, so any log with a record of
+    // this session starts with it.
+    const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
+    const registry = [this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: this.nextSegment - 1, seq: (scan.nextSeq - 1n).toString(), samples }))];
+    for (const s of this.streams.values()) registry.push(this.wal.append(RecordType.STREAM, encodeStream(s)));
+    await Promise.all(registry);
     for (const s of oldSegments) fs.rmSync(s.file, { force: true });
 
     this.recovery = {
@@ -149,6 +175,7 @@ export class StorageSink implements Sink {
       truncatedBytes: scan.truncated?.bytes ?? 0,
       corruption: scan.corruption?.message ?? null,
       removedTmp,
+      uncheckpointed,
       walBytesScanned: scan.bytesScanned,
       durationMs: performance.now() - t0,
     };

@@ -109,6 +109,37 @@ describe('recoverRun (daq recover DIR)', () => {
     expect(segments(t.dir).length).toBe(2);
   });
 
+  it('a segment finished but not checkpointed before the crash is rebuilt, not stored twice', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const run: RunInfo = { runId: 'run-8', dir: t.dir, t0UnixNs: T0, config: null, software: 'daq test' };
+    fs.writeFileSync(path.join(t.dir, 'run.json'), JSON.stringify({ run_id: 'run-8', t0_unix_ns: T0.toString() }));
+    const { scal, waves } = data();
+    // The process dies right after the segment's rename, before its checkpoint is logged.
+    let written!: () => void;
+    const segmentDone = new Promise<void>((r) => (written = r));
+    const dying = async (dir: string, c: SegmentContent) => {
+      await jsonSegment(dir, c);
+      written();
+      return new Promise<SegmentSummary>(() => {});
+    };
+    const a = new StorageSink({ writeSegment: dying, epochS: 0.05 }); // the epoch timer cuts the segment
+    await a.open(run);
+    a.addStream(tagsInfo);
+    a.addStream(recInfo);
+    await Promise.all([a.write(scal[0]!), a.write(waves[0]!), a.write(scal[1]!)]);
+    await segmentDone;
+    expect(segments(t.dir).map((s) => s.index)).toEqual([0]);
+
+    const res = await recoverRun(t.dir, { writeSegment: jsonSegment });
+    expect(res.recovery).toMatchObject({ uncheckpointed: ['seg-000000.h5'], replayedRecords: 3, corruption: null });
+    const segs = segments(t.dir);
+    expect(segs.map((s) => s.index)).toEqual([0]);
+    const all = segs.flatMap((s) => s.scalars.flatMap((x) => x.value));
+    expect(all).toEqual([...concatScalar(scal.slice(0, 2)).value]);
+    expect(segs.flatMap((s) => s.waves.flatMap((w) => w.samples))).toEqual([...waves[0]!.samples]);
+  });
+
   it('refuses a folder that is not a run, and one without a run clock origin', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
