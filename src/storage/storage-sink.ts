@@ -260,6 +260,7 @@ export class StorageSink implements Sink {
     await this.writeSegment(this.run.dir, content);
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
     await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: index, seq: seq.toString(), samples }));
+    await this.wal.syncNow(); // durable checkpoint in every durability mode
     // The registry must outlive the segments about to be deleted.
     await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
     await this.wal.deleteCovered(seq);

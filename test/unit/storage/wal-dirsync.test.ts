@@ -42,4 +42,20 @@ describe('WAL directory fsync', () => {
     expect(walSegments(t.dir).length).toBeGreaterThan(2);
     expect(dirSyncs).toBe(0);
   });
+
+  it('syncNow makes a checkpoint durable even in durability "none"', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    let datasyncs = 0;
+    let dirSyncs = 0;
+    const io: WalIo = { ...realIo, datasync: async (fh) => { datasyncs++; await fh.datasync(); }, syncDir: async () => void dirSyncs++ };
+    const w = new WalWriter(t.dir, { io, durability: 'none' });
+    await w.append(2, [new Uint8Array(100)]);
+    expect(datasyncs).toBe(0);
+    void w.append(3, [new Uint8Array(10)]);
+    await w.syncNow();
+    expect(datasyncs).toBe(1);
+    expect(dirSyncs).toBe(1);
+    await w.close();
+  });
 });
