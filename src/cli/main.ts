@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DaqError } from '../errors.ts';
-import { runCommand } from './run-command.ts';
+import path from 'node:path';
+import { createLogger } from '../util/logger.ts';
+import type { LogLevel } from '../util/logger.ts';
+import type { RunFlags } from './run-command.ts';
 
 const USAGE_CODES = new Set<string>(['DAQ_ERR_CONFIG_INVALID', 'DAQ_ERR_CONFIG_READ', 'DAQ_ERR_USAGE']);
 
@@ -29,8 +32,23 @@ export async function main(argv: string[]): Promise<void> {
     .option('-q, --quiet', 'no status line')
     .option('--log-level <level>', 'debug | info | warn | error | silent')
     .option('--ack-log <file>', 'append "<stream>\\t<rows acknowledged>" per storage acknowledgment (crash testing)')
-    .action(async (flags) => {
+    .action(async (flags: RunFlags) => {
+      // Commands load lazily: `daq run` never loads h5wasm on the acquisition thread.
+      const { runCommand } = await import('./run-command.ts');
       process.exitCode = await runCommand(flags);
+    });
+
+  program
+    .command('recover')
+    .description('recover a crashed run folder: replay its WAL into HDF5 segments, cut a torn tail, report corruption')
+    .argument('<run-dir>', 'the run folder (<out>/<run_id>)')
+    .option('--log-level <level>', 'debug | info | warn | error | silent', 'info')
+    .action(async (dir: string, flags: { logLevel: LogLevel }) => {
+      const { log } = createLogger(flags.logLevel);
+      const { recoverRun } = await import('./recover-command.ts');
+      const report = await recoverRun(path.resolve(dir), log);
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      process.exitCode = report.corruption ? 1 : 0;
     });
 
   try {

@@ -69,7 +69,7 @@ export const configSchema = z
         /** Seconds of data per HDF5 segment. */
         epoch_s: z.number().positive().default(60),
         /** A segment is cut early when its epoch holds this many MiB. */
-        epoch_mib: z.number().positive().default(256),
+        epoch_mib: z.number().positive().default(64),
         wal: z
           .object({
             /** WAL segment file size. */
@@ -83,7 +83,7 @@ export const configSchema = z
           .default({ segment_mib: 64, group_commit_ms: 2, durability: 'fsync' }),
       })
       .strict()
-      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 256, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
+      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 64, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
     flow: z
       .object({
         /** Unacknowledged MiB per lossless subscriber before producers are held. */

@@ -31,7 +31,9 @@ export async function recoverRun(dir: string, opts: RecoverRunOptions = {}): Pro
   }
   const run = runInfo(dir, opts.run ?? {});
   const { run: _ignored, ...sinkOpts } = opts;
-  const sink = new StorageSink(sinkOpts);
+  // The primary records stream is the merge output named in the run's config unless given.
+  const recordsStream = opts.recordsStream ?? (run.config as { merge?: { output?: string } } | null)?.merge?.output;
+  const sink = new StorageSink({ ...sinkOpts, ...(recordsStream ? { recordsStream } : {}) });
   await sink.open(run);
   const recovery = sink.recovery!;
   await sink.close();

@@ -84,6 +84,8 @@ export class StorageSink implements Sink {
 
   async open(run: RunInfo): Promise<void> {
     this.run = run;
+    // Warm the HDF5 writer thread now, so the first segment does not wait for it to load.
+    this.writer?.start().catch((err: Error) => this.opts.log?.('error', `segment writer thread failed to start: ${err.message}`));
     const walDir = path.join(run.dir, 'wal');
     fs.mkdirSync(walDir, { recursive: true });
     this.release = acquireRunLock(run.dir);
@@ -229,7 +231,7 @@ export class StorageSink implements Sink {
     this.flushesQueued++;
     this.pendingBytes += epoch.bytes;
     this.flushChain = this.flushChain
-      .then(() => this.wal.drain())
+      .then(() => this.wal.whenDurable(seq))
       .then(() => (this.failed || this.wal.isPoisoned ? undefined : this.flush(epoch, seq)))
       .catch((err: Error) => {
         this.failed ??= err instanceof DaqError ? err : new StorageError(`segment flush failed: ${err.message}`, { cause: err });

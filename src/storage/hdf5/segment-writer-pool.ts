@@ -30,15 +30,20 @@ export class SegmentWriter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (s: SegmentSummary) => void; reject: (e: Error) => void }>();
 
-  private start(): Promise<void> {
+  /** Starts the thread (loading h5wasm takes a second or two): call early to have it warm. */
+  start(): Promise<void> {
     this.ready ??= new Promise((resolve, reject) => {
       const w = startWorker(new URL('./segment-worker.ts', import.meta.url));
       this.worker = w;
       w.on('message', (m: { ready?: true; id?: number; summary?: SegmentSummary; error?: { message: string; code?: DaqErrorCode; details?: Record<string, unknown> } }) => {
-        if (m.ready) return resolve();
+        if (m.ready) {
+          if (this.pending.size === 0) w.unref();
+          return resolve();
+        }
         const p = this.pending.get(m.id!);
         if (!p) return;
         this.pending.delete(m.id!);
+        if (this.pending.size === 0) w.unref(); // idle: do not keep the process alive
         if (m.error) p.reject(new DaqError(m.error.code ?? 'DAQ_ERR_STORAGE_IO', m.error.message, { details: m.error.details ?? {} }));
         else p.resolve(m.summary!);
       });
@@ -47,7 +52,6 @@ export class SegmentWriter {
         for (const p of this.pending.values()) p.reject(new DaqError('DAQ_ERR_HDF5', `segment writer thread failed: ${err.message}`, { cause: err }));
         this.pending.clear();
       });
-      w.unref();
     });
     return this.ready;
   }
@@ -57,6 +61,7 @@ export class SegmentWriter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      this.worker!.ref(); // a write in progress keeps the process alive
       this.worker!.postMessage({ id, dir, content }, transferables(content));
     });
   }

@@ -38,8 +38,14 @@ export function walSegments(dir: string): Array<{ id: number; file: string }> {
     .sort((a, b) => a.id - b.id);
 }
 
+const ZEROS = Buffer.alloc(1 << 16);
+
+/** True when buf[from..] is all zero bytes (chunked memcmp: preallocated segments are mostly zeros). */
 function allZero(buf: Buffer, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  for (let p = from; p < buf.length; p += ZEROS.length) {
+    const end = Math.min(buf.length, p + ZEROS.length);
+    if (buf.compare(ZEROS, 0, end - p, p, end) !== 0) return false;
+  }
   return true;
 }
 

@@ -73,6 +73,8 @@ interface Segment {
   id: number;
   file: string;
   fh: fs.FileHandle | null;
+  /** The file exists (reopen it without truncating). */
+  created: boolean;
   size: number;
   lastSeq: bigint;
 }
@@ -100,6 +102,9 @@ export class WalWriter {
   private flushing: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private poisoned: DaqError | null = null;
+  /** Highest sequence number committed so far, and who waits for one. */
+  private committed = 0n;
+  private seqWaiters: Array<{ seq: bigint; resolve: () => void; reject: (e: Error) => void }> = [];
   private closed = false;
   readonly fsyncMs = new LatencyRing(4096);
   readonly ackMs = new LatencyRing(4096);
@@ -158,7 +163,7 @@ export class WalWriter {
   }
 
   private newSegment(id: number, size: number): Segment {
-    const seg: Segment = { id, file: path.join(this.dir, walFileName(id)), fh: null, size, lastSeq: 0n };
+    const seg: Segment = { id, file: path.join(this.dir, walFileName(id)), fh: null, created: false, size, lastSeq: 0n };
     this.segments.push(seg);
     this.pos = 0;
     return seg;
@@ -190,9 +195,12 @@ export class WalWriter {
       while (i < batch.length) {
         const segId = batch[i]!.segId;
         const seg = this.segments.find((s) => s.id === segId)!;
-        if (!seg.fh) {
+        if (!seg.fh && seg.created) {
+          seg.fh = await this.io.open(seg.file, 'r+');
+        } else if (!seg.fh) {
           seg.fh = await this.io.open(seg.file, 'w+');
           await this.io.truncate(seg.fh, seg.size);
+          seg.created = true;
           created = true;
         }
         // Consecutive records of one segment are contiguous: one writev.
@@ -219,9 +227,9 @@ export class WalWriter {
         // durable too: one directory fsync per new segment, before anything in it is acknowledged.
         if (created) await this.io.syncDir(this.dir);
       }
-      // Segments before the current one are complete: close them.
+      // Segments before the current one are complete once nothing queued still targets them.
       for (const seg of this.segments.slice(0, -1)) {
-        if (seg.fh) {
+        if (seg.fh && !this.queue.some((e) => e.segId === seg.id)) {
           await seg.fh.close();
           seg.fh = null;
         }
@@ -232,6 +240,8 @@ export class WalWriter {
         e.resolve(e.seq);
       }
       this.records += batch.length;
+      if (batch.length > 0) this.committed = batch[batch.length - 1]!.seq;
+      this.seqWaiters = this.seqWaiters.filter((w) => (w.seq <= this.committed ? (w.resolve(), false) : true));
     } catch (err) {
       this.poison(err as Error, batch);
     } finally {
@@ -268,6 +278,17 @@ export class WalWriter {
     );
     for (const e of [...batch, ...this.queue]) e.reject(this.poisoned);
     this.queue = [];
+    for (const w of this.seqWaiters.splice(0)) w.reject(this.poisoned);
+  }
+
+  /**
+   * Resolves once every record up to `seq` is committed (durable), without waiting for records
+   * appended later: under a steady stream of appends the log is never idle.
+   */
+  whenDurable(seq: bigint): Promise<void> {
+    if (this.poisoned) return Promise.reject(this.poisoned);
+    if (seq <= this.committed) return Promise.resolve();
+    return new Promise((resolve, reject) => this.seqWaiters.push({ seq, resolve, reject }));
   }
 
   get isPoisoned(): boolean {

@@ -18,7 +18,8 @@ describe('WAL directory fsync', () => {
     const w = new WalWriter(t.dir, { io, groupCommitMs: 1, segmentBytes: 4096 });
     let acked = false;
     const first = w.append(2, [new Uint8Array(100)]).then(() => (acked = true));
-    await new Promise((r) => setTimeout(r, 50));
+    while (dirSyncs.length === 0) await new Promise((r) => setTimeout(r, 5)); // the commit reached the directory fsync
+    await new Promise((r) => setTimeout(r, 20));
     expect(dirSyncs).toEqual([t.dir]);
     expect(acked).toBe(false); // written and fdatasynced, but the new file's name is not durable yet
     release();

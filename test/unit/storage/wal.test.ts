@@ -59,6 +59,25 @@ describe('WAL framing and group commit', () => {
     await w.close();
   });
 
+  it('keeps every record when appends roll segments while a group commit is in flight', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    // Slow fsyncs: records keep arriving (and rolling segments) during each commit.
+    const io: WalIo = { ...realIo, datasync: async (fh) => { await new Promise((r) => setTimeout(r, 5)); await fh.datasync(); } };
+    const w = new WalWriter(t.dir, { io, segmentBytes: 8192, groupCommitMs: 0 });
+    const acks: Promise<bigint>[] = [];
+    for (let i = 0; i < 400; i++) {
+      acks.push(w.append(2, [payload(i, 500)]));
+      if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(acks);
+    await w.close();
+    const scan = scanWal(t.dir);
+    expect(scan.corruption).toBeNull();
+    expect(scan.records.length).toBe(400);
+    scan.records.forEach((r, i) => expect(Buffer.compare(r.payload, Buffer.from(payload(i, 500)))).toBe(0));
+  });
+
   it('durability "none" acknowledges without fsync', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;

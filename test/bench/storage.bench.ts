@@ -1,0 +1,236 @@
+/**
+ * Durable storage benchmarks, each figure beside its reference measured in the same run:
+ * - seed 002's three scalar scenarios driven faster than real time: points/s acknowledged (WAL
+ *   fsync'd) through the whole daemon, beside raw fs append+fdatasync at the same fsync cadence;
+ *   RSS per scenario (each in its own process);
+ * - 100k points/s in real time: ack latency p50/p99 and fsyncs/s;
+ * - waveform samples acknowledged MB/s beside raw fs write with the same fsync cadence, and bytes
+ *   written per sample byte on the acquisition path;
+ * - recovery replay MB/s of WAL; bytes on disk per scalar point.
+ * `node bin/run-ts.js test/bench/storage.bench.ts` (BENCH_SECONDS, BENCH_REPS).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Daemon } from '../../actors/daemon.ts';
+import { validateConfig } from '../../src/config/load.ts';
+import { ChannelGenerator, simDigitizerOptions } from '../../src/instruments/sim-digitizer.ts';
+import { recordsSchema } from '../../src/schema/waveform.ts';
+import type { WaveBatch } from '../../src/schema/batch.ts';
+import { scanWal } from '../../src/storage/wal/wal-reader.ts';
+import { decodeBatch } from '../../src/storage/wal/codec.ts';
+import { RecordType } from '../../src/storage/wal/frame.ts';
+import { StorageSink } from '../../src/storage/storage-sink.ts';
+import { ScalarGenerator, simScalarOptions, simScalarTags } from '../../src/instruments/sim-scalar.ts';
+import { scalarSchema } from '../../src/schema/scalar.ts';
+import { envInt, median, printTable, repeat } from './harness.ts';
+
+const SECONDS = envInt('BENCH_SECONDS', 6);
+const REPS = envInt('BENCH_REPS', 3);
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-storage-bench-'));
+
+const SCENARIOS: Record<string, { tags: number; rate_hz: number }> = {
+  '100k tags x 1 Hz': { tags: 100_000, rate_hz: 1 },
+  '10k tags x 10 Hz': { tags: 10_000, rate_hz: 10 },
+  '1M tags x 0.1 Hz': { tags: 1_000_000, rate_hz: 0.1 },
+};
+
+interface ScenarioResult {
+  pointsPerS: number;
+  walMBs: number;
+  bytesPerFsync: number;
+  rssMB: number;
+  bytesPerPoint: number;
+  fsyncsPerS: number;
+}
+
+/** One scenario in this process (called in a child): the daemon, simulator unpaced, storage only. */
+async function scenario(name: string, dir: string): Promise<ScenarioResult> {
+  const sc = SCENARIOS[name]!;
+  const config = validateConfig(
+    {
+      run: { out: dir },
+      instruments: [{ name: 'plant', type: 'sim-scalar', options: { ...sc, realtime: false, batch_rows: 65536 } }],
+      storage: { sinks: ['hdf5'], epoch_s: 2 },
+      http: { enabled: false },
+      merge: { enabled: false },
+    },
+    'bench',
+  );
+  const d = await Daemon.start({ config, log: () => {} });
+  let peakRss = 0;
+  const probe = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  await new Promise((r) => setTimeout(r, 1000)); // warm-up
+  const s0 = d.status();
+  const a0 = s0.acked_rows['storage']?.['plant.tags'] ?? 0;
+  const w0 = s0.sinks['storage']!;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const s1 = d.status();
+  const dt = (performance.now() - t0) / 1000;
+  const a1 = s1.acked_rows['storage']?.['plant.tags'] ?? 0;
+  const w1 = s1.sinks['storage']!;
+  await d.stop();
+  clearInterval(probe);
+  const segBytes = fs.readdirSync(d.run.dir).filter((f) => f.endsWith('.h5')).reduce((a, f) => a + fs.statSync(path.join(d.run.dir, f)).size, 0);
+  const stored = s1.acked_rows['storage']?.['plant.tags'] ?? 0;
+  const fsyncs = w1['fsyncs_total']! - w0['fsyncs_total']!;
+  return {
+    pointsPerS: (a1 - a0) / dt,
+    walMBs: (w1['wal_bytes_written']! - w0['wal_bytes_written']!) / dt / 1e6,
+    bytesPerFsync: (w1['wal_bytes_written']! - w0['wal_bytes_written']!) / Math.max(1, fsyncs),
+    rssMB: peakRss / 1048576,
+    bytesPerPoint: segBytes / Math.max(1, stored),
+    fsyncsPerS: fsyncs / dt,
+  };
+}
+
+/** Raw fs: sequential appends of `chunk` bytes, an fdatasync after each, for ~2 s: MB/s. */
+function rawAppendSync(file: string, chunk: number): number {
+  const buf = Buffer.alloc(chunk, 1);
+  const fd = fs.openSync(file, 'w');
+  let bytes = 0;
+  const t = performance.now();
+  while (performance.now() - t < 2000) {
+    fs.writeSync(fd, buf);
+    fs.fdatasyncSync(fd);
+    bytes += chunk;
+  }
+  const s = (performance.now() - t) / 1000;
+  fs.closeSync(fd);
+  fs.rmSync(file);
+  return bytes / s / 1e6;
+}
+
+async function realtimeLatency(dir: string) {
+  const config = validateConfig(
+    { run: { out: dir }, instruments: [{ name: 'plant', type: 'sim-scalar', options: { tags: 10_000, rate_hz: 10 } }], storage: { sinks: ['hdf5'] }, http: { enabled: false }, merge: { enabled: false } },
+    'bench',
+  );
+  const d = await Daemon.start({ config, log: () => {} });
+  await new Promise((r) => setTimeout(r, 1000));
+  const f0 = d.status().sinks['storage']!['fsyncs_total']!;
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const st = d.status().sinks['storage']!;
+  await d.stop();
+  return { p50: st['ack_p50_ms']!, p99: st['ack_p99_ms']!, fsyncsPerS: (st['fsyncs_total']! - f0) / SECONDS };
+}
+
+async function waveformRate(dir: string) {
+  // Pre-generated digitizer batches (the simulator's pulse synthesis is not what is measured).
+  const g = new ChannelGenerator(simDigitizerOptions.parse({ trigger_rate_hz: 20_000, max_length: 20_000 }), 1, 0, 0n);
+  const pool: WaveBatch[] = [];
+  for (let k = 1; pool.length < 8; k++) {
+    const wb = g.generate(BigInt(k) * 50_000_000_000n, 'd.ch0');
+    if (wb) pool.push(wb);
+  }
+  const config = validateConfig({ run: { out: dir }, instruments: [], storage: { sinks: ['hdf5'], epoch_s: 2 }, http: { enabled: false }, merge: { enabled: false } }, 'bench');
+  let stop = false;
+  const d = await Daemon.start({
+    config,
+    log: () => {},
+    extraSources: [
+      {
+        name: 'd',
+        restartable: false,
+        streams: [{ name: 'd.ch0', kind: 'waveform', schema: recordsSchema, channels: [0], dtNs: 4, lineage: { plugin: 'bench', version: '1', optionsHash: '', inputs: [] } }],
+        async *run() {
+          for (let i = 0; !stop; i++) yield pool[i % pool.length]!;
+        },
+      },
+    ],
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  const s0 = d.status().sinks['storage']!;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const s1 = d.status().sinks['storage']!;
+  const dt = (performance.now() - t0) / 1000;
+  stop = true;
+  await d.stop();
+  const sampleBytes = s1['sample_bytes_in']! - s0['sample_bytes_in']!;
+  const walBytes = s1['wal_bytes_written']! - s0['wal_bytes_written']!;
+  const fsyncs = s1['fsyncs_total']! - s0['fsyncs_total']!;
+  return { samplesMBs: sampleBytes / dt / 1e6, bytesPerSampleByte: walBytes / sampleBytes, bytesPerFsync: walBytes / Math.max(1, fsyncs) };
+}
+
+/** WAL replay speed: a crashed sink's WAL (no segment), scanned and decoded. */
+async function replayRate(dir: string): Promise<number> {
+  const sink = new StorageSink({ epochS: 3600, epochMiB: 1e6, writeSegment: async () => ({ path: '', bytes: 0, scalarPoints: 0, records: 0, samples: 0, durationMs: 0 }) });
+  await sink.open({ runId: 'r', dir, t0UnixNs: 0n, config: {}, software: 'bench' });
+  const opts = simScalarOptions.parse({ tags: 100_000, rate_hz: 1 });
+  sink.addStream({ name: 'p', kind: 'scalar', schema: scalarSchema, tags: simScalarTags(opts), lineage: { plugin: 'b', version: '1', optionsHash: '', inputs: [] } });
+  const g = new ScalarGenerator(opts, 1, 0n);
+  const acks: Promise<void>[] = [];
+  for (let i = 0; i < 300; i++) acks.push(sink.write(g.generate(65536, 'p')));
+  await Promise.all(acks);
+  // No close: as after a crash. Time the replay (scan + decode), not the segment write.
+  const t = performance.now();
+  const scan = scanWal(path.join(dir, 'wal'));
+  let rows = 0;
+  for (const r of scan.records) if (r.type === RecordType.BATCH) rows += decodeBatch(r.payload).batch.numRows;
+  const s = (performance.now() - t) / 1000;
+  if (rows !== 300 * 65536) throw new Error(`replayed ${rows} rows`);
+  const walBytes = scan.records.reduce((a, r) => a + r.payload.length + 32, 0);
+  return walBytes / s / 1e6;
+}
+
+if (process.argv[2] === '--scenario') {
+  // Child mode: one scenario, JSON on stdout.
+  const r = await scenario(process.argv[3]!, process.argv[4]!);
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.exit(0);
+}
+
+try {
+  const rows = [];
+  const perScenario: Record<string, ScenarioResult[]> = {};
+  for (const name of Object.keys(SCENARIOS)) {
+    perScenario[name] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const dir = path.join(base, `s${rep}`);
+      const r = spawnSync(process.execPath, [path.resolve('bin/run-ts.js'), import.meta.filename, '--scenario', name, dir], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`scenario ${name} failed: ${r.stderr}`);
+      perScenario[name]!.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as ScenarioResult);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  for (const [name, rs] of Object.entries(perScenario)) {
+    const cadence = median(rs.map((r) => r.bytesPerFsync));
+    const raw = median(await repeat(REPS, () => rawAppendSync(path.join(base, 'raw'), Math.max(4096, Math.round(cadence))), 0));
+    const wal = median(rs.map((r) => r.walMBs));
+    rows.push({
+      measure: `${name}: points/s acknowledged (fsync'd), faster than real time`,
+      value: `${(median(rs.map((r) => r.pointsPerS)) / 1e6).toFixed(2)} M/s (WAL ${wal.toFixed(0)} MB/s, ${median(rs.map((r) => r.fsyncsPerS)).toFixed(0)} fsyncs/s)`,
+      reference: `raw fs append+fdatasync every ${(cadence / 1e6).toFixed(2)} MB: ${raw.toFixed(0)} MB/s`,
+      ratio: (wal / raw).toFixed(2),
+      goal: '>= 3 M points/s',
+    });
+    rows.push({ measure: `${name}: peak RSS`, value: `${median(rs.map((r) => r.rssMB)).toFixed(0)} MB`, reference: '', goal: '<= 512 MB, within ±20% across scenarios' });
+    rows.push({ measure: `${name}: bytes on disk per point (whole .h5 files)`, value: median(rs.map((r) => r.bytesPerPoint)).toFixed(2), reference: '8-byte float64 + 8-byte time + tag + quality raw = 21', goal: '<= 12' });
+  }
+  const lat = await repeat(REPS, (i) => realtimeLatency(path.join(base, `l${i}`)), 0);
+  rows.push({
+    measure: '100k points/s real time (10k tags x 10 Hz): ack latency',
+    value: `p50 ${median(lat.map((l) => l.p50)).toFixed(2)} ms, p99 ${median(lat.map((l) => l.p99)).toFixed(2)} ms`,
+    reference: `${median(lat.map((l) => l.fsyncsPerS)).toFixed(0)} fsyncs/s`,
+    goal: 'p99 <= 20 ms, <= 100 fsyncs/s',
+  });
+  const wv = await repeat(REPS, (i) => waveformRate(path.join(base, `w${i}`)), 0);
+  const wCadence = median(wv.map((w) => w.bytesPerFsync));
+  const wRaw = median(await repeat(REPS, () => rawAppendSync(path.join(base, 'raw'), Math.round(wCadence)), 0));
+  const wRate = median(wv.map((w) => w.samplesMBs));
+  rows.push({
+    measure: 'waveform samples acknowledged (fsync\'d)',
+    value: `${wRate.toFixed(0)} MB/s; ${median(wv.map((w) => w.bytesPerSampleByte)).toFixed(3)} bytes written per sample byte`,
+    reference: `raw fs append+fdatasync every ${(wCadence / 1e6).toFixed(2)} MB: ${wRaw.toFixed(0)} MB/s`,
+    ratio: (wRate / wRaw).toFixed(2),
+    goal: '>= 0.75; <= 1.1 bytes per sample byte',
+  });
+  const rp = await repeat(REPS, (i) => replayRate(path.join(base, `r${i}`)), 0);
+  rows.push({ measure: 'recovery replay (scan + CRC + decode)', value: `${median(rp).toFixed(0)} MB/s of WAL`, reference: '', goal: '>= 200 MB/s' });
+  printTable(`durable storage, ${SECONDS} s per measurement, ${REPS} runs`, rows);
+} finally {
+  fs.rmSync(base, { recursive: true, force: true });
+}
