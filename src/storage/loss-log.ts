@@ -4,7 +4,7 @@ import path from 'node:path';
 /** One gap in stored data: what is missing, from which stream, and why. */
 export interface LossEntry {
   stream: string;
-  reason: 'wal-corrupted' | 'late' | 'rejected-batch' | 'processor-failed';
+  reason: 'wal-corrupted' | 'wal-unregistered-stream' | 'late' | 'rejected-batch' | 'processor-failed';
   rows?: number;
   t_min?: string;
   t_max?: string;

@@ -37,6 +37,8 @@ export interface RecoveryReport {
   truncatedBytes: number;
   corruption: string | null;
   removedTmp: string[];
+  /** Segment files finished but not checkpointed before the crash: rebuilt from the WAL. */
+  uncheckpointed: string[];
   walBytesScanned: number;
   durationMs: number;
 }
@@ -67,6 +69,8 @@ export class StorageSink implements Sink {
   private segmentsWritten = 0;
   private lastFlushMs = 0;
   private sampleBytesIn = 0;
+  /** Bytes of closed epochs queued for or being written as segments. */
+  private pendingBytes = 0;
   recovery: RecoveryReport | null = null;
 
   constructor(private readonly opts: StorageSinkOptions = {}) {
@@ -89,10 +93,6 @@ export class StorageSink implements Sink {
     const t0 = performance.now();
     const removedTmp = fs.readdirSync(run.dir).filter((f) => f.endsWith('.h5.tmp'));
     for (const f of removedTmp) fs.rmSync(path.join(run.dir, f), { force: true });
-    for (const f of fs.readdirSync(run.dir)) {
-      const m = SEGMENT_RE.exec(f);
-      if (m) this.nextSegment = Math.max(this.nextSegment, Number(m[1]) + 1);
-    }
 
     const oldSegments = walSegments(walDir);
     const scan = scanWal(walDir);
@@ -102,8 +102,10 @@ export class StorageSink implements Sink {
     }
     if (scan.truncated) this.opts.log?.('warn', `WAL torn tail cut: ${scan.truncated.bytes} bytes at ${scan.truncated.file}:${scan.truncated.offset} (never acknowledged)`, scan.truncated);
 
-    // Replay: streams from every record, batches after the last checkpoint.
+    // Streams from every record; the last checkpoint says which segments are final.
     let covered = 0n;
+    let lastCheckpointed = -1;
+    let sawCheckpoint = false;
     for (const r of scan.records) {
       if (r.type === RecordType.STREAM) {
         const info = decodeStream(r.payload);
@@ -111,14 +113,43 @@ export class StorageSink implements Sink {
       } else if (r.type === RecordType.CHECKPOINT) {
         const cp = decodeCheckpoint(r.payload);
         covered = BigInt(cp.seq);
+        lastCheckpointed = cp.segment;
+        sawCheckpoint = true;
         for (const [s, n] of Object.entries(cp.samples)) this.samples.set(s, BigInt(n));
-        this.nextSegment = Math.max(this.nextSegment, cp.segment + 1);
       }
     }
+    // A segment file newer than the last checkpoint was finished but not checkpointed (a crash
+    // between its rename and the checkpoint's fsync): the WAL still holds all of its records, so
+    // it is rebuilt by the replay below; keeping it as well would store them twice. With an
+    // WAL without a checkpoint (empty: a clean close deleted it) every segment is final; every
+    // log this sink writes starts with a checkpoint. With corruption in the WAL the
+    // replay may fall short: such a segment is moved aside (`*.unverified`) and reported instead.
+    const segFiles = fs.readdirSync(run.dir).map((f) => ({ f, m: SEGMENT_RE.exec(f) })).filter((x) => x.m);
+    const uncheckpointed: string[] = [];
+    for (const { f, m } of segFiles) {
+      const index = Number(m![1]);
+      if (sawCheckpoint && index > lastCheckpointed) {
+        const file = path.join(run.dir, f);
+        if (scan.corruption) {
+          fs.renameSync(file, `${file}.unverified`);
+          this.losses.append({ stream: '*', reason: 'wal-corrupted', file, detail: `segment not checkpointed and the WAL is corrupted: moved aside as ${f}.unverified, may overlap replayed data` });
+        } else fs.rmSync(file);
+        uncheckpointed.push(f);
+      } else this.nextSegment = Math.max(this.nextSegment, index + 1);
+    }
+    this.nextSegment = Math.max(this.nextSegment, lastCheckpointed + 1);
     let replayed = 0;
     for (const r of scan.records) {
       if (r.type === RecordType.BATCH && r.seq > covered) {
-        this.epoch.add(decodeBatch(r.payload), r.seq);
+        const sb = decodeBatch(r.payload);
+        if (!this.streams.has(sb.stream)) {
+          // Cannot happen with this writer (the registry is logged before any batch and after
+          // every checkpoint); if it does, say so rather than drop the batch unseen.
+          this.opts.log?.('error', `WAL replay: batch seq ${r.seq} of unregistered stream "${sb.stream}" cannot be placed in a segment`);
+          this.losses.append({ stream: sb.stream, reason: 'wal-unregistered-stream', rows: sb.batch.numRows, detail: `WAL seq ${r.seq}` });
+          continue;
+        }
+        this.epoch.add(sb, r.seq);
         replayed++;
       }
     }
@@ -130,9 +161,14 @@ export class StorageSink implements Sink {
       this.epoch = new Epoch();
       await this.flush(replayEpoch, replayEpoch.lastSeq);
     }
-    // Keep the stream registry in the new log, then drop the old files: everything in them is
-    // now in finished segments.
-    await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
+    // Keep the stream registry and a checkpoint (last final segment, global sample counts) in the
+    // new log, then drop the old files: everything in them is now in finished segments.
+    // The checkpoint goes first: a torn tail can only cut a suffix, so any log with a record of
+    // this session starts with it.
+    const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
+    const registry = [this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: this.nextSegment - 1, seq: (scan.nextSeq - 1n).toString(), samples }))];
+    for (const s of this.streams.values()) registry.push(this.wal.append(RecordType.STREAM, encodeStream(s)));
+    await Promise.all(registry);
     for (const s of oldSegments) fs.rmSync(s.file, { force: true });
 
     this.recovery = {
@@ -141,6 +177,7 @@ export class StorageSink implements Sink {
       truncatedBytes: scan.truncated?.bytes ?? 0,
       corruption: scan.corruption?.message ?? null,
       removedTmp,
+      uncheckpointed,
       walBytesScanned: scan.bytesScanned,
       durationMs: performance.now() - t0,
     };
@@ -161,6 +198,11 @@ export class StorageSink implements Sink {
 
   write(sb: StreamBatch): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
+    // A batch of a stream never registered would have no place in a segment: refuse it loudly
+    // rather than acknowledge data that would be dropped at the next flush.
+    if (!this.streams.has(sb.stream)) {
+      return Promise.reject(new DaqError('DAQ_ERR_STREAM_UNKNOWN', `storage: batch of stream "${sb.stream}" before addStream(); registered: ${[...this.streams.keys()].join(', ') || 'none'}`, { details: { stream: sb.stream } }));
+    }
     const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
     this.epoch.add(sb, this.wal.seq - 1n);
     if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
@@ -187,6 +229,7 @@ export class StorageSink implements Sink {
     // The segment may only cover records that are durable: wait for the WAL first.
     const seq = epoch.lastSeq;
     this.flushesQueued++;
+    this.pendingBytes += epoch.bytes;
     this.flushChain = this.flushChain
       .then(() => this.wal.whenDurable(seq))
       .then(() => (this.failed || this.wal.isPoisoned ? undefined : this.flush(epoch, seq)))
@@ -194,7 +237,10 @@ export class StorageSink implements Sink {
         this.failed ??= err instanceof DaqError ? err : new StorageError(`segment flush failed: ${err.message}`, { cause: err });
         this.opts.log?.('error', `storage: ${this.failed.message}`);
       })
-      .finally(() => this.flushesQueued--);
+      .finally(() => {
+        this.flushesQueued--;
+        this.pendingBytes -= epoch.bytes;
+      });
   }
 
   private async flush(epoch: Epoch, seq: bigint): Promise<void> {
@@ -216,6 +262,7 @@ export class StorageSink implements Sink {
     await this.writeSegment(this.run.dir, content);
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
     await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: index, seq: seq.toString(), samples }));
+    await this.wal.syncNow(); // durable checkpoint in every durability mode
     // The registry must outlive the segments about to be deleted.
     await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
     await this.wal.deleteCovered(seq);
@@ -249,6 +296,7 @@ export class StorageSink implements Sink {
     return {
       wal_bytes_in_use: w.bytesInUse,
       wal_bytes_written: w.bytesWritten,
+      bytes_written: w.bytesWritten,
       wal_records: w.records,
       fsyncs_total: w.fsyncs,
       fsync_p50_ms: w.fsyncMs.quantile(0.5),
@@ -258,8 +306,11 @@ export class StorageSink implements Sink {
       segments_written: this.segmentsWritten,
       last_flush_ms: this.lastFlushMs,
       epoch_bytes: this.epoch.bytes,
+      buffered_bytes: this.epoch.bytes + this.pendingBytes,
       flushes_queued: this.flushesQueued,
       sample_bytes_in: this.sampleBytesIn,
+      /** WAL bytes per waveform sample byte on the acquisition path (samples inline, written once). */
+      wal_bytes_per_sample_byte: this.sampleBytesIn ? w.bytesWritten / this.sampleBytesIn : 0,
       losses: this.losses?.count ?? 0,
       recovered_records: this.recovery?.replayedRecords ?? 0,
     };

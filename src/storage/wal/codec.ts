@@ -1,6 +1,7 @@
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { DaqError } from '../../errors.ts';
 import type { StreamBatch, StreamInfo } from '../../schema/batch.ts';
+import { IpcStreamEncoder } from '../../util/ipc-encoder.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -13,7 +14,11 @@ const dec = new TextDecoder();
  */
 export function encodeBatch(sb: StreamBatch): Uint8Array[] {
   const name = enc.encode(sb.stream);
-  const ipc = tableToIPC(new Table([sb.batch]), 'stream');
+  // The incremental encoder hands back views of the batch's own column buffers (tableToIPC would
+  // copy every column into one new buffer: the encode cost dominated the WAL's CPU time).
+  const ipcEncoder = new IpcStreamEncoder(sb.batch.schema);
+  const ipcParts = [...ipcEncoder.encode(sb.batch), ...ipcEncoder.finish()];
+  const ipc = { byteLength: ipcParts.reduce((a, p) => a + p.byteLength, 0) };
   const headLen = 8 + ((2 + name.length + 1 + 7) & ~7);
   const head = new Uint8Array(headLen);
   const dv = new DataView(head.buffer);
@@ -21,7 +26,7 @@ export function encodeBatch(sb: StreamBatch): Uint8Array[] {
   head.set(name, 2);
   head[2 + name.length] = sb.kind === 'scalar' ? 0 : sb.kind === 'table' ? 1 : 2;
   dv.setUint32(headLen - 8, ipc.byteLength, true);
-  const parts: Uint8Array[] = [head, ipc];
+  const parts: Uint8Array[] = [head, ...ipcParts];
   const pad = ((ipc.byteLength + 7) & ~7) - ipc.byteLength;
   if (pad) parts.push(new Uint8Array(pad));
   if (sb.kind === 'waveform') parts.push(new Uint8Array(sb.samples.buffer, sb.samples.byteOffset, sb.samples.byteLength));

@@ -13,6 +13,8 @@ export interface WalIo {
   writev(fh: fs.FileHandle, bufs: Uint8Array[], position: number): Promise<number>;
   datasync(fh: fs.FileHandle): Promise<void>;
   truncate(fh: fs.FileHandle, size: number): Promise<void>;
+  /** fsync of a directory, so a newly created segment file's name survives a power cut. */
+  syncDir(dir: string): Promise<void>;
 }
 
 export const realIo: WalIo = {
@@ -20,14 +22,25 @@ export const realIo: WalIo = {
   writev: async (fh, bufs, position) => (await fh.writev(bufs, position)).bytesWritten,
   datasync: (fh) => fh.datasync(),
   truncate: (fh, size) => fh.truncate(size),
+  syncDir: async (dir) => {
+    const fh = await fs.open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
 };
 
 /**
  * Durability modes:
  * - `fsync` (default): a record is acknowledged after an fdatasync covers it. Survives kill -9
  *   and power loss (given a disk that honours flushes).
- * - `none`: acknowledged once written to the OS page cache. Survives kill -9 of the daemon, but a
- *   power cut or kernel crash can lose everything since the last checkpoint's segment.
+ * - `none`: acknowledged once written to the OS page cache (no fdatasync, no directory fsync).
+ *   Survives kill -9 of the daemon. A power cut or kernel crash can lose every acknowledged
+ *   record not yet in a finished segment (segments themselves are always fsynced): up to one
+ *   flush epoch (`epochS`, default 60 s) plus any segment still queued, and the WAL tail may come
+ *   back garbled, which recovery then reports as corruption rather than a torn tail.
  */
 export type Durability = 'fsync' | 'none';
 
@@ -177,6 +190,7 @@ export class WalWriter {
     this.queuedBytes = 0;
     try {
       const touched: Segment[] = [];
+      let created = false;
       let i = 0;
       while (i < batch.length) {
         const segId = batch[i]!.segId;
@@ -187,6 +201,7 @@ export class WalWriter {
           seg.fh = await this.io.open(seg.file, 'w+');
           await this.io.truncate(seg.fh, seg.size);
           seg.created = true;
+          created = true;
         }
         // Consecutive records of one segment are contiguous: one writev.
         const start = batch[i]!.pos;
@@ -208,6 +223,9 @@ export class WalWriter {
           this.fsyncMs.add(performance.now() - t);
           this.fsyncs++;
         }
+        // A new segment file is only findable after a power cut once its directory entry is
+        // durable too: one directory fsync per new segment, before anything in it is acknowledged.
+        if (created) await this.io.syncDir(this.dir);
       }
       // Segments before the current one are complete once nothing queued still targets them.
       for (const seg of this.segments.slice(0, -1)) {
@@ -286,6 +304,24 @@ export class WalWriter {
         if (!this.flushing) this.flushing = this.commit();
       }
       await this.flushing;
+    }
+  }
+
+  /**
+   * Waits for every appended record, then fdatasyncs the open segment and the directory even in
+   * durability `none` (used for checkpoints, whose loss after a power cut would replay records a
+   * finished segment already holds).
+   */
+  async syncNow(): Promise<void> {
+    await this.drain();
+    if (this.poisoned) throw this.poisoned;
+    if (this.opts.durability === 'fsync') return; // already covered by the group commit
+    try {
+      for (const seg of this.segments) if (seg.fh) await this.io.datasync(seg.fh);
+      await this.io.syncDir(this.dir);
+    } catch (err) {
+      this.poison(err as Error, []);
+      throw this.poisoned!;
     }
   }
 
