@@ -18,7 +18,7 @@ import type { WalWriterOptions } from './wal/wal-writer.ts';
 export interface StorageSinkOptions {
   /** Seconds of data per HDF5 segment. Default 60. */
   epochS?: number;
-  /** A segment is cut early when the epoch holds this many MiB. Default 256. */
+  /** A segment is cut early when the epoch holds this many MiB. Default 64. */
   epochMiB?: number;
   /** The merged records stream, stored as `/records` + `/wave_pool`. Default "records". */
   recordsStream?: string;
@@ -206,7 +206,7 @@ export class StorageSink implements Sink {
     const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
     this.epoch.add(sb, this.wal.seq - 1n);
     if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
-    if (this.epoch.bytes >= (this.opts.epochMiB ?? 256) * 1024 * 1024) this.rotate();
+    if (this.epoch.bytes >= (this.opts.epochMiB ?? 64) * 1024 * 1024) this.rotate();
     // Bounded memory: with a segment being written and another waiting, hold the ack (and so the
     // producers) until the writer catches up. Nothing is dropped.
     const durable = acked.catch((err: Error) => {
