@@ -57,3 +57,18 @@ export function scalarColumns(batch: RecordBatch): ScalarColumns {
     quality: columnValues<Uint8Array>(batch, 3),
   };
 }
+
+/** Concatenates scalar columns into fresh arrays (one allocation per column). */
+export function concatScalarColumns(parts: ScalarColumns[]): ScalarColumns {
+  const n = parts.reduce((a, c) => a + c.tag.length, 0);
+  const out: ScalarColumns = { timestampNs: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) };
+  let o = 0;
+  for (const c of parts) {
+    out.timestampNs.set(c.timestampNs, o);
+    out.tag.set(c.tag, o);
+    out.value.set(c.value, o);
+    out.quality.set(c.quality, o);
+    o += c.tag.length;
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 import { batchBytes, columnValues } from '../schema/batch.ts';
 import type { StreamBatch, StreamInfo, WaveBatch } from '../schema/batch.ts';
-import { scalarColumns } from '../schema/scalar.ts';
+import { concatScalarColumns, scalarColumns } from '../schema/scalar.ts';
 import { allocRecordColumns, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
 import type { ScalarSegmentPart, TableSegmentPart, WaveSegmentPart } from './segment.ts';
 
@@ -35,17 +35,8 @@ export class Epoch {
     for (const [stream, list] of this.batches) {
       const info = streams.get(stream);
       if (info?.kind !== 'scalar') continue;
-      const cols = list.map((b) => scalarColumns(b.batch));
-      const n = cols.reduce((a, c) => a + c.tag.length, 0);
-      const part: ScalarSegmentPart = { stream, tags: info.tags ?? [], timestampNs: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) };
-      let o = 0;
-      for (const c of cols) {
-        part.timestampNs.set(c.timestampNs, o);
-        part.tag.set(c.tag, o);
-        part.value.set(c.value, o);
-        part.quality.set(c.quality, o);
-        o += c.tag.length;
-      }
+      const c = concatScalarColumns(list.map((b) => scalarColumns(b.batch)));
+      const part: ScalarSegmentPart = { stream, tags: info.tags ?? [], ...c };
       out.push(part);
     }
     return out;

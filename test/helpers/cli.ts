@@ -35,7 +35,7 @@ export function daq(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
     stderr: () => err,
     exit,
     waitFor(text, timeoutMs = 20_000) {
-      const has = () => (typeof text === 'string' ? (out + err).includes(text) : text.test(out + err));
+      const has = () => (typeof text === 'string' ? (out + err).includes(text) : (out + err).search(text) >= 0);
       return new Promise((resolve, reject) => {
         if (has()) return resolve();
         const timer = setTimeout(() => reject(new Error(`timed out waiting for ${String(text)}; stderr:\n${err}`)), timeoutMs);
