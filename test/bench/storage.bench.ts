@@ -74,7 +74,8 @@ async function scenario(name: string, dir: string): Promise<ScenarioResult> {
   await d.stop();
   clearInterval(probe);
   const segBytes = fs.readdirSync(d.run.dir).filter((f) => f.endsWith('.h5')).reduce((a, f) => a + fs.statSync(path.join(d.run.dir, f)).size, 0);
-  const stored = s1.acked_rows['storage']?.['plant.tags'] ?? 0;
+  // Everything acknowledged up to the stop is in the segments.
+  const stored = d.status().acked_rows['storage']?.['plant.tags'] ?? 0;
   const fsyncs = w1['fsyncs_total']! - w0['fsyncs_total']!;
   return {
     pointsPerS: (a1 - a0) / dt,
