@@ -4,7 +4,7 @@
  * same run. `node bin/run-ts.js test/bench/live.bench.ts` (BENCH_SECONDS, BENCH_REPS).
  */
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
-import type { Subscription } from 'rxjs';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,14 +30,20 @@ async function ingest(viewers: number): Promise<number> {
   const sink = new NullSink();
   const d = await Daemon.start({ config, log: () => {}, extraSinks: [sink], liveTargets: [{ id: 'live', target: hub }] });
   const server = await startServer({ port: 0, hub, status: () => d.status(), metrics: () => '' });
-  const subs: Subscription[] = [];
-  for (let v = 0; v < viewers; v++) subs.push(connectLive(server.url, { streams: ['plant.tags'], tags: ['tag1', 'tag2', 'tag3'], intervalMs: 100 }).subscribe());
-  await new Promise((r) => setTimeout(r, 1000));
+  // Viewers live in another process, as real ones do: their decoding does not share this thread.
+  const viewerProc = viewers > 0 ? spawn(process.execPath, [path.resolve('bin/run-ts.js'), path.join(import.meta.dirname, 'live-viewers.ts'), server.url, String(viewers)], { stdio: ['pipe', 'pipe', 'inherit'] }) : null;
+  await new Promise((r) => setTimeout(r, 2000));
   const r0 = sink.rows;
   const t = performance.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const rate = (sink.rows - r0) / ((performance.now() - t) / 1000);
-  subs.forEach((s) => s.unsubscribe());
+  if (viewerProc) {
+    let out = '';
+    viewerProc.stdout!.on('data', (d) => (out += d));
+    viewerProc.stdin!.end();
+    await new Promise((r) => viewerProc.once('exit', r));
+    if (!(Number(out) > 0)) throw new Error(`viewers received no frames (${out})`);
+  }
   await server.close();
   await d.stop();
   return rate;
