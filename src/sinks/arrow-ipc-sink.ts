@@ -43,9 +43,7 @@ export class ArrowIpcSink implements Sink {
   readonly name = 'arrow-ipc';
   private dir = '';
   private readonly files = new Map<string, StreamFiles>();
-  /** Encoded chunks waiting to be written, in call order, with who waits for them. */
-  private queue: Array<{ file: OpenFile; chunks: Uint8Array[]; rows: number; done?: () => void; fail?: (e: unknown) => void }> = [];
-  private pump: Promise<void> | null = null;
+  private chain: Promise<void> = Promise.resolve();
   private failed: unknown = null;
   private bytesWritten = 0;
   private rowsWritten = 0;
@@ -80,46 +78,21 @@ export class ArrowIpcSink implements Sink {
     } else {
       mainChunks = entry.main.encoder.encode(sb.batch);
     }
-    if (this.failed) return Promise.reject(this.failed);
     const rows = sb.batch.numRows;
-    return new Promise<void>((resolve, reject) => {
-      if (poolChunks) this.queue.push({ file: entry.pool!, chunks: poolChunks, rows: 0 });
-      this.queue.push({ file: entry.main, chunks: mainChunks, rows, done: resolve, fail: reject });
-      this.pump ??= this.drainQueue();
+    const p = this.chain.then(async () => {
+      if (this.failed) throw this.failed;
+      await this.writeChunks(entry.main, mainChunks);
+      if (poolChunks) await this.writeChunks(entry.pool!, poolChunks);
+      this.rowsWritten += rows;
     });
-  }
-
-  /**
-   * Writes everything queued, coalescing what waits for the same file into one writev: while a
-   * write is in flight the next batches accumulate, so the file sees few large writes.
-   */
-  private async drainQueue(): Promise<void> {
-    while (this.queue.length > 0) {
-      const items = this.queue;
-      this.queue = [];
-      try {
-        if (this.failed) throw this.failed;
-        const byFile = new Map<OpenFile, Uint8Array[]>();
-        for (const it of items) {
-          const list = byFile.get(it.file) ?? [];
-          list.push(...it.chunks);
-          byFile.set(it.file, list);
-        }
-        for (const [file, chunks] of byFile) await this.writeChunks(file, chunks);
-        for (const it of items) {
-          this.rowsWritten += it.rows;
-          it.done?.();
-        }
-      } catch (err) {
-        this.failed ??= err;
-        for (const it of items) it.fail?.(err);
-      }
-    }
-    this.pump = null;
+    this.chain = p.catch((err) => {
+      this.failed ??= err;
+    });
+    return p;
   }
 
   async close(): Promise<void> {
-    await this.pump;
+    await this.chain;
     const all: OpenFile[] = [];
     for (const e of this.files.values()) {
       all.push(e.main);
@@ -157,7 +130,7 @@ export class ArrowIpcSink implements Sink {
       let written = 0;
       let rest = chunks;
       while (written < total) {
-        const { bytesWritten } = await f.fh.writev(rest.slice(0, 1024)); // IOV_MAX
+        const { bytesWritten } = await f.fh.writev(rest);
         written += bytesWritten;
         if (written < total) rest = remaining(chunks, written);
       }
