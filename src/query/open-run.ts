@@ -269,7 +269,7 @@ export async function openRun(dir: string): Promise<RunReader> {
   if (segs.length === 0) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `${dir} holds no finished segments (seg-*.h5); run 'daq recover ${dir}' if it crashed`, { details: { file: dir } });
   const files = segs.map((p) => {
     const f = new h5wasm.File(p, 'r');
-    if (!f.file_id) throw new DaqError('DAQ_ERR_HDF5', `cannot open ${p}`, { details: { file: p } });
+    if (!(f.file_id > 0n)) throw new DaqError('DAQ_ERR_HDF5', `cannot open ${p}`, { details: { file: p } });
     return f;
   });
   return new RunReader(dir, files, segs);

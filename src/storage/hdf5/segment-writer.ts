@@ -1,19 +1,50 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
-import type { Group } from 'h5wasm/node';
+import type { Dataset, Group } from 'h5wasm/node';
 import { DaqError, StorageError } from '../../errors.ts';
 import { RECORD_FIELDS } from '../../schema/waveform.ts';
 import type { ScalarSegmentPart, SegmentContent, SegmentSummary, TableSegmentPart, WaveSegmentPart } from '../segment.ts';
 import { sortByTagThenTime } from './tag-sort.ts';
 
-/** Chunk sizes (elements), measured in test/bench/storage.bench.ts: 1 Mi elements per chunk
- * keeps h5wasm's per-call cost negligible and deflate effective; a 1000-sample wave read touches
- * one or two chunks. */
-export const CHUNK_ELEMENTS = 1 << 20;
-/** Deflate level for compressed columns: 1 is several times faster than 4 and nearly as small on
- * sorted timestamps and tag ids (measured with test/bench/storage.bench.ts). */
+/**
+ * Chunk lengths (elements), measured with `HDF5_BENCH_SWEEP=1 node bin/run-ts.js
+ * test/bench/hdf5.bench.ts` (table in docs/file-layout.md). Reading a slice of a compressed
+ * dataset inflates every chunk it touches, and HDF5's default 1 MiB chunk cache cannot keep a
+ * larger chunk, so small chunks make one tag's window cheap: 2^14 points per scalar chunk read
+ * one 2000-point tag in ~1 ms against ~25 ms with 2^20, for the same bytes on disk (±3%) and a
+ * faster write. Uncompressed `wave_pool` chunks of 2^16 samples (128 KiB) read a random 1000-sample
+ * waveform in ~55 µs against ~165 µs at 2^20, at the same write speed.
+ */
+export const CHUNKS = { scalar: 1 << 14, wavePool: 1 << 16, records: 1 << 16, table: 1 << 16 } as const;
+/** Deflate level: 1 is 2-3x faster than 6 and within 2% of its size on these columns (measured). */
 export const DEFLATE_LEVEL = Number(process.env['DAQ_DEFLATE_LEVEL'] ?? 1);
+
+/**
+ * How a dataset is filtered. h5wasm sets one filter per dataset, so no shuffle+deflate pair;
+ * every choice here is built into libhdf5 and read by stock h5py, HDFView and silx with no plugin.
+ * - `deflate`: gzip, level {@link DEFLATE_LEVEL}.
+ * - `scaleoffset`: lossless integer scale-offset (HDF5 filter 6, minimum bits per chunk): stores
+ *   each chunk's values minus its minimum in as many bits as its range needs; for int64 ns
+ *   timestamps spanning a segment that is ~5 bytes, whatever the jitter, 3-4x faster than deflate.
+ */
+export type Codec = 'raw' | 'deflate' | 'scaleoffset';
+
+/** HDF5 filter ids and client data for h5wasm's `compression` / `compression_opts`. */
+const FILTER: Record<Exclude<Codec, 'raw'>, () => { id: number | 'gzip'; opts: number[] }> = {
+  deflate: () => ({ id: 'gzip', opts: [DEFLATE_LEVEL] }),
+  // H5Z_FILTER_SCALEOFFSET = 6, cd_values = [H5Z_SO_INT = 2, H5Z_SO_INT_MINBITS_DEFAULT = 0]
+  scaleoffset: () => ({ id: 6, opts: [2, 0] }),
+};
+
+/**
+ * Chunk length for n elements with a target of `target`: chunks of equal size (the last one is
+ * not a mostly empty chunk that an uncompressed dataset would still allocate in full).
+ */
+export function chunkLength(n: number, target: number): number {
+  if (n <= target) return Math.max(1, n);
+  return Math.ceil(n / Math.ceil(n / target));
+}
 
 const DTYPES: Record<string, string> = {
   timestamp: '<q',
@@ -48,23 +79,52 @@ function check<T>(value: T | null | undefined, what: string, file: string): T {
   return value;
 }
 
-function dataset(group: Group, name: string, data: ArrayLike<unknown> & { length: number }, dtype: string | null, file: string, compress: boolean, unit?: string): void {
+/** A scalar int64 attribute (shape [] : h5py reads a numpy int64, not a 1-element array). */
+function int64Attr(obj: Pick<Group, 'create_attribute'>, name: string, v: bigint): void {
+  obj.create_attribute(name, new BigInt64Array([v]) as never, [], '<q');
+}
+
+interface ColumnSpec {
+  dtype: string | null;
+  codec: Codec;
+  chunk: number;
+  unit?: string | undefined;
+}
+
+function dataset(group: Group, name: string, data: ArrayLike<unknown> & { length: number }, spec: ColumnSpec, file: string): Dataset {
   const n = data.length;
   const args: Parameters<Group['create_dataset']>[0] = { name, data: data as never, shape: [n] };
-  if (dtype) args.dtype = dtype;
+  if (spec.dtype) args.dtype = spec.dtype;
   if (n > 0) {
-    args.chunks = [Math.min(n, CHUNK_ELEMENTS)];
+    args.chunks = [chunkLength(n, spec.chunk)];
     args.maxshape = [null];
-    if (compress) {
-      args.compression = 'gzip';
-      args.compression_opts = DEFLATE_LEVEL;
+    if (spec.codec !== 'raw') {
+      const f = FILTER[spec.codec]();
+      args.compression = f.id;
+      args.compression_opts = f.opts;
     }
   }
   const ds = check(group.create_dataset(args), `create dataset ${name}`, file);
   const shape = ds.shape;
   if (!shape || shape[0] !== n) throw new DaqError('DAQ_ERR_HDF5', `h5wasm wrote ${shape?.[0]} elements to ${name} in ${file}, expected ${n}`, { details: { file, field: name } });
-  if (unit) ds.create_attribute('units', unit);
+  if (spec.unit) ds.create_attribute('units', spec.unit);
+  return ds;
 }
+
+/** Record columns: deflate (sorted ids, offsets and small codes shrink 3-20x), baseline raw. */
+const RECORD_SPECS = Object.fromEntries(
+  RECORD_FIELDS.map((f) => [f.name, { dtype: DTYPES[f.name]!, codec: f.name === 'baseline' ? 'raw' : 'deflate', chunk: CHUNKS.records, unit: f.unit || undefined } satisfies ColumnSpec]),
+) as Record<string, ColumnSpec>;
+
+/** Scalar columns: ≤ 12 bytes per float64 point on disk (measured: docs/file-layout.md). */
+export const SCALAR_SPECS = {
+  timestamp_ns: { dtype: '<q', codec: 'scaleoffset', chunk: CHUNKS.scalar, unit: 'ns' },
+  tag: { dtype: '<I', codec: 'deflate', chunk: CHUNKS.scalar },
+  value: { dtype: '<d', codec: 'deflate', chunk: CHUNKS.scalar },
+  quality: { dtype: '<B', codec: 'deflate', chunk: CHUNKS.scalar },
+} as const satisfies Record<string, ColumnSpec>;
+
+const small = (dtype: string, unit?: string): ColumnSpec => ({ dtype, codec: 'raw', chunk: CHUNKS.table, unit });
 
 function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   const records = check(group.create_group('records'), 'create group records', file);
@@ -72,11 +132,10 @@ function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   records.create_attribute('signal', 'event_length');
   records.create_attribute('axes', 'timestamp');
   for (const f of RECORD_FIELDS) {
-    dataset(records, f.name, part.records[f.name], DTYPES[f.name]!, file, f.name !== 'baseline', f.unit || undefined);
+    dataset(records, f.name, part.records[f.name], RECORD_SPECS[f.name]!, file);
   }
-  dataset(group, 'wave_pool', part.samples, '<H', file, false, 'ADC counts');
-  const pool = group.get('wave_pool') as unknown as { create_attribute: Group['create_attribute'] };
-  pool.create_attribute('global_offset', new BigInt64Array([part.globalSampleOffset]) as never);
+  const pool = dataset(group, 'wave_pool', part.samples, { dtype: '<H', codec: 'raw', chunk: CHUNKS.wavePool, unit: 'ADC counts' }, file);
+  int64Attr(pool, 'global_offset', part.globalSampleOffset);
   pool.create_attribute('dt_ns', part.dtNs);
 }
 
@@ -86,18 +145,18 @@ function writeScalars(root: Group, part: ScalarSegmentPart, file: string): void 
   g.create_attribute('signal', 'value');
   g.create_attribute('axes', 'timestamp_ns');
   const s = sortByTagThenTime(part);
-  dataset(g, 'timestamp_ns', s.timestampNs, '<q', file, true, 'ns');
-  dataset(g, 'tag', s.tag, '<I', file, true);
-  dataset(g, 'value', s.value, '<d', file, false);
-  dataset(g, 'quality', s.quality, '<B', file, true);
+  dataset(g, 'timestamp_ns', s.timestampNs, SCALAR_SPECS.timestamp_ns, file);
+  dataset(g, 'tag', s.tag, SCALAR_SPECS.tag, file);
+  dataset(g, 'value', s.value, SCALAR_SPECS.value, file);
+  dataset(g, 'quality', s.quality, SCALAR_SPECS.quality, file);
   const idx = check(g.create_group('tag_index'), 'create group tag_index', file);
-  dataset(idx, 'tag', s.index.tag, '<I', file, false);
-  dataset(idx, 'start', s.index.start, '<q', file, false);
-  dataset(idx, 'count', s.index.count, '<q', file, false);
-  dataset(idx, 't_min_ns', s.index.tMin, '<q', file, false, 'ns');
-  dataset(idx, 't_max_ns', s.index.tMax, '<q', file, false, 'ns');
+  dataset(idx, 'tag', s.index.tag, small('<I'), file);
+  dataset(idx, 'start', s.index.start, small('<q'), file);
+  dataset(idx, 'count', s.index.count, small('<q'), file);
+  dataset(idx, 't_min_ns', s.index.tMin, small('<q', 'ns'), file);
+  dataset(idx, 't_max_ns', s.index.tMax, small('<q', 'ns'), file);
   const tags = check(g.create_group('tags'), 'create group tags', file);
-  dataset(tags, 'id', Uint32Array.from(part.tags, (t) => t.id), '<I', file, false);
+  dataset(tags, 'id', Uint32Array.from(part.tags, (t) => t.id), small('<I'), file);
   // Fixed-length strings: several times faster to write than variable-length ones in h5wasm.
   for (const key of ['name', 'unit', 'type'] as const) {
     const strs = part.tags.map((t) => t[key]);
@@ -109,7 +168,7 @@ function writeScalars(root: Group, part: ScalarSegmentPart, file: string): void 
 
 function writeTable(root: Group, part: TableSegmentPart, file: string): void {
   const g = check(root.create_group(part.stream), `create group ${part.stream}`, file);
-  for (const [name, col] of Object.entries(part.columns)) dataset(g, name, col as never, null, file, false, part.units[name]);
+  for (const [name, col] of Object.entries(part.columns)) dataset(g, name, col as never, { dtype: null, codec: 'raw', chunk: CHUNKS.table, unit: part.units[name] }, file);
 }
 
 /**
@@ -123,15 +182,17 @@ export function writeSegmentSync(dir: string, content: SegmentContent): SegmentS
   const tmp = `${final}.tmp`;
   fs.rmSync(tmp, { force: true });
   const f = new h5wasm.File(tmp, 'w');
+  // h5wasm does not throw when it cannot create the file: it returns a negative id.
+  if (!(f.file_id > 0n)) throw new StorageError(`cannot create segment file ${tmp} (missing folder or no permission?)`, { details: { file: tmp } });
   let closed = false;
   try {
     f.create_attribute('run_id', content.runId);
     f.create_attribute('software', content.software);
     f.create_attribute('config', content.configJson);
     f.create_attribute('lineage', content.lineageJson);
-    f.create_attribute('t0_unix_ns', new BigInt64Array([content.t0UnixNs]) as never);
+    int64Attr(f, 't0_unix_ns', content.t0UnixNs);
     f.create_attribute('segment_index', content.index);
-    f.create_attribute('wal_seq_last', new BigInt64Array([content.walSeqLast]) as never);
+    int64Attr(f, 'wal_seq_last', content.walSeqLast);
     f.create_attribute('NX_class', 'NXentry');
     f.create_attribute('default', content.waves.some((w) => w.primary) ? 'records' : content.scalars[0] ? `scalars/${content.scalars[0].stream}` : '');
     for (const w of content.waves) {

@@ -107,10 +107,10 @@ describe('StorageSink', () => {
     expect(d.attrs['/']).toMatchObject({ run_id: 'run-1', software: 'daq test', NX_class: 'NXentry', segment_index: 0 });
     expect(JSON.parse(d.attrs['/']!['config'] as string)).toEqual({ hello: 'world' });
     expect(JSON.parse(d.attrs['/']!['lineage'] as string)['records']).toMatchObject({ plugin: 'sim', inputs: ['d.ch0'] });
-    expect(d.attrs['/']!['t0_unix_ns']).toEqual([Number(T0)]);
+    expect(d.attrs['/']!['t0_unix_ns']).toEqual(Number(T0)); // scalar int64 attribute
     expect(d.attrs['records/timestamp']).toEqual({ units: 'ps' });
     expect(d.attrs['records']).toMatchObject({ NX_class: 'NXdata', signal: 'event_length' });
-    expect(d.attrs['wave_pool']).toMatchObject({ global_offset: [0], units: 'ADC counts' });
+    expect(d.attrs['wave_pool']).toMatchObject({ global_offset: 0, units: 'ADC counts' });
     // Tag index: one tag's rows are [start, start+count) and its time range.
     const idx = { tag: d.datasets['scalars/plant.tags/tag_index/tag'] as number[], start: d.datasets['scalars/plant.tags/tag_index/start'] as number[], count: d.datasets['scalars/plant.tags/tag_index/count'] as number[] };
     const k = idx.tag.indexOf(7);
@@ -142,7 +142,7 @@ describe('StorageSink', () => {
     expect(got.rec).toEqual(exp.rec);
     expect(got.waves).toEqual(exp.wv);
     expect(got.ts.length).toBe(exp.ts.length);
-    const offsets = got.dumps.filter((d) => d.attrs['wave_pool']).map((d) => (d.attrs['wave_pool']!['global_offset'] as number[])[0]!);
+    const offsets = got.dumps.filter((d) => d.attrs['wave_pool']).map((d) => d.attrs['wave_pool']!['global_offset'] as number);
     const sizes = got.dumps.filter((d) => d.datasets['wave_pool']).map((d) => (d.datasets['wave_pool'] as number[]).length);
     offsets.forEach((o, i) => expect(o).toBe(sizes.slice(0, i).reduce((a, b) => a + b, 0)));
   });
