@@ -1,0 +1,325 @@
+import { Field, Float64, Int64, Schema, Table, Uint32, Uint8, Utf8, vectorFromArray } from 'apache-arrow';
+import type { Dataset, File as H5File } from 'h5wasm/node';
+import { DaqError } from '../errors.ts';
+import { makeBatch } from '../schema/batch.ts';
+import { at, dataset, gatherRows, length1d, lowerBound, readAll, required, slice } from './h5-slices.ts';
+
+/** Columns of scalar query results (Arrow tables): timestamp_ns (Unix ns), tag id, value, quality. */
+export const pointSchema = new Schema([
+  new Field('timestamp_ns', new Int64(), false, new Map([['unit', 'ns']])),
+  new Field('tag', new Uint32(), false),
+  new Field('value', new Float64(), false),
+  new Field('quality', new Uint8(), false),
+]);
+
+/** Tag table of a scalar stream: parallel arrays, position k describes tag `id[k]`. */
+export interface TagTable {
+  id: Uint32Array;
+  name: string[];
+  unit: string[];
+  type: string[];
+}
+
+/** Tag indexes up to this many tags are read whole and kept; larger ones are binary-searched on disk. */
+const SMALL_INDEX = 1 << 16;
+/** A tag with more points than this in a segment is binary-searched on disk rather than read whole. */
+const LARGE_TAG_ROWS = 1 << 18;
+
+interface Seg {
+  f: H5File;
+  base: string;
+  n: number;
+  ids: Uint32Array | null;
+  ix: { tag: Dataset; start: Dataset; count: Dataset; tMin: Dataset; tMax: Dataset };
+  col: { ts: Dataset; tag: Dataset; value: Dataset; quality: Dataset };
+}
+
+interface Cols {
+  ts: BigInt64Array;
+  tag: Uint32Array;
+  value: Float64Array;
+  quality: Uint8Array;
+}
+
+const emptyCols = (n: number): Cols => ({ ts: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) });
+
+/** First row in [lo, hi) of a sorted int64 dataset whose value is ≥ x, one element read per step. */
+function diskLowerBound(d: Dataset, x: bigint, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (at<bigint>(d, mid) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Queries over one scalar stream of a run (`/scalars/<stream>` in each segment). Points of one tag
+ * in a segment are the rows `[start, start+count)` its tag index names, sorted by time, so one
+ * tag's window reads only its rows (a few dataset slices). Segments are in time order, so a tag's
+ * points across segments are concatenated segment after segment.
+ */
+export class ScalarStreamReader {
+  private readonly segs: Seg[];
+  private table: TagTable | null = null;
+  private byName: Map<string, number> | null = null;
+
+  constructor(
+    readonly stream: string,
+    files: H5File[],
+  ) {
+    this.segs = [];
+    for (const f of files) {
+      const base = `scalars/${stream}`;
+      const tag = dataset(f, `${base}/tag_index/tag`);
+      if (!tag) continue;
+      const r = (p: string) => required(f, `${base}/${p}`);
+      this.segs.push({
+        f,
+        base,
+        n: length1d(tag),
+        ids: null,
+        ix: { tag, start: r('tag_index/start'), count: r('tag_index/count'), tMin: r('tag_index/t_min_ns'), tMax: r('tag_index/t_max_ns') },
+        col: { ts: r('timestamp_ns'), tag: r('tag'), value: r('value'), quality: r('quality') },
+      });
+    }
+  }
+
+  /** The tag table (from the newest segment that has one: the sink writes the full table each time). */
+  tags(): TagTable {
+    if (this.table) return this.table;
+    for (let k = this.segs.length - 1; k >= 0; k--) {
+      const s = this.segs[k]!;
+      const id = dataset(s.f, `${s.base}/tags/id`);
+      if (!id || length1d(id) === 0) continue;
+      const str = (p: string) => {
+        const d = dataset(s.f, `${s.base}/tags/${p}`);
+        return d ? (readAll<ArrayLike<string>>(d) as unknown as string[]).map(String) : new Array<string>(length1d(id)).fill('');
+      };
+      this.table = { id: readAll<Uint32Array>(id), name: str('name'), unit: str('unit'), type: str('type') };
+      return this.table;
+    }
+    this.table = { id: new Uint32Array(0), name: [], unit: [], type: [] };
+    return this.table;
+  }
+
+  /** Tag id of a tag name. */
+  tagId(name: string): number {
+    if (!this.byName) {
+      const t = this.tags();
+      this.byName = new Map();
+      for (let k = 0; k < t.id.length; k++) this.byName.set(t.name[k]!, t.id[k]!);
+    }
+    const id = this.byName.get(name);
+    if (id === undefined) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `stream "${this.stream}" has no tag "${name}"`, { details: { stream: this.stream, tag: name } });
+    return id;
+  }
+
+  /** Row of tag `id` in a segment's tag index, or -1. */
+  private findTag(s: Seg, id: number): number {
+    if (s.n <= SMALL_INDEX) {
+      s.ids ??= readAll<Uint32Array>(s.ix.tag);
+      let lo = 0;
+      let hi = s.n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (s.ids[mid]! < id) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < s.n && s.ids[lo] === id ? lo : -1;
+    }
+    let lo = 0;
+    let hi = s.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (at<number>(s.ix.tag, mid) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < s.n && at<number>(s.ix.tag, lo) === id ? lo : -1;
+  }
+
+  /** Tag `id`'s points with tMin <= t < tMax in one segment (reads only that tag's rows). */
+  private tagRows(s: Seg, id: number, tMin: bigint, tMax: bigint): Cols | null {
+    const k = this.findTag(s, id);
+    if (k < 0) return null;
+    if (at<bigint>(s.ix.tMax, k) < tMin || at<bigint>(s.ix.tMin, k) >= tMax) return null;
+    const start = Number(at<bigint>(s.ix.start, k));
+    const count = Number(at<bigint>(s.ix.count, k));
+    let a: number;
+    let b: number;
+    let ts: BigInt64Array;
+    if (count > LARGE_TAG_ROWS) {
+      a = diskLowerBound(s.col.ts, tMin, start, start + count);
+      b = diskLowerBound(s.col.ts, tMax, a, start + count);
+      ts = slice<BigInt64Array>(s.col.ts, a, b);
+    } else {
+      const all = slice<BigInt64Array>(s.col.ts, start, start + count);
+      const la = lowerBound(all, tMin);
+      const lb = lowerBound(all, tMax, la);
+      ts = all.subarray(la, lb);
+      a = start + la;
+      b = start + lb;
+    }
+    if (b <= a) return null;
+    return { ts, tag: new Uint32Array(b - a).fill(id), value: slice<Float64Array>(s.col.value, a, b), quality: slice<Uint8Array>(s.col.quality, a, b) };
+  }
+
+  /** One tag's points with `tMinNs <= timestamp_ns < tMaxNs`, in time order. */
+  readTag(name: string, tMinNs: bigint, tMaxNs: bigint): Table {
+    const id = this.tagId(name);
+    return toTable(this.segs.map((s) => this.tagRows(s, id, tMinNs, tMaxNs)).filter((c): c is Cols => c !== null));
+  }
+
+  /**
+   * Points of the named tags (default: every tag) with `tMinNs <= timestamp_ns < tMaxNs`, ordered
+   * by tag id, then time. Named tags read only their rows; all tags read each overlapping segment's
+   * columns once, sequentially.
+   */
+  readWindow(tMinNs: bigint, tMaxNs: bigint, tags?: string[]): Table {
+    if (tags) {
+      const ids = [...new Set(tags.map((n) => this.tagId(n)))].sort((x, y) => x - y);
+      const parts: Cols[] = [];
+      for (const id of ids) for (const s of this.segs) {
+        const c = this.tagRows(s, id, tMinNs, tMaxNs);
+        if (c) parts.push(c);
+      }
+      return toTable(parts);
+    }
+    // Every tag: per segment, its rows in the window, tag-major; then tag-major across segments.
+    const per: Array<{ cols: Cols; runTag: Uint32Array; runOff: Int32Array; runLen: Int32Array }> = [];
+    for (const s of this.segs) {
+      if (s.n === 0) continue;
+      const ixTag = readAll<Uint32Array>(s.ix.tag);
+      const start = readAll<BigInt64Array>(s.ix.start);
+      const count = readAll<BigInt64Array>(s.ix.count);
+      const ts = readAll<BigInt64Array>(s.col.ts);
+      const value = readAll<Float64Array>(s.col.value);
+      const quality = readAll<Uint8Array>(s.col.quality);
+      const runA = new Int32Array(s.n);
+      const runB = new Int32Array(s.n);
+      let total = 0;
+      for (let k = 0; k < s.n; k++) {
+        const a0 = Number(start[k]);
+        const b0 = a0 + Number(count[k]);
+        runA[k] = lowerBound(ts, tMinNs, a0, b0);
+        runB[k] = Math.max(runA[k]!, lowerBound(ts, tMaxNs, runA[k]!, b0));
+        total += runB[k]! - runA[k]!;
+      }
+      const cols = emptyCols(total);
+      const runTag = new Uint32Array(s.n);
+      const runOff = new Int32Array(s.n);
+      const runLen = new Int32Array(s.n);
+      let o = 0;
+      for (let k = 0; k < s.n; k++) {
+        const a = runA[k]!;
+        const b = runB[k]!;
+        runTag[k] = ixTag[k]!;
+        runOff[k] = o;
+        runLen[k] = b - a;
+        cols.ts.set(ts.subarray(a, b), o);
+        cols.tag.fill(ixTag[k]!, o, o + b - a);
+        cols.value.set(value.subarray(a, b), o);
+        cols.quality.set(quality.subarray(a, b), o);
+        o += b - a;
+      }
+      per.push({ cols, runTag, runOff, runLen });
+    }
+    const total = per.reduce((a, p) => a + p.cols.ts.length, 0);
+    const out = emptyCols(total);
+    const pos = new Int32Array(per.length);
+    let o = 0;
+    for (;;) {
+      let tag = -1;
+      for (let p = 0; p < per.length; p++) if (pos[p]! < per[p]!.runTag.length && (tag < 0 || per[p]!.runTag[pos[p]!]! < tag)) tag = per[p]!.runTag[pos[p]!]!;
+      if (tag < 0) break;
+      for (let p = 0; p < per.length; p++) {
+        const r = per[p]!;
+        const k = pos[p]!;
+        if (k >= r.runTag.length || r.runTag[k] !== tag) continue;
+        const a = r.runOff[k]!;
+        const b = a + r.runLen[k]!;
+        out.ts.set(r.cols.ts.subarray(a, b), o);
+        out.tag.set(r.cols.tag.subarray(a, b), o);
+        out.value.set(r.cols.value.subarray(a, b), o);
+        out.quality.set(r.cols.quality.subarray(a, b), o);
+        o += b - a;
+        pos[p] = k + 1;
+      }
+    }
+    return toTable([out]);
+  }
+
+  /**
+   * The newest stored point of every tag that has one: columns tag, name, timestamp_ns, value,
+   * quality, ordered by tag id. Reads the last row of each tag, newest segment first, in few slices.
+   */
+  lastValues(): Table {
+    const t = this.tags();
+    const posOf = new Map<number, number>();
+    for (let k = 0; k < t.id.length; k++) posOf.set(t.id[k]!, k);
+    const found = new Uint8Array(t.id.length);
+    const ts = new BigInt64Array(t.id.length);
+    const value = new Float64Array(t.id.length);
+    const quality = new Uint8Array(t.id.length);
+    let left = t.id.length;
+    for (let k = this.segs.length - 1; k >= 0 && left > 0; k--) {
+      const s = this.segs[k]!;
+      if (s.n === 0) continue;
+      const ixTag = readAll<Uint32Array>(s.ix.tag);
+      const start = readAll<BigInt64Array>(s.ix.start);
+      const count = readAll<BigInt64Array>(s.ix.count);
+      const rows: number[] = [];
+      const dest: number[] = [];
+      for (let j = 0; j < s.n; j++) {
+        const p = posOf.get(ixTag[j]!);
+        if (p === undefined || found[p] || count[j]! === 0n) continue;
+        rows.push(Number(start[j]! + count[j]!) - 1);
+        dest.push(p);
+        found[p] = 1;
+        left--;
+      }
+      const gts = gatherRows(s.col.ts, rows, new BigInt64Array(rows.length));
+      const gv = gatherRows(s.col.value, rows, new Float64Array(rows.length));
+      const gq = gatherRows(s.col.quality, rows, new Uint8Array(rows.length));
+      dest.forEach((p, j) => {
+        ts[p] = gts[j]!;
+        value[p] = gv[j]!;
+        quality[p] = gq[j]!;
+      });
+    }
+    const order = [...t.id.keys()].filter((k) => found[k]).sort((x, y) => t.id[x]! - t.id[y]!);
+    return new Table({
+      tag: vectorFromArray(Uint32Array.from(order, (k) => t.id[k]!)),
+      name: vectorFromArray(order.map((k) => t.name[k]!), new Utf8()),
+      timestamp_ns: vectorFromArray(BigInt64Array.from(order, (k) => ts[k]!)),
+      value: vectorFromArray(Float64Array.from(order, (k) => value[k]!)),
+      quality: vectorFromArray(Uint8Array.from(order, (k) => quality[k]!)),
+    });
+  }
+
+  /** Every point of the stream, segment after segment (each sorted by tag, then time). */
+  readAll(): { timestampNs: BigInt64Array; tag: Uint32Array; value: Float64Array; quality: Uint8Array } {
+    const parts = this.segs.map((s) => ({ ts: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) }));
+    const c = concat(parts);
+    return { timestampNs: c.ts, tag: c.tag, value: c.value, quality: c.quality };
+  }
+}
+
+function concat(parts: Cols[]): Cols {
+  if (parts.length === 1) return parts[0]!;
+  const out = emptyCols(parts.reduce((a, p) => a + p.ts.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.ts.set(p.ts, o);
+    out.tag.set(p.tag, o);
+    out.value.set(p.value, o);
+    out.quality.set(p.quality, o);
+    o += p.ts.length;
+  }
+  return out;
+}
+
+function toTable(parts: Cols[]): Table {
+  const c = concat(parts.length ? parts : [emptyCols(0)]);
+  return new Table([makeBatch(pointSchema, [c.ts, c.tag, c.value, c.quality])]);
+}
