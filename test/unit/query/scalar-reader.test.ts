@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
+import { openRun } from '../../../src/query/open-run.ts';
+import type { RunReader } from '../../../src/query/open-run.ts';
+import type { TagInfo } from '../../../src/schema/scalar.ts';
+import { py } from '../../helpers/h5py.ts';
+import { tmpDir } from '../../helpers/tmp.ts';
+
+// One segment with a big tag index (70,000 tags: searched on disk, not read whole) and one tag
+// with 300,000 points (its window is found by binary search on disk, not by reading the tag).
+const NTAGS = 70_000;
+const BIG = 300_000;
+const T0 = 1_700_000_000_000_000_000n;
+const t = tmpDir('daq-scalar-');
+let run: RunReader;
+
+beforeAll(async () => {
+  await h5ready();
+  const n = NTAGS - 1 + BIG;
+  const ts = new BigInt64Array(n);
+  const tag = new Uint32Array(n);
+  const value = new Float64Array(n);
+  const quality = new Uint8Array(n);
+  // Tag 0 every 1 µs; tags 1..NTAGS-1 once each, interleaved (arrival order is by time).
+  let r = 0;
+  for (let i = 0; i < BIG; i++) {
+    ts[r] = T0 + BigInt(i) * 1000n;
+    value[r] = i;
+    r++;
+    if (i < NTAGS - 1) {
+      ts[r] = T0 + BigInt(i) * 1000n + 1n;
+      tag[r] = 2 * (i + 1); // sparse ids
+      value[r] = -(i + 1);
+      quality[r] = (i + 1) % 3;
+      r++;
+    }
+  }
+  const tags: TagInfo[] = [{ id: 0, name: 'fast', unit: 'V', type: 'float64' }];
+  for (let i = 1; i < NTAGS; i++) tags.push({ id: 2 * i, name: `t${2 * i}`, unit: '', type: 'float64' });
+  writeSegmentSync(t.dir, { runId: 's', index: 0, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [{ stream: 'plant', tags, timestampNs: ts, tag, value, quality }], waves: [], tables: [] });
+  run = await openRun(t.dir);
+});
+afterAll(() => {
+  run?.close();
+  t.cleanup();
+});
+
+describe('scalar reader on a large segment', () => {
+  it('readTag of the 300k-point tag: exact window by on-disk binary search', () => {
+    const tbl = run.readTag('fast', T0 + 123_456_000n, T0 + 123_466_000n);
+    expect([...(tbl.getChild('value')!.toArray() as Float64Array)]).toEqual(Array.from({ length: 10 }, (_, k) => 123_456 + k));
+    expect(run.readTag('fast', T0 + 123_456_001n, T0 + 123_457_000n).numRows).toBe(0);
+  });
+
+  it('readTag of a tag found in a 70k-entry index searched on disk', () => {
+    const tbl = run.readTag('t90000', 0n, 2n ** 62n);
+    expect(tbl.numRows).toBe(1);
+    expect(tbl.get(0)!.toJSON()).toMatchObject({ tag: 90000, value: -45000, quality: 0, timestamp_ns: T0 + 44_999_000n + 1n });
+  });
+
+  it('lastValues for 70k tags', () => {
+    const lv = run.lastValues();
+    expect(lv.numRows).toBe(NTAGS);
+    expect(lv.get(0)!.toJSON()).toMatchObject({ name: 'fast', value: BIG - 1 });
+    expect(lv.get(NTAGS - 1)!.toJSON()).toMatchObject({ tag: 2 * (NTAGS - 1), value: -(NTAGS - 1), quality: (NTAGS - 1) % 3 });
+  });
+});
+
+describe('interop: scalars written by h5py (gzip+shuffle, its own chunking) in the layout', () => {
+  it('are read by openRun through the tag index', async () => {
+    const d = tmpDir('daq-h5py-s-');
+    try {
+      py(
+        `
+import h5py, numpy as np, sys, json
+f = h5py.File(sys.argv[1] + '/seg-000000.h5', 'w')
+f.attrs['run_id'] = 'py'
+g = f.create_group('scalars/plant')
+# sorted by (tag, time): tag 3 has 1000 points, tag 7 has 500
+ts = np.concatenate([np.arange(1000, dtype='<i8') * 10, np.arange(500, dtype='<i8') * 20 + 5])
+tag = np.concatenate([np.full(1000, 3, '<u4'), np.full(500, 7, '<u4')])
+val = np.concatenate([np.arange(1000) * 0.5, -np.arange(500.0)])
+kw = dict(chunks=(256,), compression='gzip', shuffle=True)
+g.create_dataset('timestamp_ns', data=ts, **kw); g.create_dataset('tag', data=tag, **kw)
+g.create_dataset('value', data=val, **kw); g.create_dataset('quality', data=np.zeros(1500, '<u1'), **kw)
+ix = g.create_group('tag_index')
+ix['tag'] = np.array([3, 7], '<u4'); ix['start'] = np.array([0, 1000], '<i8'); ix['count'] = np.array([1000, 500], '<i8')
+ix['t_min_ns'] = np.array([0, 5], '<i8'); ix['t_max_ns'] = np.array([9990, 9985], '<i8')
+tg = g.create_group('tags')
+tg['id'] = np.array([3, 7], '<u4'); tg['name'] = np.array([b'p3', b'p7']); tg['unit'] = np.array([b'', b'']); tg['type'] = np.array([b'float64', b'float64'])
+f.close()
+print(json.dumps(True))
+`,
+        [d.dir],
+      );
+      const r = await openRun(d.dir);
+      const p7 = r.readTag('p7', 45n, 106n);
+      expect([...(p7.getChild('timestamp_ns')!.toArray() as BigInt64Array)]).toEqual([45n, 65n, 85n, 105n]);
+      expect([...(p7.getChild('value')!.toArray() as Float64Array)]).toEqual([-2, -3, -4, -5]);
+      expect(r.readWindow(0n, 30n).numRows).toBe(3 + 2);
+      expect(r.lastValues().get(0)!.toJSON()).toMatchObject({ name: 'p3', value: 499.5, timestamp_ns: 9990n });
+      r.close();
+    } finally {
+      d.cleanup();
+    }
+  });
+});
