@@ -152,7 +152,7 @@ describe('RecordsView over 4 segments', () => {
 });
 
 describe('scalar queries over 4 segments', () => {
-  const col = (tbl: { getChild(n: string): { toArray(): ArrayLike<unknown> } | null }, n: string) => [...(tbl.getChild(n)!.toArray() as Iterable<unknown>)];
+  const col = (tbl: { getChild(n: string): { toArray(): ArrayLike<unknown> } | null }, n: string) => [...(tbl.getChild(n)!.toArray() as unknown as Iterable<unknown>)];
 
   it('readTag: one tag, [tMin, tMax), across segments, in time order', () => {
     const a = run.readTag('a', 1010n, 4000n);
