@@ -32,6 +32,11 @@ export function readFully(fd: number, view: Uint8Array, position: number): Promi
   });
 }
 
+/** numpy's spelling of a shape: `(5,)`, `(3, 4)`. */
+export function shapeText(shape: readonly number[]): string {
+  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+}
+
 function rangeError(message: string, details: Record<string, unknown>): DaqError {
   return new DaqError('DAQ_ERR_TRACE_RANGE', message, { details });
 }
@@ -130,7 +135,7 @@ export function openNpySource(file: string, options: NpyOpenOptions = {}): Promi
     const { shape } = header;
     if (header.fortranOrder && shape.filter((d) => d > 1).length > 1) {
       throw new DaqError('DAQ_ERR_TRACE_FORMAT',
-        `${file}: Fortran-ordered arrays are not supported: expected fortran_order False, found True for shape (${shape.join(', ')}); ` +
+        `${file}: Fortran-ordered arrays are not supported: expected fortran_order False, found True for shape ${shapeText(shape)}; ` +
         're-save in C order (numpy.ascontiguousarray)', { details: { file, shape } });
     }
     let rows: number;
@@ -140,7 +145,7 @@ export function openNpySource(file: string, options: NpyOpenOptions = {}): Promi
     else if (shape.length === 2) [rows, cols] = [shape[0]!, shape[1]!];
     else {
       throw new DaqError('DAQ_ERR_TRACE_FORMAT',
-        `${file}: expected a 1-D or 2-D (channels × samples) array, found shape (${shape.join(', ')})`, { details: { file, shape } });
+        `${file}: expected a 1-D or 2-D (channels × samples) array, found shape ${shapeText(shape)}`, { details: { file, shape } });
     }
     const channel = options.channel ?? 0;
     if (!Number.isSafeInteger(channel) || channel < 0 || channel >= rows) {
@@ -148,7 +153,7 @@ export function openNpySource(file: string, options: NpyOpenOptions = {}): Promi
     }
     const needed = header.dataOffset + rows * cols * stored.bytes;
     if (size < needed) {
-      throw rangeError(`${file}: file too small for requested data: header declares shape (${shape.join(', ')}) ` +
+      throw rangeError(`${file}: file too small for requested data: header declares shape ${shapeText(shape)} ` +
         `needing ${needed} bytes, file has ${size}`, { file, needed, size });
     }
     const length = checkLength(file, cols, options.length, 'the array');
