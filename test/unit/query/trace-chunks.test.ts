@@ -3,7 +3,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { isDaqError } from '../../../src/errors.ts';
 import { loadTrace, type TraceArray } from '../../../src/query/trace.ts';
 import { npyHeaderBytes } from '../../../src/query/loaders/npy-format.ts';
-import { makeTempDir, py } from './trace-helpers.ts';
+import { list, makeTempDir, py } from './trace-helpers.ts';
 
 const tmp = makeTempDir('daq-trace-chunks-');
 const BIG_SAMPLES = 50 * 1024 * 1024; // int32 → 200 MiB
@@ -41,7 +41,7 @@ describe('Trace.iterChunks', () => {
     for await (const { start, data } of t.iterChunks(chunk, { overlap })) {
       starts.push(start);
       const ref = await t.slice(start, Math.min(start + chunk, len));
-      expect(Array.from(data)).toEqual(Array.from(ref));
+      expect(list(data)).toEqual(list(ref));
     }
     expect(starts).toEqual(expectedStarts(len, chunk, overlap));
     await t.close();

@@ -17,3 +17,8 @@ export function makeTempDir(prefix: string): { dir: string; cleanup: () => void;
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }), file: (name) => join(dir, name) };
 }
+
+/** Plain array of a trace array's values (numbers, or bigints for 64-bit integer dtypes). */
+export function list(a: ArrayLike<number> | ArrayLike<bigint>): (number | bigint)[] {
+  return Array.from(a as ArrayLike<number | bigint>);
+}

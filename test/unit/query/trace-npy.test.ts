@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { isDaqError } from '../../../src/errors.ts';
 import { loadTrace } from '../../../src/query/trace.ts';
-import { makeTempDir, py } from './trace-helpers.ts';
+import { list, makeTempDir, py } from './trace-helpers.ts';
 
 const tmp = makeTempDir('daq-trace-npy-');
 const DTYPES = ['<i1', '<i2', '<i4', '<i8', '|u1', '<u2', '<u4', '<u8', '<f4', '<f8', '>i2', '>i4', '>i8', '>u2', '>f4', '>f8'];
@@ -69,21 +69,21 @@ describe('loadTrace .npy', () => {
 
   it('reads version 2 and 3 headers', async () => {
     const t2 = await loadTrace(tmp.file('v2.npy'));
-    expect([t2.dtype, t2.length, Array.from(await t2.slice(47, 50))]).toEqual(['float64', 50, [47, 48, 49]]);
+    expect([t2.dtype, t2.length, list(await t2.slice(47, 50))]).toEqual(['float64', 50, [47, 48, 49]]);
     expect(t2.duration).toBeUndefined();
     await t2.close();
     const t3 = await loadTrace(tmp.file('v3.npy'));
-    expect([t3.dtype, Array.from(await t3.slice(0, 2))]).toEqual(['int32', [0, 1]]);
+    expect([t3.dtype, list(await t3.slice(0, 2))]).toEqual(['int32', [0, 1]]);
     await t3.close();
   });
 
   it('reads a 2-D array as channels × samples, and an (n, 1) column as 1-D', async () => {
     const t = await loadTrace(tmp.file('two.npy'), { channel: 2 });
-    expect([t.length, t.shape, Array.from(await t.slice(0, 3))]).toEqual([10, [3, 10], [20, 21, 22]]);
+    expect([t.length, t.shape, list(await t.slice(0, 3))]).toEqual([10, [3, 10], [20, 21, 22]]);
     await t.close();
     await expectCode(loadTrace(tmp.file('two.npy'), { channel: 3 }), 'DAQ_ERR_TRACE_RANGE', /channel 3 out of range.*3 channel/);
     const c = await loadTrace(tmp.file('col.npy'));
-    expect([c.length, Array.from(await c.slice(5, 7))]).toEqual([7, [5, 6]]);
+    expect([c.length, list(await c.slice(5, 7))]).toEqual([7, [5, 6]]);
     await c.close();
   });
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statSync, utimesSync, writeFileSync } from 'node:fs';
 import { isDaqError } from '../../../src/errors.ts';
 import { loadTrace, type CsvProgress } from '../../../src/query/trace.ts';
-import { makeTempDir, py } from './trace-helpers.ts';
+import { list, makeTempDir, py } from './trace-helpers.ts';
 
 const tmp = makeTempDir('daq-trace-src-');
 
@@ -36,11 +36,11 @@ describe('loadTrace raw binary', () => {
   it('reads big-endian int16 after a byte offset', async () => {
     const t = await loadTrace(tmp.file('raw.bin'), { dtype: '>i2', offset: 17, sampleRate: 250 });
     expect([t.format, t.dtype, t.length, t.duration]).toEqual(['raw', 'int16', 1000, 4]);
-    expect(Array.from(await t.slice(0, 3))).toEqual([-500, -499, -498]);
-    expect(Array.from(await t.slice(998, 1000))).toEqual([498, 499]);
+    expect(list(await t.slice(0, 3))).toEqual([-500, -499, -498]);
+    expect(list(await t.slice(998, 1000))).toEqual([498, 499]);
     await t.close();
     const l = await loadTrace(tmp.file('raw.bin'), { dtype: 'int16be', offset: 17 + 2 * 500, length: 5 });
-    expect(Array.from(await l.slice(0, 5))).toEqual([0, 1, 2, 3, 4]);
+    expect(list(await l.slice(0, 5))).toEqual([0, 1, 2, 3, 4]);
     await l.close();
   });
 
@@ -63,7 +63,7 @@ describe('loadTrace HDF5', () => {
   it('defaults to /wave_pool and reads slices lazily and correctly', async () => {
     const t = await loadTrace(tmp.file('run.h5'), { sampleRate: 1e6 });
     expect([t.format, t.dtype, t.length, t.duration]).toEqual(['hdf5', 'uint16', 200000, 0.2]);
-    expect(Array.from(await t.slice(16380, 16388))).toEqual([16380, 16381, 16382, 16383, 0, 1, 2, 3]);
+    expect(list(await t.slice(16380, 16388))).toEqual([16380, 16381, 16382, 16383, 0, 1, 2, 3]);
     let n = 0;
     let ok = true;
     for await (const { start, data } of t.iterChunks(30000, { overlap: 100 })) {
@@ -77,13 +77,13 @@ describe('loadTrace HDF5', () => {
   it('reads a named big-endian dataset, a channel of a 2-D one, and int64', async () => {
     const be = await loadTrace(tmp.file('run.h5'), { dataset: '/be' });
     expect(be.dtype).toBe('float64');
-    expect(Array.from(await be.slice(999, 1001))).toEqual([0.999, 1]);
+    expect(list(await be.slice(999, 1001))).toEqual([0.999, 1]);
     be[Symbol.dispose]();
     const m = await loadTrace(tmp.file('run.h5'), { dataset: 'multi', channel: 1 });
-    expect([m.length, m.shape, Array.from(await m.slice(0, 2))]).toEqual([20, [3, 20], [20, 21]]);
+    expect([m.length, m.shape, list(await m.slice(0, 2))]).toEqual([20, [3, 20], [20, 21]]);
     await m[Symbol.asyncDispose]();
     const ts = await loadTrace(tmp.file('run.h5'), { dataset: '/records/timestamp' });
-    expect(Array.from(await ts.slice(8, 10))).toEqual([8n, 9n]);
+    expect(list(await ts.slice(8, 10))).toEqual([8n, 9n]);
     await ts.close();
   });
 
@@ -128,14 +128,14 @@ describe('loadTrace CSV', () => {
     writeFileSync(csv, 'volts\n1.5\n2.5\n');
     utimesSync(csv, new Date(), new Date(Date.now() + 5000));
     const changed = await loadTrace(csv, { column: 'volts' });
-    expect(Array.from(await changed.slice(0, changed.length))).toEqual([1.5, 2.5]);
+    expect(list(await changed.slice(0, changed.length))).toEqual([1.5, 2.5]);
     await changed.close();
   });
 
   it('reads a headerless whitespace column by index and reports a bad row with its line', async () => {
     writeFileSync(tmp.file('ws.txt'), '1 10\n2   20\n\t3 30\n');
     const t = await loadTrace(tmp.file('ws.txt'), { column: 1, dtype: 'float32' });
-    expect([t.dtype, Array.from(await t.slice(0, 3))]).toEqual(['float32', [10, 20, 30]]);
+    expect([t.dtype, list(await t.slice(0, 3))]).toEqual(['float32', [10, 20, 30]]);
     await t.close();
     writeFileSync(tmp.file('bad.csv'), 'a\n1\n2\noops\n');
     const err = await errorOf(loadTrace(tmp.file('bad.csv')));
