@@ -17,7 +17,6 @@ import { extname } from 'node:path';
 import { DaqError } from '../errors.ts';
 import { dtypeCtor, parseDType, type DTypeName, type TraceArray } from './loaders/dtype.ts';
 import { openNpySource, openRawSource } from './loaders/file-source.ts';
-import { openHdf5Source } from './loaders/hdf5-source.ts';
 import { csvToNpy, type CsvProgress } from './loaders/csv-to-npy.ts';
 import type { SampleSource, TraceFormat } from './loaders/sample-source.ts';
 
@@ -224,9 +223,12 @@ export async function loadTrace(path: string, options: LoadTraceOptions = {}): P
     case 'npy':
       source = await openNpySource(path, { channel: options.channel, length: options.length });
       break;
-    case 'hdf5':
+    case 'hdf5': {
+      // Imported on demand: instantiating h5wasm reserves hundreds of MiB that .npy users need not pay.
+      const { openHdf5Source } = await import('./loaders/hdf5-source.ts');
       source = await openHdf5Source(path, { dataset: options.dataset, channel: options.channel, length: options.length });
       break;
+    }
     case 'csv': {
       const dtype = options.dtype ?? 'float64';
       if (dtype !== 'float64' && dtype !== 'float32') throw formatError(path, `CSV converts to float64 or float32, found dtype '${dtype}'`);
