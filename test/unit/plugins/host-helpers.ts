@@ -55,7 +55,7 @@ export function consume(host: InstrumentHost) {
 }
 
 /** Polls `cond` every 10 ms until true or `timeoutMs` elapses (then throws with `what`). */
-export async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function until(cond: () => boolean, what: string, timeoutMs = 45_000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
