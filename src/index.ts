@@ -33,3 +33,14 @@ export { minMaxDecimate } from './live/decimate.ts';
 export { StreamingMerge } from './merge/streaming-merge.ts';
 export type { StreamingMergeOptions, LatePolicy, LossRecord } from './merge/streaming-merge.ts';
 export { StreamingRecords } from './merge/streaming-records.ts';
+
+// Reading runs and traces
+export { openRun, RunReader } from './query/open-run.ts';
+export { RecordsView } from './query/records-view.ts';
+export { loadTrace } from './query/trace.ts';
+export type { Trace, LoadTraceOptions } from './query/trace.ts';
+
+// Processors and plugins (engine; see README "Extending")
+export { BUILTIN_PROCESSORS } from './processors/index.ts';
+export { InstrumentHost } from './plugins/instrument-host.ts';
+export type { InstrumentHostOptions } from './plugins/instrument-host.ts';

@@ -54,7 +54,18 @@ describe(`crash harness: ${KILLS} SIGKILLs under load`, () => {
       const ackLog = path.join(t.dir, `ack${k}.log`);
       const p = daq(['run', '--config', cfgFile, '--out', out, '--quiet', '--ack-log', ackLog, '--log-level', 'info']);
       await p.waitFor('started');
-      await new Promise((r) => setTimeout(r, 200 + rng.next() * 3800));
+      if (k % 3 === 2) {
+        // Every third kill lands after segments exist (mid-flush or between flushes): wait for
+        // the first finished segment, however long the writer thread takes to start here.
+        const dir = () => (fs.existsSync(out) ? fs.readdirSync(out)[0] : undefined);
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline && !(dir() && fs.readdirSync(path.join(out, dir()!)).some((f) => /^seg-\d+\.h5$/.test(f)))) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, rng.next() * 1500));
+      } else {
+        await new Promise((r) => setTimeout(r, 200 + rng.next() * 2800));
+      }
       p.child.kill('SIGKILL');
       const { signal } = await p.exit;
       expect(signal).toBe('SIGKILL');
