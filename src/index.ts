@@ -37,6 +37,9 @@ export { StreamingRecords } from './merge/streaming-records.ts';
 // Reading runs and traces
 export { openRun, RunReader } from './query/open-run.ts';
 export { RecordsView } from './query/records-view.ts';
+export type { RecordsBatch, WavesOptions, WavesResult } from './query/records-view.ts';
+export { ScalarStreamReader } from './query/scalar-reader.ts';
+export type { TagTable } from './query/scalar-reader.ts';
 export { loadTrace } from './query/trace.ts';
 export type { Trace, LoadTraceOptions } from './query/trace.ts';
 

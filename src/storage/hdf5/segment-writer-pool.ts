@@ -47,28 +47,45 @@ export class SegmentWriter {
         if (m.error) p.reject(new DaqError(m.error.code ?? 'DAQ_ERR_STORAGE_IO', m.error.message, { details: m.error.details ?? {} }));
         else p.resolve(m.summary!);
       });
-      w.on('error', (err) => {
+      // A thread that dies (out of memory, a crash in the wasm module) fails what it was doing
+      // and is replaced on the next write: never leave a caller waiting on a dead thread.
+      const fail = (err: Error) => {
+        if (this.worker !== w) return;
+        this.worker = null;
+        this.ready = null;
         reject(err);
         for (const p of this.pending.values()) p.reject(new DaqError('DAQ_ERR_HDF5', `segment writer thread failed: ${err.message}`, { cause: err }));
         this.pending.clear();
-      });
+      };
+      w.on('error', fail);
+      w.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
     });
     return this.ready;
   }
 
   async write(dir: string, content: SegmentContent): Promise<SegmentSummary> {
     await this.start();
+    const w = this.worker;
+    if (!w) throw new DaqError('DAQ_ERR_HDF5', `segment writer thread stopped before writing segment ${content.index} in ${dir}`, { details: { dir } });
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker!.ref(); // a write in progress keeps the process alive
-      this.worker!.postMessage({ id, dir, content }, transferables(content));
+      w.ref(); // a write in progress keeps the process alive
+      w.postMessage({ id, dir, content }, transferables(content));
     });
   }
 
+  /** Stops the thread once the writes in progress have finished. */
   async close(): Promise<void> {
-    if (this.worker) await this.worker.terminate();
+    const w = this.worker;
+    if (!w) return;
+    await Promise.allSettled([...this.pending.values()].map((p) => new Promise<void>((res) => {
+      const { resolve, reject } = p;
+      p.resolve = (s) => (resolve(s), res());
+      p.reject = (e) => (reject(e), res());
+    })));
     this.worker = null;
     this.ready = null;
+    await w.terminate();
   }
 }

@@ -60,6 +60,10 @@ const DTYPES: Record<string, string> = {
   time: '<q',
 };
 
+/** The worker-thread writer (one long-lived thread, reused across segments). */
+export { SegmentWriter } from './segment-writer-pool.ts';
+
+/** `seg-<index zero-padded to 6>.h5`. */
 export function segmentFileName(index: number): string {
   return `seg-${String(index).padStart(6, '0')}.h5`;
 }

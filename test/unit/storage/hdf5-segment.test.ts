@@ -276,6 +276,13 @@ describe('SegmentWriter (worker thread)', () => {
       await expect(w.write(path.join(d.dir, 'nope'), knownContent(2, { points: 10 }))).rejects.toMatchObject({ code: 'DAQ_ERR_STORAGE_IO' });
       const s3 = await w.write(d.dir, knownContent(3, { points: 10 }));
       expect(fs.existsSync(s3.path)).toBe(true);
+      // The thread dies during a write: that write fails (coded), the next one gets a new thread.
+      const thread = (w as unknown as { worker: { terminate(): Promise<number> } }).worker;
+      const dying = w.write(d.dir, knownContent(4, { points: 10 }));
+      await thread.terminate(); // before the thread can have taken the message
+      await expect(dying).rejects.toMatchObject({ code: 'DAQ_ERR_HDF5' });
+      const s5 = await w.write(d.dir, knownContent(5, { points: 10 }));
+      expect(fs.existsSync(s5.path)).toBe(true);
     } finally {
       await w.close();
       d.cleanup();
