@@ -66,15 +66,22 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
   return { ...out, index };
 }
 
+/** Sorts rows [a, b) by time (stable: equal times keep arrival order), through typed arrays. */
 function sortSlice(o: { timestampNs: BigInt64Array; value: Float64Array; quality: Uint8Array }, a: number, b: number): void {
-  const idx = Array.from({ length: b - a }, (_, i) => a + i);
-  idx.sort((x, y) => (o.timestampNs[x]! < o.timestampNs[y]! ? -1 : o.timestampNs[x]! > o.timestampNs[y]! ? 1 : x - y));
-  const ts = idx.map((i) => o.timestampNs[i]!);
-  const v = idx.map((i) => o.value[i]!);
-  const q = idx.map((i) => o.quality[i]!);
-  for (let r = 0; r < ts.length; r++) {
-    o.timestampNs[a + r] = ts[r]!;
-    o.value[a + r] = v[r]!;
-    o.quality[a + r] = q[r]!;
+  const n = b - a;
+  const idx = new Uint32Array(n);
+  for (let r = 0; r < n; r++) idx[r] = a + r;
+  const t = o.timestampNs;
+  idx.sort((x, y) => (t[x]! < t[y]! ? -1 : t[x]! > t[y]! ? 1 : x - y));
+  const ts = new BigInt64Array(n);
+  const v = new Float64Array(n);
+  const q = new Uint8Array(n);
+  for (let r = 0; r < n; r++) {
+    ts[r] = t[idx[r]!]!;
+    v[r] = o.value[idx[r]!]!;
+    q[r] = o.quality[idx[r]!]!;
   }
+  t.set(ts, a);
+  o.value.set(v, a);
+  o.quality.set(q, a);
 }
