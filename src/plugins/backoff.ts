@@ -12,18 +12,4 @@ export function backoffDelayMs(attempt: number, o: BackoffOptions = DEFAULT_BACK
   return Math.min(o.maxMs, o.initialMs * o.factor ** Math.max(0, attempt - 1));
 }
 
-/** Resolves after `ms`, or early (false) when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export { sleep } from '../util/sleep.ts';
