@@ -9,6 +9,8 @@ import { LossLog } from './loss-log.ts';
 import { acquireRunLock } from './run-lock.ts';
 import type { SegmentContent, SegmentSummary } from './segment.ts';
 import { SegmentWriter } from './hdf5/segment-writer-pool.ts';
+import { encodedTagTable, isEncodedTagTable } from './hdf5/tag-table.ts';
+import type { EncodedTagTable } from './hdf5/tag-table.ts';
 import { decodeBatch, decodeCheckpoint, decodeStream, encodeBatch, encodeCheckpoint, encodeStream } from './wal/codec.ts';
 import { RecordType } from './wal/frame.ts';
 import { scanWal, walSegments } from './wal/wal-reader.ts';
@@ -61,6 +63,8 @@ export class StorageSink implements Sink {
   private flushesQueued = 0;
   private nextSegment = 0;
   private readonly samples = new Map<string, bigint>();
+  /** Per scalar stream: the tag table this session stored last, and in which segment. */
+  private readonly tagTablesStored = new Map<string, { table: EncodedTagTable; segment: number }>();
   private failed: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly writer: SegmentWriter | null;
@@ -76,6 +80,10 @@ export class StorageSink implements Sink {
   constructor(private readonly opts: StorageSinkOptions = {}) {
     this.writer = opts.writeSegment ? null : new SegmentWriter();
     this.writeSegment = opts.writeSegment ?? ((dir, content) => this.writer!.write(dir, content));
+  }
+
+  private get epochBytes(): number {
+    return (this.opts.epochMiB ?? 64) * 1024 * 1024;
   }
 
   private get primary(): string {
@@ -193,6 +201,8 @@ export class StorageSink implements Sink {
   addStream(info: StreamInfo): void {
     if (this.streams.has(info.name)) return;
     this.streams.set(info.name, info);
+    // Encode the tag table for the segments now (once: ~0.1 s per million tags), not mid-run.
+    if (info.kind === 'scalar' && info.tags) encodedTagTable(info.tags);
     this.wal.append(RecordType.STREAM, encodeStream(info)).catch(() => undefined); // a failure poisons the WAL: the next write reports it
   }
 
@@ -206,14 +216,14 @@ export class StorageSink implements Sink {
     const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
     this.epoch.add(sb, this.wal.seq - 1n);
     if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
-    if (this.epoch.bytes >= (this.opts.epochMiB ?? 64) * 1024 * 1024) this.rotate();
-    // Bounded memory: with a segment being written and another waiting, hold the ack (and so the
-    // producers) until the writer catches up. Nothing is dropped.
+    if (this.epoch.bytes >= this.epochBytes) this.rotate();
+    // Bounded memory: while closed epochs worth one epoch's bytes wait for (or are in) the segment
+    // writer, hold the ack (and so the producers) until the writer catches up. Nothing is dropped.
     const durable = acked.catch((err: Error) => {
       this.failed ??= err;
       throw err;
     });
-    if (this.flushesQueued >= 2) return durable.then(() => this.flushChain).then(() => this.check());
+    if (this.flushesQueued >= 2 || this.pendingBytes >= this.epochBytes) return durable.then(() => this.flushChain).then(() => this.check());
     return durable.then(() => this.check());
   }
 
@@ -259,7 +269,18 @@ export class StorageSink implements Sink {
       waves: epoch.waveParts(this.streams, this.primary, this.samples),
       tables: epoch.tableParts(this.streams),
     };
+    // A tag table already stored by this session (same table object: tables are replaced, never
+    // edited) is referred to, not stored again.
+    const stored: [string, EncodedTagTable][] = [];
+    for (const part of content.scalars) {
+      const prev = this.tagTablesStored.get(part.stream);
+      if (prev && prev.table === part.tags) {
+        part.tags = null;
+        part.tagsSegment = prev.segment;
+      } else if (part.tags && isEncodedTagTable(part.tags)) stored.push([part.stream, part.tags]);
+    }
     await this.writeSegment(this.run.dir, content);
+    for (const [stream, table] of stored) this.tagTablesStored.set(stream, { table, segment: index });
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
     await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: index, seq: seq.toString(), samples }));
     await this.wal.syncNow(); // durable checkpoint in every durability mode
