@@ -70,6 +70,8 @@ export const configSchema = z
         epoch_s: z.number().positive().default(60),
         /** A segment is cut early when its epoch holds this many MiB. */
         epoch_mib: z.number().positive().default(64),
+        /** HDF5 segment writer threads: segments are CPU-bound; 2 on a machine with spare cores. */
+        writer_threads: z.number().int().min(1).max(8).default(1),
         wal: z
           .object({
             /** WAL segment file size. */
@@ -83,7 +85,7 @@ export const configSchema = z
           .default({ segment_mib: 64, group_commit_ms: 2, durability: 'fsync' }),
       })
       .strict()
-      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 64, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
+      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 64, writer_threads: 1, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
     flow: z
       .object({
         /** Unacknowledged MiB per lossless subscriber before producers are held. */

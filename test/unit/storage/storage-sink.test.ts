@@ -129,11 +129,11 @@ describe('StorageSink', () => {
     expect(walSegments(path.join(t.dir, 'wal'))).toEqual([]);
   });
 
-  it('cuts segments by size and carries global wave-pool offsets across them', async () => {
+  it.each([1, 2])('cuts segments by size and carries global wave-pool offsets across them (%i writer threads)', async (writerThreads) => {
     const t = tmpDir();
     cleanup = t.cleanup;
     const { scal, waves } = data();
-    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05 });
+    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05, writerThreads });
     await sink.open(runInfo(t.dir));
     await writeAll(sink, scal, waves);
     await sink.close();
