@@ -28,6 +28,7 @@ import type { LiveTarget } from './live-view/live-view.protocol.ts';
 import { FaultLog } from './supervision.ts';
 import { StreamingRecords } from '../src/merge/streaming-records.ts';
 import { AckCounter } from './sink/ack-counter.ts';
+import { h5ready } from '../src/storage/hdf5/segment-writer.ts';
 import { createConfigProcessors, loadInstrumentPlugins } from '../src/plugins/config-plugins.ts';
 import type { LoadedInstrumentPlugin } from '../src/plugins/config-plugins.ts';
 import type { InstrumentHostStats } from '../src/plugins/instrument-host.ts';
@@ -37,6 +38,20 @@ export const SOFTWARE = 'daq 0.1.0';
 /** `digitizer.*` style pattern to a RegExp (only `*` is special). */
 function globRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+/** Replay instruments read their recording's streams synchronously: h5wasm must be ready, and a bad folder fails before the run starts. */
+async function checkReplays(cfg: DaqConfig, where: string): Promise<void> {
+  for (const [i, inst] of cfg.instruments.entries()) {
+    if (!inst.enabled || inst.type !== 'replay') continue;
+    await h5ready();
+    try {
+      BUILTIN_INSTRUMENTS['replay']!.streams(inst.options as never, inst.name);
+    } catch (err) {
+      const e = err as DaqError;
+      throw new DaqError(e.code ?? 'DAQ_ERR_RUN_NOT_FOUND', `${where}: instruments[${i}].options.run: ${e.message}`, { cause: err, details: { ...e.details, file: where, field: `instruments[${i}].options.run` } });
+    }
+  }
 }
 
 export interface DaemonOptions {
@@ -129,6 +144,7 @@ export class Daemon {
     // Plugins boot (and fail on a bad module) before the run folder exists.
     const where = opts.configSource ?? '(config)';
     const configProcessors = await createConfigProcessors(cfg, where);
+    await checkReplays(cfg, where);
     const plugins = await loadInstrumentPlugins(cfg, where, t0UnixNs, opts.log);
     let run: RunInfo;
     try {
