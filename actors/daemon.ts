@@ -11,7 +11,7 @@ import { BUILTIN_INSTRUMENTS } from '../src/instruments/index.ts';
 import { ArrowIpcSink } from '../src/sinks/arrow-ipc-sink.ts';
 import { StorageSink } from '../src/storage/storage-sink.ts';
 import { optionsHash } from '../src/util/hash.ts';
-import { newRunId } from '../src/pipeline/run-id.ts';
+import { newestRunId, newRunId } from '../src/pipeline/run-id.ts';
 import type { LogFn } from '../src/util/logger.ts';
 import { DaqError } from '../src/errors.ts';
 import { spawnManager } from './manager/manager.actor.ts';
@@ -148,8 +148,10 @@ export class Daemon {
     const plugins = await loadInstrumentPlugins(cfg, where, t0UnixNs, opts.log);
     let run: RunInfo;
     try {
-      const runId = cfg.run.id ?? newRunId();
+      const continued = cfg.run.id === undefined && cfg.run.on_restart === 'continue' ? newestRunId(path.resolve(cfg.run.out)) : null;
+      const runId = cfg.run.id ?? continued ?? newRunId();
       const dir = path.resolve(cfg.run.out, runId);
+      if (continued) opts.log('info', `continuing run ${runId} (run.on_restart: continue)`, { dir });
       await fs.mkdir(dir, { recursive: true });
       run = { runId, dir, t0UnixNs, config: cfg, software: SOFTWARE };
     } catch (err) {
@@ -266,14 +268,25 @@ export class Daemon {
 
     for (const spec of this.opts.extraSubscribers ?? []) await this.subscribe(spec);
 
+    // A continued run (same folder) keeps its first start and lists every session.
+    const runJson = path.join(this.run.dir, 'run.json');
+    const session = { started: new Date(this.startedAt).toISOString(), t0_unix_ns: this.run.t0UnixNs.toString() };
+    let previous: { started?: string; sessions?: unknown[] } = {};
+    try {
+      previous = JSON.parse(await fs.readFile(runJson, 'utf8')) as typeof previous;
+    } catch {
+      // a new run
+    }
+    const sessions = [...(Array.isArray(previous.sessions) ? previous.sessions : previous.started ? [{ started: previous.started }] : []), session];
     await fs.writeFile(
-      path.join(this.run.dir, 'run.json'),
+      runJson,
       JSON.stringify(
         {
           run_id: this.run.runId,
           software: SOFTWARE,
           t0_unix_ns: this.run.t0UnixNs.toString(),
-          started: new Date(this.startedAt).toISOString(),
+          started: previous.started ?? session.started,
+          sessions,
           config_source: this.opts.configSource ?? null,
           config: cfg,
           streams: this.fanout.streamInfos().map((s) => ({ name: s.name, kind: s.kind, lineage: s.lineage, fields: s.schema.fields.map((f) => `${f.name}:${String(f.type)}`) })),
