@@ -94,7 +94,7 @@ plugins:
         (sample(metrics, 'daq_plugin_rejected_batches_total{instrument="bad",stream="bad.tags",reason="DAQ_ERR_SCHEMA_MISMATCH"}') ?? 0) >= 1 &&
         (sample(metrics, 'daq_stream_rows_total{stream="spec"}') ?? 0) > 0
       );
-    }, 'plugin faults and FFT output in /metrics');
+    }, 'plugin faults and FFT output in /metrics', 60_000);
     expect(sample(metrics, 'daq_plugin_faults_total{instrument="boom",kind="start"}')).toBeGreaterThanOrEqual(2);
     expect(sample(metrics, 'daq_plugin_faults_total{instrument="spin",kind="unresponsive"}')).toBeGreaterThanOrEqual(1);
     expect(sample(metrics, 'daq_plugin_rejected_batches_total{instrument="bad",stream="someone-else.tags",reason="DAQ_ERR_STREAM_UNKNOWN"}')).toBeGreaterThanOrEqual(1);
@@ -132,7 +132,7 @@ plugins:
     // The run metadata names the processor's lineage.
     const runJson = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')) as { streams: Array<{ name: string; lineage: { plugin: string; inputs: string[] } }> };
     expect(runJson.streams.find((s) => s.name === 'spec')!.lineage.inputs).toEqual(['meter.tags']);
-  }, 90_000);
+  }, 150_000);
 
   it('fails before creating anything, naming the file and field, on an unknown processor type, a missing module or a module that is not a plugin', async () => {
     const t = tmpDir();
@@ -181,7 +181,7 @@ plugins:
       expect(p.stderr()).toMatch(c.text);
       if (c.code !== 'DAQ_ERR_STREAM_UNKNOWN') expect(fs.existsSync(out), `case ${i} created ${out}`).toBe(false);
     }
-  }, 90_000);
+  }, 180_000);
 
   it('the example SCPI meter plugin, configured in YAML, reads its simulated device end to end into stored files', async () => {
     const t = tmpDir();

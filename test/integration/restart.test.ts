@@ -78,7 +78,7 @@ describe('run.on_restart (child process)', () => {
     const tag0 = run.readTag('tag0', 0n, 1n << 62n);
     expect(tag0.numRows).toBe(all.tag.filter((x) => x === 0).length);
     run.close();
-  }, 120_000);
+  }, 180_000);
 
   it('new: every start makes a new run folder', async () => {
     const t = tmpDir();
