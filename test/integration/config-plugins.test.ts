@@ -83,7 +83,7 @@ plugins:
     );
     proc = daq(['run', '--config', cfg, '--quiet', '--port', '0', '--ack-log', ackLog, '--log-level', 'info']);
     const p = proc;
-    await p.waitFor('started');
+    await p.waitFor('started', 60_000); // four plugin worker threads boot first; slow on a loaded 2-core machine
     const url = serverUrl(p);
     let metrics = '';
     await until(async () => {
@@ -211,7 +211,7 @@ merge:
       );
       proc = daq(['run', '--config', cfg, '--quiet', '--port', '0', '--ack-log', ackLog]);
       const p = proc;
-      await p.waitFor('started');
+      await p.waitFor('started', 60_000); // four plugin worker threads boot first; slow on a loaded 2-core machine
       const start = Date.now();
       while ((sim.served.get('MEAS:CURR?')?.length ?? 0) < 20) {
         if (Date.now() - start > 30_000) throw new Error(`the meter did not poll the device; stderr:\n${p.stderr()}`);
