@@ -26,6 +26,7 @@ import type { ProcessorCounters, ProcessorMsg } from './processor/processor.prot
 import { spawnLiveView } from './live-view/live-view.actor.ts';
 import type { LiveTarget } from './live-view/live-view.protocol.ts';
 import { FaultLog } from './supervision.ts';
+import { LossLog, LossRecorder } from '../src/storage/loss-log.ts';
 import { StreamingRecords } from '../src/merge/streaming-records.ts';
 import { AckCounter } from './sink/ack-counter.ts';
 import { h5ready } from '../src/storage/hdf5/segment-writer.ts';
@@ -115,6 +116,7 @@ export class Daemon {
   private readonly fanout = new Fanout();
   private readonly counters: ManagerCounters = { rejectedBatches: new Map(), rejectedRows: new Map() };
   private readonly faults: FaultLog;
+  private readonly losses: LossRecorder;
   private readonly manager: Ref<ManagerMsg>;
   private readonly instruments: Array<{ source: InstrumentSource; ref: Ref<InstrumentMsg>; counters: InstrumentCounters }> = [];
   private readonly processors: Array<{ proc: Processor; ref: Ref<ProcessorMsg>; counters: ProcessorCounters; stopTicks: () => void }> = [];
@@ -134,6 +136,11 @@ export class Daemon {
   ) {
     this.run = run;
     this.faults = new FaultLog(opts.log);
+    // Data dropped by a fault (a rejected batch, a processor that threw, a late event the merge
+    // rejected) is recorded in <run>/losses.jsonl: "no signal" stays distinguishable from "not recorded".
+    this.losses = new LossRecorder(new LossLog(run.dir));
+    this.faults.losses = this.losses;
+    for (const { host } of plugins) host.onReject = (stream, code, message, sb) => this.losses.add({ stream, reason: 'rejected-batch', ...(sb ? { sb } : {}), detail: `${code}: ${message}` });
     this.manager = spawnManager(this.system, this.fanout, this.counters, this.faults);
   }
 
@@ -201,6 +208,7 @@ export class Daemon {
           latePolicy: cfg.merge.late_policy,
           maxBufferedBytes: cfg.merge.max_buffered_mib * 1024 * 1024,
         });
+        this.losses.addSource(() => merge.losses.splice(0).map((l) => ({ stream: l.stream, reason: l.reason, rows: l.rows, tMin: l.tMinPs, tMax: l.tMaxPs, unit: 'ps' as const, detail: 'late event rejected by the merge (merge.late_policy: reject)' })));
         await this.addProcessor(merge, cfg.merge.max_buffered_mib * 1024 * 1024);
         if (!cfg.merge.store_inputs) for (const i of inputs) mergeInputs.add(i);
       }
@@ -393,6 +401,7 @@ export class Daemon {
       if (err) errors.push(err);
     }
     await Promise.all(this.plugins.map(({ host }) => host.close()));
+    this.losses.close();
     stopSystem(this.system);
     if (this.state !== 'failed') this.state = 'stopped';
     const err = this.fatalError ?? errors[0];

@@ -1,3 +1,4 @@
+import type { LossRecorder, LossReport } from '../src/storage/loss-log.ts';
 /**
  * Supervision. Every fault is counted by (actor, code) and logged once per kind, so a plugin that
  * fails on every batch does not flood the log. What happens on each kind of failure:
@@ -17,7 +18,12 @@ export class FaultLog {
 
   constructor(private readonly log: (level: 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void) {}
 
-  record(actor: string, code: string, err: Error): void {
+  /** Where data dropped because of a fault is recorded (the run's losses.jsonl), once a run folder exists. */
+  losses: LossRecorder | null = null;
+
+  /** Counts a fault (logging the first of each kind); `lost` names data it dropped, for the loss log. */
+  record(actor: string, code: string, err: Error, lost?: LossReport): void {
+    if (lost) this.losses?.add({ ...lost, detail: lost.detail ?? `${code}: ${err.message}` });
     const key = `${actor}|${code}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     if (!this.logged.has(key)) {

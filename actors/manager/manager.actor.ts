@@ -49,7 +49,7 @@ export function spawnManager(parent: Parameters<typeof spawn>[0], fanout: Fanout
             const key = msg.sb.stream;
             counters.rejectedBatches.set(key, (counters.rejectedBatches.get(key) ?? 0) + 1);
             counters.rejectedRows.set(key, (counters.rejectedRows.get(key) ?? 0) + msg.sb.batch.numRows);
-            faults.record(msg.producer, isDaqError(err) ? err.code : 'DAQ_ERR_BATCH_INVALID', err as Error);
+            faults.record(msg.producer, isDaqError(err) ? err.code : 'DAQ_ERR_BATCH_INVALID', err as Error, { stream: key, reason: 'rejected-batch', sb: msg.sb });
             msg.admitted(err as Error);
             break;
           }

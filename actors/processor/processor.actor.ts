@@ -29,13 +29,14 @@ export function spawnProcessor(
     }
   };
   /** Runs the processor's work and publishes its outputs; false when it threw (counted). */
-  const guarded = async (work: () => StreamBatch[] | Promise<StreamBatch[]>): Promise<boolean> => {
+  const guarded = async (work: () => StreamBatch[] | Promise<StreamBatch[]>, input?: StreamBatch): Promise<boolean> => {
     let outs: StreamBatch[];
     try {
       outs = await work();
     } catch (err) {
       counters.failures++;
-      faults.record(id, 'DAQ_ERR_PROCESSOR_FAILED', err as Error);
+      // The derived stream has a gap where this input batch would have been processed.
+      faults.record(id, 'DAQ_ERR_PROCESSOR_FAILED', err as Error, input ? { stream: id, reason: 'processor-failed', sb: input, detail: `input ${input.stream}: ${(err as Error).message}` } : undefined);
       return false;
     }
     await emit(outs);
@@ -53,7 +54,7 @@ export function spawnProcessor(
             released = true;
             dispatch(manager, { type: 'ack', subscriber: id, token: msg.token });
           };
-          const ok = await guarded(() => proc.process(msg.sb, release));
+          const ok = await guarded(() => proc.process(msg.sb, release), msg.sb);
           // A processor that failed on the batch, or does not hold input, is done with it now.
           if (!proc.holdsInput || !ok) release();
           break;

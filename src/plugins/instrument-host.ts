@@ -254,13 +254,14 @@ export class InstrumentHost {
     if (m.type === 'bad-batch') return this.reject(m.stream, 'DAQ_ERR_BATCH_INVALID', m.message);
     if (m.type !== 'batch') return;
     const info = this.byName.get(m.stream);
+    let sb: StreamBatch | undefined;
     try {
       if (!info) {
         throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `plugin ${this.plugin.name} emitted a batch for stream "${m.stream}", which it did not declare (declared: ${[...this.byName.keys()].join(', ')})`);
       }
       const batch = decodeBatch(m.ipc);
       if (!batch) throw new DaqError('DAQ_ERR_BATCH_INVALID', `stream "${m.stream}": batch message holds no record batch`);
-      const sb = (m.kind === 'waveform' ? { kind: 'waveform', stream: m.stream, batch, samples: m.samples } : { kind: m.kind, stream: m.stream, batch }) as StreamBatch;
+      sb = (m.kind === 'waveform' ? { kind: 'waveform', stream: m.stream, batch, samples: m.samples } : { kind: m.kind, stream: m.stream, batch }) as StreamBatch;
       validateBatch(info, sb);
       this.counters.batches++;
       this.counters.rows += batch.numRows;
@@ -268,12 +269,16 @@ export class InstrumentHost {
       this.queue.push(sb);
       this.notify();
     } catch (err) {
-      this.reject(m.stream, isDaqError(err) ? err.code : 'DAQ_ERR_BATCH_INVALID', (err as Error).message);
+      this.reject(m.stream, isDaqError(err) ? err.code : 'DAQ_ERR_BATCH_INVALID', (err as Error).message, sb);
     }
   }
 
+  /** Called for every rejected batch (the daemon records it in the run's loss log). */
+  onReject: ((stream: string, code: string, message: string, sb?: StreamBatch) => void) | null = null;
+
   /** Counts a rejected batch, logs the first of each kind, and returns its credit. */
-  private reject(stream: string, code: string, message: string): void {
+  private reject(stream: string, code: string, message: string, sb?: StreamBatch): void {
+    this.onReject?.(stream, code, message, sb);
     const kind = `${stream}:${code}`;
     this.counters.rejected++;
     this.counters.rejectedByKind[kind] = (this.counters.rejectedByKind[kind] ?? 0) + 1;

@@ -5,6 +5,7 @@ import { daq } from '../helpers/cli.ts';
 import type { Proc } from '../helpers/cli.ts';
 import { h5dump } from '../helpers/h5py.ts';
 import { readAckLog } from '../../actors/sink/ack-counter.ts';
+import { LossLog } from '../../src/storage/loss-log.ts';
 import { openRun } from '../../src/query/open-run.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { startScpiSim } from '../fixtures/scpi-sim-server.ts';
@@ -129,6 +130,10 @@ plugins:
     expect(freq.length).toBeGreaterThan(0);
     expect(freq.length % 5).toBe(0);
     expect(new Set(source)).toEqual(new Set([0]));
+    // Every batch the plugins had rejected is in the run's loss log.
+    const rejected = LossLog.read(runDir).filter((l) => l.reason === 'rejected-batch' && l.stream === 'someone-else.tags');
+    expect(rejected.reduce((a, l) => a + (l.batches ?? 0), 0)).toBeGreaterThanOrEqual(1);
+    expect(rejected[0]!.detail).toContain('DAQ_ERR_STREAM_UNKNOWN');
     // The run metadata names the processor's lineage.
     const runJson = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')) as { streams: Array<{ name: string; lineage: { plugin: string; inputs: string[] } }> };
     expect(runJson.streams.find((s) => s.name === 'spec')!.lineage.inputs).toEqual(['meter.tags']);

@@ -7,6 +7,7 @@ import type { StreamBatch, StreamInfo } from '../../src/schema/batch.ts';
 import { CaptureSink } from '../helpers/capture-sink.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import path from 'node:path';
+import { LossLog } from '../../src/storage/loss-log.ts';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
@@ -78,6 +79,16 @@ describe('processor actors', () => {
     expect(st.faults['doubler|DAQ_ERR_PROCESSOR_FAILED']).toBe(Math.floor(seen / 3));
     expect(sink.rows('p.tags')).toBe(st.streams['p.tags']!.rows);
     expect(sink.batches.get('p.tags.x2')!.length).toBeGreaterThan(0);
+    // The derived stream's gaps are in the run's loss log: batches, rows and their time span.
+    const losses = LossLog.read(d.run.dir).filter((l) => l.reason === 'processor-failed');
+    expect(losses.reduce((a, l) => a + (l.batches ?? 0), 0)).toBe(Math.floor(seen / 3));
+    for (const l of losses) {
+      expect(l.stream).toBe('doubler');
+      expect(l.rows).toBeGreaterThan(0);
+      expect(l.time_unit).toBe('ns');
+      expect(BigInt(l.t_min!)).toBeLessThanOrEqual(BigInt(l.t_max!));
+      expect(l.detail).toContain('input p.tags: bad batch');
+    }
   });
 
   it('rejects a batch of the wrong schema, counts it, and the stream goes on', async () => {
@@ -108,6 +119,7 @@ describe('processor actors', () => {
     expect(sink.batches.get('m.v')!.map((b) => scalarColumns(b.batch).value[0])).toEqual([1, 3]);
     expect(d.status().rejected_batches).toEqual({ 'm.v': 1 });
     expect(d.status().faults['m|DAQ_ERR_SCHEMA_MISMATCH']).toBe(1);
+    expect(LossLog.read(d.run.dir)).toEqual([expect.objectContaining({ stream: 'm.v', reason: 'rejected-batch', rows: 1, batches: 1, detail: expect.stringContaining('DAQ_ERR_SCHEMA_MISMATCH') })]);
   });
 
   it('config processors[]: a built-in filter and a processor plugin module run from the config alone; bad plugin options name the field', async () => {
