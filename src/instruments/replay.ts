@@ -3,7 +3,10 @@ import { z } from 'zod';
 import { DaqError } from '../errors.ts';
 import { defineInstrument } from '../plugin.ts';
 import { openRunSync } from '../query/open-run.ts';
-import type { StreamBatch } from '../schema/batch.ts';
+import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
+import { makeRecordsBatch, recordColumns, recordsSchema, RECORD_FIELDS } from '../schema/waveform.ts';
+import type { RecordColumns } from '../schema/waveform.ts';
+import type { RecordsBatch } from '../query/records-view.ts';
 import { makeScalarBatch, scalarSchema } from '../schema/scalar.ts';
 import type { TagInfo } from '../schema/scalar.ts';
 import { pace } from './pace.ts';
@@ -24,6 +27,8 @@ export const replayOptions = z
     batch_rows: z.number().int().min(1).default(65536),
     /** Shift timestamps so the recording's first point lands on this run's start (default: keep the recorded times). */
     retime: z.boolean().default(false),
+    /** Also play back the recording's merged `records` with their waveforms, as stream `<instance>.records` (when it has any). */
+    records: z.boolean().default(true),
   })
   .strict();
 export type ReplayOptions = z.infer<typeof replayOptions>;
@@ -31,7 +36,7 @@ export type ReplayOptions = z.infer<typeof replayOptions>;
 /** Replayed stream name: `<instance>.<recorded stream>` (e.g. `replay.plant.tags`). */
 export const replayStreamName = (instance: string, recorded: string) => `${instance}.${recorded}`;
 
-function recordedStreams(opts: ReplayOptions): { dir: string; names: string[]; tags: Map<string, TagInfo[]> } {
+function recordedStreams(opts: ReplayOptions): { dir: string; names: string[]; tags: Map<string, TagInfo[]>; records: { channels: number[]; dtNs: number } | null } {
   const dir = path.resolve(opts.run);
   const run = openRunSync(dir);
   try {
@@ -45,10 +50,33 @@ function recordedStreams(opts: ReplayOptions): { dir: string; names: string[]; t
       const t = run.tags(n);
       tags.set(n, Array.from(t.id, (id, k) => ({ id, name: t.name[k]!, unit: t.unit[k]!, type: (t.type[k] || 'float64') as TagInfo['type'] })));
     }
-    return { dir, names, tags };
+    let records: { channels: number[]; dtNs: number } | null = null;
+    if (opts.records && run.records.length > 0) {
+      const c = run.records.columns;
+      const channels = new Set<number>();
+      for (let i = 0; i < c.channel.length; i++) channels.add(c.channel[i]!);
+      records = { channels: [...channels].sort((a, b) => a - b), dtNs: c.dt[0]! };
+    }
+    return { dir, names, tags, records };
   } finally {
     run.close();
   }
+}
+
+/** Rows [a, b) of a records batch as a waveform batch of its own (samples sliced, offsets rebased). */
+function sliceRecords(rb: RecordsBatch, a: number, b: number, stream: string, shiftNs: bigint, shiftPs: bigint): StreamBatch {
+  const c = recordColumns(rb.records);
+  const out = {} as Record<string, unknown>;
+  for (const f of RECORD_FIELDS) out[f.name] = (c[f.name] as unknown as { slice(a: number, b: number): unknown }).slice(a, b);
+  const cols = out as unknown as RecordColumns;
+  const base = c.wave_offset[a]!;
+  const end = Number(c.wave_offset[b - 1]! + BigInt(c.event_length[b - 1]!));
+  for (let i = 0; i < b - a; i++) {
+    cols.wave_offset[i] = cols.wave_offset[i]! - base;
+    if (shiftNs !== 0n) cols.time[i] = cols.time[i]! + shiftNs;
+    if (shiftPs !== 0n) cols.timestamp[i] = cols.timestamp[i]! + shiftPs;
+  }
+  return { kind: 'waveform', stream, batch: makeRecordsBatch(cols), samples: rb.samples.slice(Number(base), end) };
 }
 
 /** Row order of a segment's points by time (stable: equal times keep their stored order, by tag). */
@@ -62,7 +90,8 @@ function timeOrder(ts: BigInt64Array): Uint32Array<ArrayBufferLike> {
 }
 
 /**
- * Plays back the scalar streams of a recorded run folder, in time order, at the original pace
+ * Plays back the scalar streams of a recorded run folder (and its merged `records` with their
+ * waveforms, as `<instance>.records`), in time order, at the original pace
  * (`speed` 1), faster or slower, or as fast as the pipeline accepts (`realtime: false`). Values,
  * tags and quality codes are replayed exactly; timestamps too unless `retime`. Reads one segment
  * at a time, so memory stays bounded by the recording's segment size. Ends when the recording does.
@@ -73,11 +102,13 @@ export const replay = defineInstrument<ReplayOptions>({
   version: '1.0.0',
   options: replayOptions,
   streams(opts, instance) {
-    const { names, tags } = recordedStreams(opts);
-    return names.map((n) => ({ name: replayStreamName(instance, n), kind: 'scalar' as const, schema: scalarSchema, tags: tags.get(n)!, units: { timestamp_ns: 'ns' } }));
+    const { names, tags, records } = recordedStreams(opts);
+    const out: Array<Omit<StreamInfo, 'lineage'>> = names.map((n) => ({ name: replayStreamName(instance, n), kind: 'scalar' as const, schema: scalarSchema, tags: tags.get(n)!, units: { timestamp_ns: 'ns' } }));
+    if (records) out.push({ name: replayStreamName(instance, 'records'), kind: 'waveform', schema: recordsSchema, channels: records.channels, dtNs: records.dtNs });
+    return out;
   },
   async *run(opts, ctx, instance) {
-    const { dir, names } = recordedStreams(opts);
+    const { dir, names, records } = recordedStreams(opts);
     const run = openRunSync(dir);
     try {
       // The recording's clock origin: its earliest point over the replayed streams.
@@ -88,8 +119,29 @@ export const replay = defineInstrument<ReplayOptions>({
         const ts = r.readSegment(0).timestampNs;
         for (let i = 0; i < ts.length; i++) if (first === null || ts[i]! < first) first = ts[i]!;
       }
+      const rv = records ? run.records : null;
+      if (rv) for (let i = 0; i < rv.columns.time.length; i++) if (first === null || rv.columns.time[i]! < first) first = rv.columns.time[i]!;
       if (first === null) return;
       const shift = opts.retime ? ctx.t0UnixNs - first : 0n;
+      // Waveform timestamps count ps from the run's clock origin: retimed, from the new run's.
+      const t0Old = BigInt(run.attrs['t0_unix_ns'] as bigint | number);
+      const shiftPs = opts.retime ? (t0Old + shift - ctx.t0UnixNs) * 1000n : 0n;
+      // Records in batches of up to batch_rows, each cut at window ends.
+      const recIter = rv ? rv.iterBatches(Math.min(opts.batch_rows, 4096)) : null;
+      const rec = { cur: null as RecordsBatch | null, time: new BigInt64Array(0) as BigInt64Array<ArrayBufferLike>, k: 0, out: replayStreamName(instance, 'records') };
+      const recAdvance = (): boolean => {
+        while (recIter && (!rec.cur || rec.k >= rec.time.length)) {
+          const nx = recIter.next();
+          if (nx.done) {
+            rec.cur = null;
+            return false;
+          }
+          rec.cur = nx.value;
+          rec.time = recordColumns(nx.value.records).time;
+          rec.k = 0;
+        }
+        return rec.cur !== null;
+      };
       const startMs = Date.now();
       const windowNs = BigInt(Math.max(1, Math.round(opts.batch_ms * 1e6)));
       // One cursor per stream over its current segment, in time order; streams interleave by time.
@@ -106,10 +158,15 @@ export const replay = defineInstrument<ReplayOptions>({
       let windowEnd = first + windowNs;
       for (;;) {
         const live = cursors.filter(advance);
-        if (live.length === 0 || ctx.signal.aborted) return;
+        const recLive = recAdvance();
+        if ((live.length === 0 && !recLive) || ctx.signal.aborted) return;
         // Next window starts at the earliest pending point (skips gaps in the recording).
-        let next = live[0]!.cols!.timestampNs[live[0]!.order[live[0]!.pos]!]!;
-        for (const c of live) next = c.cols!.timestampNs[c.order[c.pos]!]! < next ? c.cols!.timestampNs[c.order[c.pos]!]! : next;
+        let next: bigint | null = recLive ? rec.time[rec.k]! : null;
+        for (const c of live) {
+          const t = c.cols!.timestampNs[c.order[c.pos]!]!;
+          if (next === null || t < next) next = t;
+        }
+        if (next === null) return;
         if (next >= windowEnd) windowEnd = next + windowNs;
         if (opts.realtime) {
           const dueMs = startMs + Number(windowEnd - first) / 1e6 / opts.speed;
@@ -132,8 +189,18 @@ export const replay = defineInstrument<ReplayOptions>({
           const sb: StreamBatch = { kind: 'scalar', stream: c.out, batch: makeScalarBatch(b) };
           yield sb;
         }
+        if (recLive) {
+          let n = 0;
+          while (rec.k + n < rec.time.length && n < opts.batch_rows && rec.time[rec.k + n]! < windowEnd) n++;
+          if (n > 0) {
+            const sb = sliceRecords(rec.cur!, rec.k, rec.k + n, rec.out, shift, shiftPs);
+            rec.k += n;
+            yield sb;
+          }
+        }
         // A window cut by batch_rows stays open until drained; otherwise move on.
-        if (live.every((c) => c.pos >= c.order.length || c.cols!.timestampNs[c.order[c.pos]!]! >= windowEnd)) windowEnd += windowNs;
+        const recDone = !rec.cur || rec.k >= rec.time.length || rec.time[rec.k]! >= windowEnd;
+        if (recDone && live.every((c) => c.pos >= c.order.length || c.cols!.timestampNs[c.order[c.pos]!]! >= windowEnd)) windowEnd += windowNs;
       }
     } finally {
       run.close();
