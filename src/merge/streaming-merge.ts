@@ -12,7 +12,10 @@ export type LatePolicy = 'reject' | 'flag';
 export interface StreamingMergeOptions {
   /** Name of the output stream. */
   output: string;
-  /** An input silent this long stops holding the watermark back (counted). Default 2000 ms. */
+  /**
+   * An input silent this long *while another input pushed* stops holding the watermark back
+   * (counted); see "Silence" on {@link StreamingMerge}. Default 2000 ms.
+   */
   silenceTimeoutMs?: number;
   /** `flag`: emit late events at their arrival position with RecordFlags.LATE; `reject`: drop and record them. */
   latePolicy?: LatePolicy;
@@ -20,7 +23,7 @@ export interface StreamingMergeOptions {
   maxBufferedBytes?: number;
   /** Most rows per output batch. */
   maxOutputRows?: number;
-  /** Clock for silence timeouts (ms). */
+  /** Clock for silence timeouts (ms), read on every push. */
   now?: () => number;
 }
 
@@ -77,8 +80,19 @@ export interface InputStats {
  * pushed (raised by its `watermarkPs` promise, if any); the merge emits exactly the buffered
  * events whose key is *strictly below* the smallest bound over live inputs. An event equal to the
  * bound waits, because the input that set the bound may still send an equal key that a stable
- * merge must put first. Ended inputs do not bound; neither do inputs silent for longer than
- * `silenceTimeoutMs` (counted) until they speak again.
+ * merge must put first. Ended inputs do not bound; neither do timed-out inputs (below) until
+ * they speak again.
+ *
+ * **Silence** is measured against the other inputs, not the wall clock alone, so that a stall of
+ * the whole process (GC, disk, CPU starvation) never looks like silent instruments. `tick` times
+ * input i out (counted) when another input pushed more than `silenceTimeoutMs` after i's silence
+ * began, where the silence begins at i's last push (or `addInput`), or at the end of the last
+ * *lull* if later: a push that comes more than `silenceTimeoutMs` after the previous push of any
+ * input ends a lull (nobody spoke: a process-wide stall, or every instrument quiet), and every
+ * silence clock restarts there. So a dead input among live ones is timed out as soon as the others
+ * have been heard for `silenceTimeoutMs` without it; after a stall no input is timed out; the only input
+ * of a merge is never timed out (it holds back only its own events with its newest key, which wait
+ * for its next push, `end` or `finish`).
  *
  * **Ties.** Equal keys from different inputs come out in the order the inputs were added; equal
  * keys within an input in arrival order — a stable sort of the concatenation.
@@ -99,6 +113,10 @@ export class StreamingMerge {
   private readonly opts: Required<StreamingMergeOptions>;
   private lastEmitted: NumKey | null = null;
   private buffered = 0;
+  /** Time of the newest push of any input (ms, `now` clock). */
+  private lastAnyPushMs: number;
+  /** End of the last lull (no push from any input for longer than the timeout): silence restarts here. */
+  private resumedMs: number;
   readonly losses: LossRecord[] = [];
   private emittedEvents = 0;
   private emittedSamples = 0n;
@@ -113,6 +131,7 @@ export class StreamingMerge {
       ...opts,
     };
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows);
+    this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }
 
   addInput(id: string): void {
@@ -144,7 +163,10 @@ export class StreamingMerge {
   push(id: string, wb: WaveBatch, release?: () => void): boolean {
     const input = this.input(id);
     if (input.ended) throw new DaqError('DAQ_ERR_USAGE', `merge input "${id}" pushed after end()`);
-    input.lastPushMs = this.opts.now();
+    const now = this.opts.now();
+    if (now - this.lastAnyPushMs > this.opts.silenceTimeoutMs) this.resumedMs = now; // a lull ends
+    this.lastAnyPushMs = now;
+    input.lastPushMs = now;
     input.timedOut = false;
     if (wb.watermarkPs !== undefined && (input.watermarkPs === null || wb.watermarkPs > input.watermarkPs)) input.watermarkPs = wb.watermarkPs;
     const n = wb.batch.numRows;
@@ -186,10 +208,32 @@ export class StreamingMerge {
     this.input(id).ended = true;
   }
 
-  /** Marks inputs silent for longer than the timeout, so they stop holding output back. */
-  tick(nowMs = this.opts.now()): void {
-    for (const input of this.order) {
-      if (!input.ended && !input.timedOut && nowMs - input.lastPushMs > this.opts.silenceTimeoutMs) {
+  /**
+   * Times out inputs that stayed silent while another input was heard for longer than
+   * `silenceTimeoutMs` (see "Silence" above), so they stop holding output back. Only push times
+   * count: a process-wide stall, during which nobody pushes, times nothing out.
+   */
+  tick(): void {
+    // Newest and second-newest push over all inputs (ended ones too: they were heard then).
+    let first = -Infinity;
+    let firstAt = -1;
+    let second = -Infinity;
+    for (let k = 0; k < this.order.length; k++) {
+      const t = this.order[k]!.lastPushMs;
+      if (t > first) {
+        second = first;
+        first = t;
+        firstAt = k;
+      } else if (t > second) {
+        second = t;
+      }
+    }
+    for (let k = 0; k < this.order.length; k++) {
+      const input = this.order[k]!;
+      if (input.ended || input.timedOut) continue;
+      const others = k === firstAt ? second : first;
+      const silentSince = Math.max(input.lastPushMs, this.resumedMs);
+      if (others - silentSince > this.opts.silenceTimeoutMs) {
         input.timedOut = true;
         input.timeouts++;
       }
