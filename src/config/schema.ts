@@ -73,7 +73,7 @@ export const configSchema = z
         inputs: z.array(z.string()).default(['*']),
         /** Name of the merged stream. */
         output: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/).default('records'),
-        /** An input silent this long stops holding the merge back (counted). */
+        /** An input silent this long while other inputs push stops holding the merge back (counted); a stall of the whole process times nothing out. */
         silence_timeout_ms: z.number().positive().default(2000),
         /** Events older than what was already emitted: `flag` (kept, flags bit 0) or `reject` (dropped, recorded). */
         late_policy: z.enum(['flag', 'reject']).default('flag'),

@@ -86,3 +86,41 @@ export function lowerBound(v: KeyViews, lo: number, hi: number, k: NumKey, after
   }
   return lo;
 }
+
+/**
+ * First row in [from, to) that does not come before the key (hi, lo, p = pid·2^16 + channel +
+ * 2^15); rows equal to the key come before it when `after`. Exponential search from `from`, then
+ * binary search: O(log of the run length), so short runs cost a comparison or two.
+ */
+export function gallop(v: KeyViews, from: number, to: number, hi: number, lo: number, p: number, after: boolean): number {
+  // Rows before `a` come before the key; probe a, a+1, a+3, a+7, ... (no closure: this is hot).
+  let a = from;
+  let step = 1;
+  let b = to;
+  while (a < to) {
+    const probe = a + step - 1;
+    if (probe >= to) break;
+    if (!rowBefore(v, probe, hi, lo, p, after)) {
+      b = probe;
+      break;
+    }
+    a = probe + 1;
+    step *= 2;
+  }
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (rowBefore(v, mid, hi, lo, p, after)) a = mid + 1;
+    else b = mid;
+  }
+  return a;
+}
+
+function rowBefore(v: KeyViews, r: number, hi: number, lo: number, p: number, after: boolean): boolean {
+  const h = v.tsHi[2 * r + 1]!;
+  if (h !== hi) return h < hi;
+  const l = v.tsLo[2 * r]!;
+  if (l !== lo) return l < lo;
+  const q = v.pid[r]! * 65536 + v.ch[r]! + 32768;
+  if (q !== p) return q < p;
+  return after;
+}

@@ -2,7 +2,8 @@ import { DaqError } from '../errors.ts';
 import { batchBytes } from '../schema/batch.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { recordColumns, RecordFlags } from '../schema/waveform.ts';
-import { cmpNumKeys, cmpRowKey, cmpRows, keyTime, lowerBound, MIN_NUM_KEY, rowKey, timeKey } from './key-views.ts';
+import { cmpNumKeys, cmpRowKey, cmpRows, gallop, keyTime, lowerBound, MIN_NUM_KEY, rowKey, timeKey } from './key-views.ts';
+import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
 
@@ -12,7 +13,10 @@ export type LatePolicy = 'reject' | 'flag';
 export interface StreamingMergeOptions {
   /** Name of the output stream. */
   output: string;
-  /** An input silent this long stops holding the watermark back (counted). Default 2000 ms. */
+  /**
+   * An input silent this long *while another input pushed* stops holding the watermark back
+   * (counted); see "Silence" on {@link StreamingMerge}. Default 2000 ms.
+   */
   silenceTimeoutMs?: number;
   /** `flag`: emit late events at their arrival position with RecordFlags.LATE; `reject`: drop and record them. */
   latePolicy?: LatePolicy;
@@ -20,7 +24,7 @@ export interface StreamingMergeOptions {
   maxBufferedBytes?: number;
   /** Most rows per output batch. */
   maxOutputRows?: number;
-  /** Clock for silence timeouts (ms). */
+  /** Clock for silence timeouts (ms), read on every push. */
   now?: () => number;
 }
 
@@ -77,8 +81,19 @@ export interface InputStats {
  * pushed (raised by its `watermarkPs` promise, if any); the merge emits exactly the buffered
  * events whose key is *strictly below* the smallest bound over live inputs. An event equal to the
  * bound waits, because the input that set the bound may still send an equal key that a stable
- * merge must put first. Ended inputs do not bound; neither do inputs silent for longer than
- * `silenceTimeoutMs` (counted) until they speak again.
+ * merge must put first. Ended inputs do not bound; neither do timed-out inputs (below) until
+ * they speak again.
+ *
+ * **Silence** is measured against the other inputs, not the wall clock alone, so that a stall of
+ * the whole process (GC, disk, CPU starvation) never looks like silent instruments. `tick` times
+ * input i out (counted) when another input pushed more than `silenceTimeoutMs` after i's silence
+ * began, where the silence begins at i's last push (or `addInput`), or at the end of the last
+ * *lull* if later: a push that comes more than `silenceTimeoutMs` after the previous push of any
+ * input ends a lull (nobody spoke: a process-wide stall, or every instrument quiet), and every
+ * silence clock restarts there. So a dead input among live ones is timed out as soon as the others
+ * have been heard for `silenceTimeoutMs` without it; after a stall no input is timed out; the only input
+ * of a merge is never timed out (it holds back only its own events with its newest key, which wait
+ * for its next push, `end` or `finish`).
  *
  * **Ties.** Equal keys from different inputs come out in the order the inputs were added; equal
  * keys within an input in arrival order — a stable sort of the concatenation.
@@ -99,6 +114,10 @@ export class StreamingMerge {
   private readonly opts: Required<StreamingMergeOptions>;
   private lastEmitted: NumKey | null = null;
   private buffered = 0;
+  /** Time of the newest push of any input (ms, `now` clock). */
+  private lastAnyPushMs: number;
+  /** End of the last lull (no push from any input for longer than the timeout): silence restarts here. */
+  private resumedMs: number;
   readonly losses: LossRecord[] = [];
   private emittedEvents = 0;
   private emittedSamples = 0n;
@@ -113,6 +132,7 @@ export class StreamingMerge {
       ...opts,
     };
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows);
+    this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }
 
   addInput(id: string): void {
@@ -144,7 +164,10 @@ export class StreamingMerge {
   push(id: string, wb: WaveBatch, release?: () => void): boolean {
     const input = this.input(id);
     if (input.ended) throw new DaqError('DAQ_ERR_USAGE', `merge input "${id}" pushed after end()`);
-    input.lastPushMs = this.opts.now();
+    const now = this.opts.now();
+    if (now - this.lastAnyPushMs > this.opts.silenceTimeoutMs) this.resumedMs = now; // a lull ends
+    this.lastAnyPushMs = now;
+    input.lastPushMs = now;
     input.timedOut = false;
     if (wb.watermarkPs !== undefined && (input.watermarkPs === null || wb.watermarkPs > input.watermarkPs)) input.watermarkPs = wb.watermarkPs;
     const n = wb.batch.numRows;
@@ -186,10 +209,32 @@ export class StreamingMerge {
     this.input(id).ended = true;
   }
 
-  /** Marks inputs silent for longer than the timeout, so they stop holding output back. */
-  tick(nowMs = this.opts.now()): void {
-    for (const input of this.order) {
-      if (!input.ended && !input.timedOut && nowMs - input.lastPushMs > this.opts.silenceTimeoutMs) {
+  /**
+   * Times out inputs that stayed silent while another input was heard for longer than
+   * `silenceTimeoutMs` (see "Silence" above), so they stop holding output back. Only push times
+   * count: a process-wide stall, during which nobody pushes, times nothing out.
+   */
+  tick(): void {
+    // Newest and second-newest push over all inputs (ended ones too: they were heard then).
+    let first = -Infinity;
+    let firstAt = -1;
+    let second = -Infinity;
+    for (let k = 0; k < this.order.length; k++) {
+      const t = this.order[k]!.lastPushMs;
+      if (t > first) {
+        second = first;
+        first = t;
+        firstAt = k;
+      } else if (t > second) {
+        second = t;
+      }
+    }
+    for (let k = 0; k < this.order.length; k++) {
+      const input = this.order[k]!;
+      if (input.ended || input.timedOut) continue;
+      const others = k === firstAt ? second : first;
+      const silentSince = Math.max(input.lastPushMs, this.resumedMs);
+      if (others - silentSince > this.opts.silenceTimeoutMs) {
         input.timedOut = true;
         input.timeouts++;
       }
@@ -270,89 +315,83 @@ export class StreamingMerge {
     return bound;
   }
 
-  /** Is input a's head before input b's (ties: input order, for a stable merge)? */
-  private headLess(a: Input, b: Input): boolean {
-    const pa = a.queue[a.head]!;
-    const pb = b.queue[b.head]!;
-    const c = cmpRows(pa.src.v, pa.row, pb.src.v, pb.row);
-    return c < 0 || (c === 0 && a.index < b.index);
-  }
-
-  /** k-way merge of every buffered event with key < bound: a binary heap of inputs, runs in bulk. */
+  /**
+   * k-way merge of every buffered event with key < bound: a loser tree over the inputs that hold
+   * events (one comparison per level per event, keys in typed arrays); when the same input wins
+   * twice in a row, its run up to the runner-up's head (and the bound) is found by galloping and
+   * emitted as one run, so bursts are copied in bulk and interleaved events cost log2(k).
+   */
   private mergeBelow(bound: NumKey | null): void {
-    const heap: Input[] = [];
-    const siftDown = (c: number) => {
-      const n = heap.length;
-      for (;;) {
-        const l = 2 * c + 1;
-        const r = l + 1;
-        let m = c;
-        if (l < n && this.headLess(heap[l]!, heap[m]!)) m = l;
-        if (r < n && this.headLess(heap[r]!, heap[m]!)) m = r;
-        if (m === c) return;
-        const t = heap[c]!;
-        heap[c] = heap[m]!;
-        heap[m] = t;
-        c = m;
-      }
-    };
-    for (const input of this.order) if (input.head < input.queue.length) heap.push(input);
-    for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i);
+    const slots: Input[] = [];
+    for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
+    const m = slots.length;
+    if (m === 0) return;
+    const tree = new LoserTree(m);
+    for (let s = 0; s < m; s++) {
+      const input = slots[s]!;
+      const p = input.queue[input.head]!;
+      const v = p.src.v;
+      tree.set(s, v.tsHi[2 * p.row + 1]!, v.tsLo[2 * p.row]!, v.pid[p.row]!, v.ch[p.row]!);
+    }
+    tree.build();
+    // The bound as numbers: bT decides unless equal as float64, then the exact words.
+    const bT = bound ? bound.hi * 4294967296 + bound.lo : Infinity;
+    const bHi = bound ? bound.hi : 0;
+    const bLo = bound ? bound.lo : 0;
+    const bP = bound ? bound.pid * 65536 + bound.ch + 32768 : 0;
+    const t = tree.t;
 
     let lastSrc: SourceBatch | null = null;
     let lastRow = 0;
-    while (heap.length > 0) {
-      const i = heap[0]!;
-      const p = i.queue[i.head]!;
-      const v = p.src.v;
-      if (bound && cmpRowKey(v, p.row, bound) >= 0) break; // the smallest head is not emittable
-      // The run ends at the bound or where the next-smallest input's head must come first.
-      let end = p.row + 1;
-      let j: Input | undefined;
-      if (heap.length > 1) j = heap.length > 2 && this.headLess(heap[2]!, heap[1]!) ? heap[2] : heap[1];
-      const q = j ? j.queue[j.head]! : null;
-      const after = j ? i.index < j.index : false;
-      // Gallop: rows are usually few per run when inputs interleave, many when one input leads.
-      while (end < p.end) {
-        if (bound && cmpRowKey(v, end, bound) >= 0) break;
-        if (q) {
-          const c = cmpRows(v, end, q.src.v, q.row);
-          if (c > 0 || (c === 0 && !after)) break;
-        }
-        end++;
-        if (end - p.row === 8) {
-          // A long run: finish it by binary search.
-          let hi = bound ? lowerBound(v, end, p.end, bound, false) : p.end;
-          if (q) hi = lowerBound(v, end, hi, rowKey(q.src.v, q.row), after);
-          end = hi;
-          break;
-        }
+    let prev = -1;
+    for (;;) {
+      const w = tree.winner();
+      const tw = t[w]!;
+      if (!(tw < bT)) {
+        // Not below the bound (or exhausted: +Infinity), unless equal as float64 and below exactly.
+        if (tw !== bT || tw === Infinity) break;
+        const h = tree.hi[w]!;
+        const l = tree.lo[w]!;
+        if (h > bHi || (h === bHi && (l > bLo || (l === bLo && tree.p[w]! >= bP)))) break;
       }
+      const input = slots[w]!;
+      const p = input.queue[input.head]!;
+      const v = p.src.v;
+      let end = p.row + 1;
+      if (w === prev && end < p.end) {
+        // Won twice in a row: the run goes on while its rows precede the runner-up and the bound.
+        let lim = p.end;
+        const u = tree.runnerUp();
+        if (u >= 0 && t[u] !== Infinity) lim = gallop(v, end, lim, tree.hi[u]!, tree.lo[u]!, tree.p[u]!, w < u);
+        if (bound && lim > end) lim = gallop(v, end, lim, bHi, bLo, bP, false);
+        end = lim;
+      }
+      prev = w;
       this.out.append(p.src, p.row, end, 0);
       lastSrc = p.src;
       lastRow = end - 1;
-      i.bufferedEvents -= end - p.row;
+      input.bufferedEvents -= end - p.row;
       p.row = end;
       if (p.row === p.end) {
-        i.bufferedBytes -= p.bytes;
+        input.bufferedBytes -= p.bytes;
         this.buffered -= p.bytes;
-        i.queue[i.head] = undefined as never;
-        i.head++;
-        if (i.head === i.queue.length) {
-          i.queue.length = 0;
-          i.head = 0;
+        input.queue[input.head] = undefined as never;
+        input.head++;
+        if (input.head === input.queue.length) {
+          input.queue.length = 0;
+          input.head = 0;
         }
         p.release?.();
       }
-      if (i.head < i.queue.length) {
-        siftDown(0);
+      if (input.head < input.queue.length) {
+        const q = input.queue[input.head]!;
+        const qv = q.src.v;
+        const r = q.row;
+        tree.set(w, qv.tsHi[2 * r + 1]!, qv.tsLo[2 * r]!, qv.pid[r]!, qv.ch[r]!);
       } else {
-        const last = heap.pop()!;
-        if (heap.length > 0) {
-          heap[0] = last;
-          siftDown(0);
-        }
+        tree.exhaust(w);
       }
+      tree.replay(w);
     }
     if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
   }

@@ -22,7 +22,7 @@ export const STREAMING_RECORDS_VERSION = '1.0.0';
  * The streaming-records processor: merges waveform streams into one globally ordered `records`
  * stream (see {@link StreamingMerge}). It holds input batches until their events are emitted, so
  * the manager's flow control for this subscriber bounds its memory; a tick every 100 ms applies
- * the silence timeout even when no batch arrives.
+ * the silence timeout even when no batch arrives (silence counts only while other inputs push).
  */
 export class StreamingRecords implements Processor {
   readonly name: string;
@@ -75,8 +75,8 @@ export class StreamingRecords implements Processor {
     return this.merge.drain();
   }
 
-  tick(nowMs: number): StreamBatch[] {
-    this.merge.tick(nowMs);
+  tick(): StreamBatch[] {
+    this.merge.tick();
     return this.merge.drain();
   }
 

@@ -88,6 +88,14 @@ describe('StreamingMerge: output is a stable sort of the concatenation', () => {
     expectMergedExactly(runMerge(rng, inputs), inputs);
   });
 
+  it('timestamps beyond 2^53 ps, equal as float64, are still ordered exactly', () => {
+    const rng = new Xorshift(14);
+    for (const base of [2n ** 60n, -(2n ** 60n)]) {
+      const inputs = Array.from({ length: 5 }, (_, s) => randomInput(rng, s, 80, { maxT: 40, pids: 2, chans: 2, maxLen: 5 }).map((e) => ({ ...e, t: base + e.t })));
+      expectMergedExactly(runMerge(rng, inputs), inputs);
+    }
+  });
+
   it('one input far faster than the rest', () => {
     const rng = new Xorshift(12);
     const inputs = [randomInput(rng, 0, 3000, { maxT: 1e6, pids: 1, chans: 1, maxLen: 20 }), ...Array.from({ length: 4 }, (_, s) => randomInput(rng, s + 1, 5, { maxT: 1e6, pids: 1, chans: 4, maxLen: 20 }))];
@@ -172,15 +180,99 @@ describe('StreamingMerge: watermark, silence, late events, backpressure', () => 
     expect(m.stats().inputs['silent']).toMatchObject({ timed_out: true, timeouts: 1 });
   });
 
+  it('a whole-process stall (every input silent for 3x the timeout) times nothing out', () => {
+    let now = 0;
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 1000, now: () => now, latePolicy: 'flag' });
+    const ids = ['a', 'b', 'c'];
+    ids.forEach((id) => m.addInput(id));
+    const out: WaveBatch[] = [];
+    // Instruments acquire all the time (one event per 5 ms each, stamped with the acquisition
+    // time); each push brings what its input acquired since its previous push, so after the stall
+    // every input brings a 3 s backlog, one after the other. A tick after every push, as the
+    // processor does.
+    const sentUpToMs = ids.map(() => 0);
+    let pushed = 0;
+    const step = () => {
+      ids.forEach((id, s) => {
+        now += 10;
+        const evs: Ev[] = [];
+        let ms = sentUpToMs[s]!;
+        for (; ms < now; ms += 5) evs.push(ev(ms * 10 + s, s));
+        sentUpToMs[s] = ms;
+        pushed += evs.length;
+        m.push(id, waveBatch(id, evs));
+        m.tick();
+        out.push(...m.drain());
+      });
+    };
+    for (let i = 0; i < 50; i++) step();
+    now += 3000; // the process stalls: nobody pushes, timers fire late
+    m.tick();
+    out.push(...m.drain());
+    for (let i = 0; i < 50; i++) step();
+    now += 1500; // and once more, a timer firing first
+    m.tick();
+    m.tick();
+    out.push(...m.drain());
+    for (let i = 0; i < 10; i++) step();
+    out.push(...m.finish());
+    const got = eventsOf(out);
+    expect(got.length).toBe(pushed);
+    for (let i = 1; i < got.length; i++) expect(got[i]!.t >= got[i - 1]!.t, `event ${i} out of order`).toBe(true);
+    expect(got.every((e) => (e.flags & RecordFlags.LATE) === 0)).toBe(true);
+    for (const id of ids) expect(m.stats().inputs[id]).toMatchObject({ timeouts: 0, late_events: 0 });
+  });
+
+  it('a dead input among live ones is still timed out after the timeout, and flagged late when it speaks', () => {
+    let now = 0;
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 1000, now: () => now, latePolicy: 'flag' });
+    m.addInput('live');
+    m.addInput('dead');
+    m.push('dead', waveBatch('dead', [ev(1, 1)]));
+    const out: WaveBatch[] = [];
+    for (let i = 1; i <= 100; i++) {
+      now = 20 * i; // live pushes every 20 ms; dead says nothing
+      m.push('live', waveBatch('live', [ev(10 * i)]));
+      m.tick();
+      out.push(...m.drain());
+      const timedOut = m.stats().inputs['dead']!.timed_out;
+      expect(timedOut, `at ${now} ms`).toBe(now > 1000);
+    }
+    expect(eventsOf(out).length).toBe(100); // 1 and every live event but the newest
+    expect(m.stats().inputs['dead']).toMatchObject({ timed_out: true, timeouts: 1 });
+    m.push('dead', waveBatch('dead', [ev(500, 1), ev(5000, 1)])); // speaks again, 500 already passed
+    expect(m.stats().inputs['dead']!.timed_out).toBe(false);
+    const late = eventsOf([...m.drain(), ...m.finish()]);
+    expect(late.map((e) => [Number(e.t), e.flags & RecordFlags.LATE])).toEqual([
+      [500, RecordFlags.LATE],
+      [1000, 0],
+      [5000, 0],
+    ]);
+  });
+
+  it('the only input of a merge is never timed out', () => {
+    let now = 0;
+    const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 10, now: () => now });
+    m.addInput('a');
+    m.push('a', waveBatch('a', [ev(1), ev(2)]));
+    now = 1e6;
+    m.tick();
+    expect(m.stats().inputs['a']!.timed_out).toBe(false);
+    expect(eventsOf(m.drain()).map((e) => Number(e.t))).toEqual([1]); // its newest key waits
+    expect(eventsOf(m.finish()).map((e) => Number(e.t))).toEqual([2]);
+  });
+
   it('late events are flagged at their arrival position (policy "flag")', () => {
     let now = 0;
     const m = new StreamingMerge({ output: 'r', silenceTimeoutMs: 10, now: () => now, latePolicy: 'flag' });
     m.addInput('a');
     m.addInput('b');
     m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
-    now = 100;
-    m.tick();
+    now = 8;
+    m.push('a', waveBatch('a', []));
+    now = 16;
     m.push('a', waveBatch('a', [ev(40)]));
+    m.tick(); // a was heard 16 ms after b's silence began: b times out
     const first = eventsOf(m.drain()).map((e) => Number(e.t));
     expect(first).toEqual([10, 20, 30]);
     m.push('b', waveBatch('b', [ev(25, 1), ev(35, 1), ev(50, 1)]));
@@ -198,9 +290,11 @@ describe('StreamingMerge: watermark, silence, late events, backpressure', () => 
     m.addInput('a');
     m.addInput('b');
     m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
-    now = 100;
-    m.tick();
+    now = 8;
+    m.push('a', waveBatch('a', []));
+    now = 16;
     m.push('a', waveBatch('a', [ev(40)]));
+    m.tick();
     m.drain();
     m.push('b', waveBatch('b', [ev(12, 1), ev(25, 1), ev(35, 1)]));
     expect(eventsOf(m.finish()).map((e) => Number(e.t))).toEqual([35, 40]);
