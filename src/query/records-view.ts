@@ -159,6 +159,13 @@ export class RecordsView {
     return { data, mask, lengths };
   }
 
+  /** Rows [start, end) of the events with `tMinPs <= timestamp < tMaxPs` (binary search, no allocation). */
+  timeRange(tMinPs: bigint, tMaxPs: bigint): [start: number, end: number] {
+    const ts = this.columns.timestamp;
+    const a = lowerBound(ts, tMinPs);
+    return [a, Math.max(a, lowerBound(ts, tMaxPs, a))];
+  }
+
   /**
    * Indices of events with `tMinPs <= timestamp < tMaxPs` (half-open, so adjacent windows never
    * share an event), by binary search on the sorted `timestamp` column (never `time`); an empty
@@ -209,11 +216,17 @@ export class RecordsView {
   /**
    * Batches of up to `size` records with their raw waveforms, memory bounded by one batch. Each
    * batch is shaped like a waveform batch in flight: `records.wave_offset` indexes `samples`.
+   * `range` limits the rows to [start, end) (default all), e.g. a {@link queryTimeWindow} span.
    */
-  *iterBatches(size: number): Generator<RecordsBatch> {
+  *iterBatches(size: number, range: { start?: number; end?: number } = {}): Generator<RecordsBatch> {
     if (!(Number.isInteger(size) && size > 0)) throw new DaqError('DAQ_ERR_TRACE_RANGE', `batch size must be a positive integer, found ${size}`, { details: { size } });
-    for (let start = 0; start < this.length; start += size) {
-      const end = Math.min(this.length, start + size);
+    const first = range.start ?? 0;
+    const last = range.end ?? this.length;
+    if (!(Number.isInteger(first) && Number.isInteger(last) && first >= 0 && last <= this.length)) {
+      throw new DaqError('DAQ_ERR_TRACE_RANGE', `rows [${first}, ${last}) are outside 0..${this.length}`, { details: { start: first, end: last } });
+    }
+    for (let start = first; start < last; start += size) {
+      const end = Math.min(last, start + size);
       const cols = this.slice(start, end);
       let total = 0;
       for (let i = start; i < end; i++) total += this.columns.event_length[i]!;
