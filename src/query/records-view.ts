@@ -55,6 +55,34 @@ const MERGE_GAP_SAMPLES = 1 << 16;
 const MERGE_SPAN_SAMPLES = 1 << 22;
 
 /**
+ * Positions of `indices` in ascending order of their values (stable), or null when already
+ * ascending. Packs (value, position) into one float64 key for a native typed-array sort.
+ */
+function readOrder(indices: ArrayLike<number>): Int32Array | null {
+  const n = indices.length;
+  let sorted = true;
+  for (let k = 1; k < n; k++) {
+    if (indices[k]! < indices[k - 1]!) {
+      sorted = false;
+      break;
+    }
+  }
+  if (sorted) return null;
+  const order = new Int32Array(n);
+  const P = 2 ** 21;
+  if (n <= P) {
+    const keys = new Float64Array(n);
+    for (let k = 0; k < n; k++) keys[k] = indices[k]! * P + k; // indices < 2^31: exact below 2^53
+    keys.sort();
+    for (let q = 0; q < n; q++) order[q] = keys[q]! % P;
+    return order;
+  }
+  for (let k = 0; k < n; k++) order[k] = k;
+  order.sort((x, y) => indices[x]! - indices[y]! || x - y);
+  return order;
+}
+
+/**
  * The `records` table of a run, every finished segment seen as one (seed 000's RecordsView).
  * Record columns are in memory as typed arrays (68 bytes per event); waveforms stay on disk as
  * uint16 and are read lazily, slice by slice, converted to float32 only when asked for.
@@ -106,23 +134,30 @@ export class RecordsView {
   }
 
   /**
-   * Calls `use(k, samples)` for each `indices[k]`, in order, reading nearby waveforms of one
+   * Calls `use(k, samples)` for each `indices[k]` (in record order when `indices` is not
+   * ascending, otherwise in the given order), reading nearby waveforms of one
    * segment with one h5wasm call (each call costs ~0.05-0.1 ms whatever its size). `samples` is a
    * view of h5wasm's heap: `use` must copy or convert it before returning.
    */
   private gather(indices: ArrayLike<number>, use: (k: number, raw: Uint16Array) => void): void {
     const len = this.columns.event_length;
-    let k = 0;
-    while (k < indices.length) {
-      const i0 = indices[k]!;
+    const n = indices.length;
+    // Unsorted indices (a random training batch) are visited in record order so that nearby
+    // events share one read; `use` still receives each one's position k in `indices`.
+    const order = readOrder(indices);
+    const at = order ? (p: number): number => order[p]! : (p: number): number => p;
+    let p = 0;
+    while (p < n) {
+      const i0 = indices[at(p)]!;
       const s = this.segmentIndex(i0);
       const a = Number(this.localOffset[i0]);
       let b = a + len[i0]!;
-      let e = k + 1;
+      let e = p + 1;
+      const segStart = this.segments[s]!.start;
       const segEnd = this.segments[s + 1]?.start ?? this.length;
-      for (; e < indices.length; e++) {
-        const i = indices[e]!;
-        if (!(i >= this.segments[s]!.start && i < segEnd)) break;
+      for (; e < n; e++) {
+        const i = indices[at(e)]!;
+        if (!(i >= segStart && i < segEnd)) break;
         const o = Number(this.localOffset[i]);
         const end = o + len[i]!;
         if (o < a || o - b > MERGE_GAP_SAMPLES || Math.max(b, end) - a > MERGE_SPAN_SAMPLES) break;
@@ -130,11 +165,13 @@ export class RecordsView {
       }
       // A view of h5wasm's heap, valid until the next h5wasm call: `use` must not keep it.
       const buf = sliceU16View(this.segments[s]!.pool, a, b);
-      for (let j = k; j < e; j++) {
-        const o = Number(this.localOffset[indices[j]!]) - a;
-        use(j, buf.subarray(o, o + len[indices[j]!]!));
+      for (let q = p; q < e; q++) {
+        const k = at(q);
+        const i = indices[k]!;
+        const o = Number(this.localOffset[i]) - a;
+        use(k, buf.subarray(o, o + len[i]!));
       }
-      k = e;
+      p = e;
     }
   }
 
