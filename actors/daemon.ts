@@ -11,7 +11,7 @@ import { BUILTIN_INSTRUMENTS } from '../src/instruments/index.ts';
 import { ArrowIpcSink } from '../src/sinks/arrow-ipc-sink.ts';
 import { StorageSink } from '../src/storage/storage-sink.ts';
 import { optionsHash } from '../src/util/hash.ts';
-import { newRunId } from '../src/pipeline/run-id.ts';
+import { newestRunId, newRunId } from '../src/pipeline/run-id.ts';
 import type { LogFn } from '../src/util/logger.ts';
 import { DaqError } from '../src/errors.ts';
 import { spawnManager } from './manager/manager.actor.ts';
@@ -28,12 +28,30 @@ import type { LiveTarget } from './live-view/live-view.protocol.ts';
 import { FaultLog } from './supervision.ts';
 import { StreamingRecords } from '../src/merge/streaming-records.ts';
 import { AckCounter } from './sink/ack-counter.ts';
+import { h5ready } from '../src/storage/hdf5/segment-writer.ts';
+import { createConfigProcessors, loadInstrumentPlugins } from '../src/plugins/config-plugins.ts';
+import type { LoadedInstrumentPlugin } from '../src/plugins/config-plugins.ts';
+import type { InstrumentHostStats } from '../src/plugins/instrument-host.ts';
 
 export const SOFTWARE = 'daq 0.1.0';
 
 /** `digitizer.*` style pattern to a RegExp (only `*` is special). */
 function globRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+/** Replay instruments read their recording's streams synchronously: h5wasm must be ready, and a bad folder fails before the run starts. */
+async function checkReplays(cfg: DaqConfig, where: string): Promise<void> {
+  for (const [i, inst] of cfg.instruments.entries()) {
+    if (!inst.enabled || inst.type !== 'replay') continue;
+    await h5ready();
+    try {
+      BUILTIN_INSTRUMENTS['replay']!.streams(inst.options as never, inst.name);
+    } catch (err) {
+      const e = err as DaqError;
+      throw new DaqError(e.code ?? 'DAQ_ERR_RUN_NOT_FOUND', `${where}: instruments[${i}].options.run: ${e.message}`, { cause: err, details: { ...e.details, file: where, field: `instruments[${i}].options.run` } });
+    }
+  }
 }
 
 export interface DaemonOptions {
@@ -79,6 +97,8 @@ export interface DaemonStatus {
   /** Rows each lossless sink has acknowledged (for storage: durable), per stream. */
   acked_rows: Record<string, Record<string, number>>;
   rejected_batches: Record<string, number>;
+  /** Instrument plugins (`type: plugin`) by instance: restarts, faults by kind, rejected batches by stream and code. */
+  plugins: Record<string, InstrumentHostStats>;
   faults: Record<string, number>;
   memory: { rss_mb: number; heap_used_mb: number; array_buffers_mb: number };
   error?: string;
@@ -107,7 +127,11 @@ export class Daemon {
   private rates: Record<string, { rows_per_s: number; mb_per_s: number }> = {};
   private stopping: Promise<void> | null = null;
 
-  private constructor(private readonly opts: DaemonOptions, run: RunInfo) {
+  private constructor(
+    private readonly opts: DaemonOptions,
+    run: RunInfo,
+    private readonly plugins: LoadedInstrumentPlugin[],
+  ) {
     this.run = run;
     this.faults = new FaultLog(opts.log);
     this.manager = spawnManager(this.system, this.fanout, this.counters, this.faults);
@@ -116,14 +140,27 @@ export class Daemon {
   /** Builds the run folder and every actor, then starts the instruments. */
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const cfg = opts.config;
-    const runId = cfg.run.id ?? newRunId();
-    const dir = path.resolve(cfg.run.out, runId);
-    await fs.mkdir(dir, { recursive: true });
     const t0UnixNs = opts.t0UnixNs ?? BigInt(Date.now()) * 1_000_000n;
-    const run: RunInfo = { runId, dir, t0UnixNs, config: cfg, software: SOFTWARE };
-    const d = new Daemon(opts, run);
+    // Plugins boot (and fail on a bad module) before the run folder exists.
+    const where = opts.configSource ?? '(config)';
+    const configProcessors = await createConfigProcessors(cfg, where);
+    await checkReplays(cfg, where);
+    const plugins = await loadInstrumentPlugins(cfg, where, t0UnixNs, opts.log);
+    let run: RunInfo;
     try {
-      await d.build();
+      const continued = cfg.run.id === undefined && cfg.run.on_restart === 'continue' ? newestRunId(path.resolve(cfg.run.out)) : null;
+      const runId = cfg.run.id ?? continued ?? newRunId();
+      const dir = path.resolve(cfg.run.out, runId);
+      if (continued) opts.log('info', `continuing run ${runId} (run.on_restart: continue)`, { dir });
+      await fs.mkdir(dir, { recursive: true });
+      run = { runId, dir, t0UnixNs, config: cfg, software: SOFTWARE };
+    } catch (err) {
+      await Promise.all(plugins.map(({ host }) => host.close()));
+      throw err;
+    }
+    const d = new Daemon(opts, run, plugins);
+    try {
+      await d.build(configProcessors);
     } catch (err) {
       await d.abort();
       throw err;
@@ -131,12 +168,17 @@ export class Daemon {
     return d;
   }
 
-  private async build(): Promise<void> {
+  private async build(configProcessors: Array<{ index: number; proc: Processor }>): Promise<void> {
     const cfg = this.opts.config;
     const sources: InstrumentSource[] = [];
-    for (const inst of cfg.instruments) {
+    for (const [i, inst] of cfg.instruments.entries()) {
       if (!inst.enabled) continue;
-      sources.push(this.builtinSource(inst.name, inst.type, inst.options));
+      const plugin = this.plugins.find((p) => p.index === i);
+      if (plugin) {
+        const host = plugin.host;
+        // The host restarts the plugin itself (with the configured backoff).
+        sources.push({ name: inst.name, streams: host.streams, restartable: false, run: (signal) => host.run(signal) });
+      } else sources.push(this.builtinSource(inst.name, inst.type, inst.options));
     }
     sources.push(...(this.opts.extraSources ?? []));
 
@@ -163,6 +205,15 @@ export class Daemon {
         if (!cfg.merge.store_inputs) for (const i of inputs) mergeInputs.add(i);
       }
     }
+    const where = this.opts.configSource ?? '(config)';
+    for (const { index, proc } of configProcessors) {
+      try {
+        await this.addProcessor(proc);
+      } catch (err) {
+        const e = err as DaqError;
+        throw new DaqError(e.code ?? 'DAQ_ERR_INTERNAL', `${where}: processors[${index}]: ${e.message}`, { cause: err, details: { ...e.details, file: where, field: `processors[${index}]` } });
+      }
+    }
     for (const proc of this.opts.extraProcessors ?? []) await this.addProcessor(proc);
 
     const sinks: Sink[] = [];
@@ -173,6 +224,7 @@ export class Daemon {
           new StorageSink({
             epochS: cfg.storage.epoch_s,
             epochMiB: cfg.storage.epoch_mib,
+            writerThreads: cfg.storage.writer_threads,
             recordsStream: cfg.merge.output,
             wal: { segmentBytes: cfg.storage.wal.segment_mib * 1024 * 1024, groupCommitMs: cfg.storage.wal.group_commit_ms, durability: cfg.storage.wal.durability },
             log: this.opts.log,
@@ -217,14 +269,25 @@ export class Daemon {
 
     for (const spec of this.opts.extraSubscribers ?? []) await this.subscribe(spec);
 
+    // A continued run (same folder) keeps its first start and lists every session.
+    const runJson = path.join(this.run.dir, 'run.json');
+    const session = { started: new Date(this.startedAt).toISOString(), t0_unix_ns: this.run.t0UnixNs.toString() };
+    let previous: { started?: string; sessions?: unknown[] } = {};
+    try {
+      previous = JSON.parse(await fs.readFile(runJson, 'utf8')) as typeof previous;
+    } catch {
+      // a new run
+    }
+    const sessions = [...(Array.isArray(previous.sessions) ? previous.sessions : previous.started ? [{ started: previous.started }] : []), session];
     await fs.writeFile(
-      path.join(this.run.dir, 'run.json'),
+      runJson,
       JSON.stringify(
         {
           run_id: this.run.runId,
           software: SOFTWARE,
           t0_unix_ns: this.run.t0UnixNs.toString(),
-          started: new Date(this.startedAt).toISOString(),
+          started: previous.started ?? session.started,
+          sessions,
           config_source: this.opts.configSource ?? null,
           config: cfg,
           streams: this.fanout.streamInfos().map((s) => ({ name: s.name, kind: s.kind, lineage: s.lineage, fields: s.schema.fields.map((f) => `${f.name}:${String(f.type)}`) })),
@@ -329,6 +392,7 @@ export class Daemon {
       acked.close();
       if (err) errors.push(err);
     }
+    await Promise.all(this.plugins.map(({ host }) => host.close()));
     stopSystem(this.system);
     if (this.state !== 'failed') this.state = 'stopped';
     const err = this.fatalError ?? errors[0];
@@ -346,6 +410,7 @@ export class Daemon {
   private async abort(): Promise<void> {
     for (const p of this.processors) p.stopTicks();
     for (const { sink } of this.sinks) await sink.close().catch(() => undefined);
+    await Promise.all(this.plugins.map(({ host }) => host.close()));
     stopSystem(this.system);
   }
 
@@ -376,7 +441,14 @@ export class Daemon {
       uptime_s: (Date.now() - this.startedAt) / 1000,
       streams,
       subscribers: this.fanout.subscriberStats(),
-      instruments: Object.fromEntries(this.instruments.map((i) => [i.source.name, { ...i.counters }])),
+      instruments: Object.fromEntries(
+        this.instruments.map((i) => {
+          const host = this.plugins.find((p) => p.host.name === i.source.name)?.host.stats();
+          // A plugin's restarts happen inside its host; its rejected batches never reach the manager.
+          return [i.source.name, host ? { ...i.counters, restarts: i.counters.restarts + host.restarts, rejected: i.counters.rejected + host.rejected } : { ...i.counters }];
+        }),
+      ),
+      plugins: Object.fromEntries(this.plugins.map(({ host }) => [host.name, host.stats()])),
       processors: Object.fromEntries(this.processors.map((p) => [p.proc.name, { ...p.counters, ...(p.proc.stats?.() ?? {}) }])),
       sinks: Object.fromEntries(this.sinks.map(({ sink }) => [sink.name, sink.stats?.() ?? {}])),
       acked_rows: Object.fromEntries(this.sinks.map(({ sink, acked }) => [sink.name, acked.snapshot()])),

@@ -4,6 +4,8 @@ import { register } from 'tsx/esm/api';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 
+// h5wasm imported natively first (benchmarks and examples read HDF5): see src/util/worker-bootstrap.js.
+await import('h5wasm/node');
 register();
 const [file, ...rest] = process.argv.slice(2);
 if (!file) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { DaqError } from '../errors.ts';
 import { openRun } from '../query/open-run.ts';
 import { LossLog } from '../storage/loss-log.ts';
 import { walSegments } from '../storage/wal/wal-reader.ts';
@@ -16,6 +17,9 @@ export interface RunSummary {
 
 /** `daq inspect RUN`: what a run folder holds and whether it is healthy. */
 export async function inspectRun(dir: string): Promise<RunSummary> {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `no run folder at ${path.resolve(dir)}`, { details: { dir } });
+  }
   const files = fs.readdirSync(dir);
   const walN = walSegments(path.join(dir, 'wal')).length;
   const lock = files.includes('LOCK') ? Number.parseInt(fs.readFileSync(path.join(dir, 'LOCK'), 'utf8'), 10) : null;

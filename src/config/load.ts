@@ -6,6 +6,17 @@ import { ConfigError, DaqError } from '../errors.ts';
 import { configSchema } from './schema.ts';
 import type { DaqConfig } from './schema.ts';
 import { BUILTIN_INSTRUMENTS } from '../instruments/index.ts';
+import { BUILTIN_PROCESSORS } from '../processors/index.ts';
+
+function issue(p: readonly PropertyKey[], message: string, input: unknown): z.core.$ZodIssue {
+  return { code: 'custom', path: [...p], message, input } as z.core.$ZodIssue;
+}
+
+/** A plugin module path must name an existing file (relative paths: to the working directory). */
+function checkModule(where: string, module: string, at: readonly PropertyKey[]): void {
+  const abs = module.startsWith('file:') ? module : path.resolve(module);
+  if (!abs.startsWith('file:') && !fs.existsSync(abs)) throwIssues(where, [issue(['module'], `plugin module not found: ${abs}`, module)], at);
+}
 
 /** "instruments[1].options.rate_hz" from a zod issue path. */
 export function fieldPath(p: readonly PropertyKey[]): string {
@@ -53,9 +64,11 @@ export function validateConfig(raw: unknown, where: string): DaqConfig {
     if (names.has(inst.name)) throwIssues(where, [{ code: 'custom', path: ['name'], message: `duplicate instrument name "${inst.name}"`, input: inst.name } as z.core.$ZodIssue], ['instruments', i]);
     names.add(inst.name);
     if (inst.type === 'plugin') {
-      if (!inst.module) throwIssues(where, [{ code: 'custom', path: ['module'], message: 'type "plugin" needs "module": the path of the plugin module', input: undefined } as z.core.$ZodIssue], ['instruments', i]);
+      if (!inst.module) throwIssues(where, [issue(['module'], 'type "plugin" needs "module": the path of the plugin module', undefined)], ['instruments', i]);
+      checkModule(where, inst.module, ['instruments', i]);
       return;
     }
+    if (inst.module !== undefined) throwIssues(where, [issue(['module'], `"module" is only for type "plugin" (type is "${inst.type}")`, inst.module)], ['instruments', i]);
     const def = BUILTIN_INSTRUMENTS[inst.type];
     if (!def) {
       const known = [...Object.keys(BUILTIN_INSTRUMENTS), 'plugin'].join(', ');
@@ -64,6 +77,24 @@ export function validateConfig(raw: unknown, where: string): DaqConfig {
     const opts = def.options.safeParse(inst.options);
     if (!opts.success) throwIssues(where, opts.error.issues, ['instruments', i, 'options']);
     inst.options = opts.data as Record<string, unknown>;
+  });
+  cfg.processors.forEach((proc, i) => {
+    if (names.has(proc.name)) throwIssues(where, [issue(['name'], `duplicate name "${proc.name}" (instrument and processor names share one namespace)`, proc.name)], ['processors', i]);
+    names.add(proc.name);
+    if (proc.type === 'plugin') {
+      if (!proc.module) throwIssues(where, [issue(['module'], 'type "plugin" needs "module": the path of the processor module', undefined)], ['processors', i]);
+      checkModule(where, proc.module, ['processors', i]);
+      return; // its options are validated by its own schema once the daemon imports it
+    }
+    const def = BUILTIN_PROCESSORS[proc.type];
+    if (!def) {
+      const known = [...Object.keys(BUILTIN_PROCESSORS), 'plugin'].join(', ');
+      throwIssues(where, [issue(['type'], `unknown processor type "${proc.type}" (known: ${known})`, proc.type)], ['processors', i]);
+    }
+    if (proc.module !== undefined) throwIssues(where, [issue(['module'], `"module" is only for type "plugin" (type is "${proc.type}")`, proc.module)], ['processors', i]);
+    const opts = def.options.safeParse(proc.options);
+    if (!opts.success) throwIssues(where, opts.error.issues, ['processors', i, 'options']);
+    proc.options = opts.data as Record<string, unknown>;
   });
   return cfg;
 }

@@ -32,14 +32,39 @@ export const configSchema = z
         duration_s: z.number().positive().optional(),
         /** Seed of the simulated instruments. */
         seed: z.number().int().min(0).default(1),
+        /**
+         * What a start does when `id` is not set: `new` starts a new run folder; `continue` reopens
+         * the newest run folder in `out` (recovering it first if it was not closed cleanly) and
+         * appends to it (a new one when `out` holds none).
+         */
+        on_restart: z.enum(['new', 'continue']).default('new'),
       })
       .strict()
-      .default({ out: './data', seed: 1 }),
+      .default({ out: './data', seed: 1, on_restart: 'new' }),
     instruments: z.array(instrumentConfig).default([
       { name: 'plant', type: 'sim-scalar', options: { tags: 300, rate_hz: 10 }, enabled: true },
       { name: 'digitizer', type: 'sim-digitizer', options: { channels: 4 }, enabled: true },
     ]),
     processors: z.array(processorConfig).default([]),
+    /** Watchdog and restart policy of instrument plugins (`type: plugin`, each in a worker thread). */
+    plugins: z
+      .object({
+        /** Import, options validation and streams() must finish within this. */
+        boot_timeout_ms: z.number().int().positive().default(15_000),
+        /** How often the worker is pinged. */
+        ping_interval_ms: z.number().int().positive().default(250),
+        /** A worker that answers no ping for this long is terminated (busy loop, blocking call) and restarted. */
+        ping_timeout_ms: z.number().int().positive().default(3000),
+        /** Holding credit without producing a batch this long is a fault (0: off, for slow devices). */
+        stall_timeout_ms: z.number().int().min(0).default(0),
+        /** After a stop, run() has this long to return before the worker is terminated. */
+        stop_timeout_ms: z.number().int().positive().default(5000),
+        /** First restart delay; doubles per consecutive failure up to `backoff_max_ms`. */
+        backoff_initial_ms: z.number().int().min(0).default(250),
+        backoff_max_ms: z.number().int().min(0).default(30_000),
+      })
+      .strict()
+      .default({ boot_timeout_ms: 15_000, ping_interval_ms: 250, ping_timeout_ms: 3000, stall_timeout_ms: 0, stop_timeout_ms: 5000, backoff_initial_ms: 250, backoff_max_ms: 30_000 }),
     merge: z
       .object({
         /** Merge waveform streams into one time-ordered records stream (the streaming-records actor). */
@@ -70,6 +95,8 @@ export const configSchema = z
         epoch_s: z.number().positive().default(60),
         /** A segment is cut early when its epoch holds this many MiB. */
         epoch_mib: z.number().positive().default(64),
+        /** HDF5 segment writer threads: segments are CPU-bound; 2 on a machine with spare cores. */
+        writer_threads: z.number().int().min(1).max(8).default(1),
         wal: z
           .object({
             /** WAL segment file size. */
@@ -83,7 +110,7 @@ export const configSchema = z
           .default({ segment_mib: 64, group_commit_ms: 2, durability: 'fsync' }),
       })
       .strict()
-      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 64, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
+      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 64, writer_threads: 1, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
     flow: z
       .object({
         /** Unacknowledged MiB per lossless subscriber before producers are held. */

@@ -48,6 +48,7 @@ interface ScalarState {
   lastValue: Float64Array;
   lastTimeMs: Float64Array;
   version: number;
+  frames: FrameCache;
 }
 
 interface ScopeTrace {
@@ -61,7 +62,11 @@ interface WaveState {
   info: StreamInfo;
   latest: Map<number, ScopeTrace>;
   version: number;
+  frames: FrameCache;
 }
+
+/** Frames already built, by view (`pixels|tag ids`), with the stream version they show. */
+type FrameCache = Map<string, { version: number; frame: LiveFrame }>;
 
 type State = ScalarState | WaveState;
 
@@ -93,9 +98,10 @@ export class LiveHub {
         lastValue: new Float64Array(n).fill(Number.NaN),
         lastTimeMs: new Float64Array(n),
         version: 0,
+        frames: new Map(),
       });
     } else if (info.kind === 'waveform') {
-      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0 });
+      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0, frames: new Map() });
     }
   }
 
@@ -170,13 +176,28 @@ export class LiveHub {
         filter(() => st.version !== seenVersion),
         map(() => {
           seenVersion = st.version;
-          return st.kind === 'scalar' ? this.trendFrame(st, tags, pixels) : this.scopeFrame(st, pixels);
+          return this.frame(st, tags, pixels);
         }),
         finalize(() => {
           if (st.kind === 'scalar') this.unwatch(st, tags);
         }),
       );
     });
+  }
+
+  /**
+   * The frame of a stream for these tags and pixels at the stream's current version: built once
+   * and shared by every viewer asking for the same view (ten viewers of one trend cost one
+   * decimation and, in the server, one IPC encoding).
+   */
+  private frame(st: State, tags: number[], pixels: number): LiveFrame {
+    const key = `${pixels}|${tags.join(',')}`;
+    const hit = st.frames.get(key);
+    if (hit && hit.version === st.version) return hit.frame;
+    const frame = st.kind === 'scalar' ? this.trendFrame(st, tags, pixels) : this.scopeFrame(st, pixels);
+    if (!hit && st.frames.size >= 64) st.frames.clear(); // many distinct views: keep the cache small
+    st.frames.set(key, { version: st.version, frame });
+    return frame;
   }
 
   private watch(st: ScalarState, names: string[] | undefined): number[] {

@@ -9,7 +9,7 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { Subscription } from 'rxjs';
 import { DaqError } from '../errors.ts';
-import type { LiveHub, LiveViewOptions } from './live-hub.ts';
+import type { LiveFrame, LiveHub, LiveViewOptions } from './live-hub.ts';
 
 export interface LiveServerOptions {
   /** Bind address. Anything but loopback requires `token`. Default 127.0.0.1. */
@@ -139,6 +139,13 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
     wss.handleUpgrade(req, socket, head, (ws) => serveViewer(ws));
   });
 
+  // A frame shared by several viewers (same view, same data) is encoded once.
+  const encoded = new WeakMap<LiveFrame, Uint8Array>();
+  const encodeFrame = (frame: LiveFrame): Uint8Array => {
+    let bytes = encoded.get(frame);
+    if (!bytes) encoded.set(frame, (bytes = tableToIPC(new Table([frame.batch]), 'stream')));
+    return bytes;
+  };
   const viewers = new Set<WebSocket>();
   const serveViewer = (ws: WebSocket) => {
     viewers.add(ws);
@@ -172,7 +179,7 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
                 return;
               }
               sent++;
-              ws.send(tableToIPC(new Table([frame.batch]), 'stream'));
+              ws.send(encodeFrame(frame));
             }),
           );
         } catch (err) {

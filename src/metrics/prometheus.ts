@@ -47,6 +47,9 @@ export function createMetrics(status: () => DaemonStatus): { registry: Registry;
   gauge('daq_stream_rows_per_second', 'Rows per second per stream over the last second', ['stream'], (s, set) => {
     for (const [stream, r] of Object.entries(s.streams)) set({ stream }, r.rows_per_s);
   });
+  gauge('daq_stream_bytes_per_second', 'Bytes per second per stream over the last second', ['stream'], (s, set) => {
+    for (const [stream, r] of Object.entries(s.streams)) set({ stream }, r.mb_per_s * 1e6);
+  });
   gauge('daq_subscriber_inflight_bytes', 'Bytes delivered to a subscriber and not yet acknowledged', ['subscriber', 'mode'], (s, set) => {
     for (const q of s.subscribers) set({ subscriber: q.id, mode: q.mode }, q.inflight_bytes);
   });
@@ -73,6 +76,44 @@ export function createMetrics(status: () => DaemonStatus): { registry: Registry;
   });
   counter('daq_instrument_blocked_seconds_total', 'Time instruments waited for admission (backpressure)', ['instrument'], (s, set) => {
     for (const [instrument, c] of Object.entries(s.instruments)) set({ instrument }, c.blockedMs / 1000);
+  });
+  counter('daq_instrument_batches_total', 'Batches an instrument published (admitted)', ['instrument'], (s, set) => {
+    for (const [instrument, c] of Object.entries(s.instruments)) set({ instrument }, c.batches);
+  });
+  counter('daq_instrument_rows_total', 'Rows an instrument published (admitted)', ['instrument'], (s, set) => {
+    for (const [instrument, c] of Object.entries(s.instruments)) set({ instrument }, c.rows);
+  });
+  counter('daq_instrument_rejected_batches_total', 'Batches of an instrument rejected by the schema check (plugins: in their host)', ['instrument'], (s, set) => {
+    for (const [instrument, c] of Object.entries(s.instruments)) set({ instrument }, c.rejected);
+  });
+  gauge('daq_instrument_running', '1 while an instrument source runs', ['instrument'], (s, set) => {
+    for (const [instrument, c] of Object.entries(s.instruments)) set({ instrument }, c.running ? 1 : 0);
+  });
+  counter('daq_plugin_restarts_total', 'Restarts of an instrument plugin worker after a fault', ['instrument'], (s, set) => {
+    for (const [instrument, p] of Object.entries(s.plugins)) set({ instrument }, p.restarts);
+  });
+  counter('daq_plugin_faults_total', 'Instrument plugin faults by kind (start, throw, unresponsive, stalled, uncaught, exit, boot)', ['instrument', 'kind'], (s, set) => {
+    for (const [instrument, p] of Object.entries(s.plugins)) for (const [kind, n] of Object.entries(p.faults)) set({ instrument, kind }, n);
+  });
+  counter('daq_plugin_watchdog_kills_total', 'Plugin workers terminated by the watchdog (unresponsive or stalled)', ['instrument'], (s, set) => {
+    for (const [instrument, p] of Object.entries(s.plugins)) set({ instrument }, p.faults.unresponsive + p.faults.stalled);
+  });
+  counter('daq_plugin_rejected_batches_total', 'Plugin batches rejected by its host, by stream and reason (error code)', ['instrument', 'stream', 'reason'], (s, set) => {
+    for (const [instrument, p] of Object.entries(s.plugins)) {
+      for (const [key, n] of Object.entries(p.rejectedByKind)) {
+        const cut = key.lastIndexOf(':');
+        set({ instrument, stream: key.slice(0, cut), reason: key.slice(cut + 1) }, n);
+      }
+    }
+  });
+  gauge('daq_plugin_backoff_seconds', 'Delay before the latest restart of a plugin', ['instrument'], (s, set) => {
+    for (const [instrument, p] of Object.entries(s.plugins)) set({ instrument }, p.lastBackoffMs / 1000);
+  });
+  counter('daq_processor_in_batches_total', 'Batches a processor received', ['processor'], (s, set) => {
+    for (const [processor, c] of Object.entries(s.processors)) set({ processor }, c.inBatches);
+  });
+  counter('daq_processor_out_batches_total', 'Batches a processor published', ['processor'], (s, set) => {
+    for (const [processor, c] of Object.entries(s.processors)) set({ processor }, c.outBatches);
   });
   counter('daq_processor_failures_total', 'Batches a processor failed on', ['processor'], (s, set) => {
     for (const [processor, c] of Object.entries(s.processors)) set({ processor }, c.failures);

@@ -166,6 +166,11 @@ export class RunReader {
  */
 export async function openRun(dir: string): Promise<RunReader> {
   await h5ready();
+  return openRunSync(dir);
+}
+
+/** {@link openRun} once h5wasm is ready (`await h5ready()` first), for callers that cannot await. */
+export function openRunSync(dir: string): RunReader {
   if (!fs.existsSync(dir)) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `no run folder ${dir}`, { details: { file: dir } });
   const segs = fs
     .readdirSync(dir)

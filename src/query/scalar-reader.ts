@@ -297,6 +297,18 @@ export class ScalarStreamReader {
     });
   }
 
+  /** Segments holding this stream (time-ordered: segment k's points precede segment k+1's). */
+  segmentCount(): number {
+    return this.segs.length;
+  }
+
+  /** Every point of segment `k` of this stream, sorted by tag, then time. */
+  readSegment(k: number): { timestampNs: BigInt64Array; tag: Uint32Array; value: Float64Array; quality: Uint8Array } {
+    const s = this.segs[k];
+    if (!s) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `stream "${this.stream}" has ${this.segs.length} segments, not ${k + 1}`, { details: { stream: this.stream } });
+    return { timestampNs: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) };
+  }
+
   /** Every point of the stream, segment after segment (each sorted by tag, then time). */
   readAll(): { timestampNs: BigInt64Array; tag: Uint32Array; value: Float64Array; quality: Uint8Array } {
     const parts = this.segs.map((s) => ({ ts: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) }));

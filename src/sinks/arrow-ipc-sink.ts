@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Field, Schema, Uint16 } from 'apache-arrow';
 import { StorageError } from '../errors.ts';
@@ -55,9 +56,13 @@ export class ArrowIpcSink implements Sink {
 
   async addStream(info: StreamInfo): Promise<void> {
     if (this.files.has(info.name)) return;
-    const main = await this.openFile(`${info.name}.arrows`, info.schema);
+    // A continued run (run.on_restart: continue) never overwrites an earlier session's files:
+    // session k ≥ 1 writes `<stream>@<k>.arrows` (and `<stream>@<k>.wave_pool.arrows`).
+    let base = info.name;
+    for (let k = 1; existsSync(path.join(this.dir, `${base}.arrows`)); k++) base = `${info.name}@${k}`;
+    const main = await this.openFile(`${base}.arrows`, info.schema);
     const entry: StreamFiles = { info, main, poolSamples: 0n };
-    if (info.kind === 'waveform') entry.pool = await this.openFile(`${info.name}.wave_pool.arrows`, wavePoolSchema);
+    if (info.kind === 'waveform') entry.pool = await this.openFile(`${base}.wave_pool.arrows`, wavePoolSchema);
     this.files.set(info.name, entry);
   }
 

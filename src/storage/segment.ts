@@ -1,5 +1,6 @@
 import type { RecordColumns } from '../schema/waveform.ts';
 import type { TagInfo } from '../schema/scalar.ts';
+import type { EncodedTagTable } from './hdf5/tag-table.ts';
 
 /**
  * The contract between the storage sink (WAL, epochs) and the HDF5 segment writer.
@@ -26,7 +27,13 @@ export interface SegmentContent {
 /** Scalar points of one stream in this epoch, in arrival order (the writer sorts by tag, time). */
 export interface ScalarSegmentPart {
   stream: string;
-  tags: TagInfo[];
+  /**
+   * The stream's tag table: as objects, or encoded once for every segment (the sink's way); null
+   * when the table is the one already stored in segment `tagsSegment` (unchanged since).
+   */
+  tags: TagInfo[] | EncodedTagTable | null;
+  /** Index of the segment that stores this table (attribute `tags_segment`); default this one. */
+  tagsSegment?: number;
   timestampNs: BigInt64Array;
   tag: Uint32Array;
   value: Float64Array;

@@ -9,6 +9,8 @@ import { LossLog } from './loss-log.ts';
 import { acquireRunLock } from './run-lock.ts';
 import type { SegmentContent, SegmentSummary } from './segment.ts';
 import { SegmentWriter } from './hdf5/segment-writer-pool.ts';
+import { encodedTagTable, isEncodedTagTable } from './hdf5/tag-table.ts';
+import type { EncodedTagTable } from './hdf5/tag-table.ts';
 import { decodeBatch, decodeCheckpoint, decodeStream, encodeBatch, encodeCheckpoint, encodeStream } from './wal/codec.ts';
 import { RecordType } from './wal/frame.ts';
 import { scanWal, walSegments } from './wal/wal-reader.ts';
@@ -25,10 +27,22 @@ export interface StorageSinkOptions {
   wal?: WalWriterOptions;
   /** Writes one segment (default: h5wasm in a worker thread). Injectable for tests. */
   writeSegment?: (dir: string, content: SegmentContent) => Promise<SegmentSummary>;
+  /**
+   * Segment writer threads (default 1). Segments are CPU-bound (deflate in WebAssembly): with
+   * spare cores, 2 write consecutive segments concurrently; each costs ~100 MB of memory.
+   */
+  writerThreads?: number;
   log?: LogFn;
 }
 
 const SEGMENT_RE = /^seg-(\d{6})\.h5$/;
+
+/** A segment's content with what its checkpoint records. */
+interface PreparedSegment {
+  content: SegmentContent;
+  seq: bigint;
+  samples: Record<string, string>;
+}
 
 /** What recovery found when the sink opened a run folder. */
 export interface RecoveryReport {
@@ -61,10 +75,12 @@ export class StorageSink implements Sink {
   private flushesQueued = 0;
   private nextSegment = 0;
   private readonly samples = new Map<string, bigint>();
+  /** Per scalar stream: the tag table this session stored last, and in which segment. */
+  private readonly tagTablesStored = new Map<string, { table: EncodedTagTable; segment: number }>();
   private failed: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private readonly writer: SegmentWriter | null;
-  private readonly writeSegment: (dir: string, content: SegmentContent) => Promise<SegmentSummary>;
+  private readonly writers: SegmentWriter[];
+  private readonly writeSegment: (dir: string, content: SegmentContent, index: number) => Promise<SegmentSummary>;
   private losses!: LossLog;
   private segmentsWritten = 0;
   private lastFlushMs = 0;
@@ -74,8 +90,18 @@ export class StorageSink implements Sink {
   recovery: RecoveryReport | null = null;
 
   constructor(private readonly opts: StorageSinkOptions = {}) {
-    this.writer = opts.writeSegment ? null : new SegmentWriter();
-    this.writeSegment = opts.writeSegment ?? ((dir, content) => this.writer!.write(dir, content));
+    const threads = Math.max(1, Math.floor(opts.writerThreads ?? 1));
+    this.writers = opts.writeSegment ? [] : Array.from({ length: threads }, () => new SegmentWriter());
+    // Round robin by segment index: consecutive segments go to different threads.
+    this.writeSegment = opts.writeSegment ? (dir, content) => opts.writeSegment!(dir, content) : (dir, content, index) => this.writers[index % this.writers.length]!.write(dir, content);
+  }
+
+  private get writerCount(): number {
+    return Math.max(1, this.writers.length);
+  }
+
+  private get epochBytes(): number {
+    return (this.opts.epochMiB ?? 64) * 1024 * 1024;
   }
 
   private get primary(): string {
@@ -85,7 +111,7 @@ export class StorageSink implements Sink {
   async open(run: RunInfo): Promise<void> {
     this.run = run;
     // Warm the HDF5 writer thread now, so the first segment does not wait for it to load.
-    this.writer?.start().catch((err: Error) => this.opts.log?.('error', `segment writer thread failed to start: ${err.message}`));
+    for (const w of this.writers) w.start().catch((err: Error) => this.opts.log?.('error', `segment writer thread failed to start: ${err.message}`));
     const walDir = path.join(run.dir, 'wal');
     fs.mkdirSync(walDir, { recursive: true });
     this.release = acquireRunLock(run.dir);
@@ -193,6 +219,8 @@ export class StorageSink implements Sink {
   addStream(info: StreamInfo): void {
     if (this.streams.has(info.name)) return;
     this.streams.set(info.name, info);
+    // Encode the tag table for the segments now (once: ~0.1 s per million tags), not mid-run.
+    if (info.kind === 'scalar' && info.tags) encodedTagTable(info.tags);
     this.wal.append(RecordType.STREAM, encodeStream(info)).catch(() => undefined); // a failure poisons the WAL: the next write reports it
   }
 
@@ -206,14 +234,14 @@ export class StorageSink implements Sink {
     const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
     this.epoch.add(sb, this.wal.seq - 1n);
     if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
-    if (this.epoch.bytes >= (this.opts.epochMiB ?? 64) * 1024 * 1024) this.rotate();
-    // Bounded memory: with a segment being written and another waiting, hold the ack (and so the
-    // producers) until the writer catches up. Nothing is dropped.
+    if (this.epoch.bytes >= this.epochBytes) this.rotate();
+    // Bounded memory: while closed epochs worth one epoch's bytes wait for (or are in) the segment
+    // writer, hold the ack (and so the producers) until the writer catches up. Nothing is dropped.
     const durable = acked.catch((err: Error) => {
       this.failed ??= err;
       throw err;
     });
-    if (this.flushesQueued >= 2) return durable.then(() => this.flushChain).then(() => this.check());
+    if (this.flushesQueued > this.writerCount || this.pendingBytes >= this.writerCount * this.epochBytes) return durable.then(() => this.flushChain).then(() => this.check());
     return durable.then(() => this.check());
   }
 
@@ -221,7 +249,12 @@ export class StorageSink implements Sink {
     if (this.failed) throw this.failed;
   }
 
-  /** Closes the current epoch and queues its segment. */
+  /**
+   * Closes the current epoch and queues its segment. Its content (and so its index, global sample
+   * offsets and tag-table reference) is fixed now, in order; with several writer threads segments
+   * are written concurrently, but checkpoints (and WAL deletion) follow in segment order, so a
+   * crash can only leave segments after the last checkpoint, which recovery rebuilds.
+   */
   private rotate(): void {
     if (this.epoch.empty) return;
     const epoch = this.epoch;
@@ -230,9 +263,25 @@ export class StorageSink implements Sink {
     const seq = epoch.lastSeq;
     this.flushesQueued++;
     this.pendingBytes += epoch.bytes;
+    let content: PreparedSegment | null = null;
+    let written: Promise<void>;
+    try {
+      content = this.prepare(epoch, seq);
+      const c = content;
+      written = this.wal.whenDurable(seq).then(() => {
+        if (this.failed || this.wal.isPoisoned) throw this.failed ?? new StorageError('WAL failed: segment not written');
+        const t = performance.now();
+        return this.writeSegment(this.run.dir, c.content, c.content.index).then(() => {
+          this.lastFlushMs = performance.now() - t;
+        });
+      });
+    } catch (err) {
+      written = Promise.reject(err as Error);
+    }
+    written.catch(() => undefined); // reported through the chain below
     this.flushChain = this.flushChain
-      .then(() => this.wal.whenDurable(seq))
-      .then(() => (this.failed || this.wal.isPoisoned ? undefined : this.flush(epoch, seq)))
+      .then(() => written)
+      .then(() => (this.failed || this.wal.isPoisoned || !content ? undefined : this.checkpoint(content)))
       .catch((err: Error) => {
         this.failed ??= err instanceof DaqError ? err : new StorageError(`segment flush failed: ${err.message}`, { cause: err });
         this.opts.log?.('error', `storage: ${this.failed.message}`);
@@ -243,8 +292,8 @@ export class StorageSink implements Sink {
       });
   }
 
-  private async flush(epoch: Epoch, seq: bigint): Promise<void> {
-    const t = performance.now();
+  /** A segment's content, built in segment order on this thread. */
+  private prepare(epoch: Epoch, seq: bigint): PreparedSegment {
     const index = this.nextSegment++;
     const lineage = Object.fromEntries([...this.streams.values()].map((s) => [s.name, s.lineage]));
     const content: SegmentContent = {
@@ -259,15 +308,37 @@ export class StorageSink implements Sink {
       waves: epoch.waveParts(this.streams, this.primary, this.samples),
       tables: epoch.tableParts(this.streams),
     };
-    await this.writeSegment(this.run.dir, content);
+    // A tag table already stored by this session (same table object: tables are replaced, never
+    // edited) is referred to, not stored again.
+    for (const part of content.scalars) {
+      const prev = this.tagTablesStored.get(part.stream);
+      if (prev && prev.table === part.tags) {
+        part.tags = null;
+        part.tagsSegment = prev.segment;
+      } else if (part.tags && isEncodedTagTable(part.tags)) this.tagTablesStored.set(part.stream, { table: part.tags, segment: index });
+    }
+    // Global sample counts through this segment, for its checkpoint.
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
-    await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: index, seq: seq.toString(), samples }));
+    return { content, seq, samples };
+  }
+
+  /** After segment `content.index` is final: checkpoint it, then drop the WAL it covers. */
+  private async checkpoint(p: PreparedSegment): Promise<void> {
+    await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: p.content.index, seq: p.seq.toString(), samples: p.samples }));
     await this.wal.syncNow(); // durable checkpoint in every durability mode
     // The registry must outlive the segments about to be deleted.
     await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
-    await this.wal.deleteCovered(seq);
+    await this.wal.deleteCovered(p.seq);
     this.segmentsWritten++;
+  }
+
+  /** Writes an epoch as the next segment and checkpoints it (recovery: before any new write). */
+  private async flush(epoch: Epoch, seq: bigint): Promise<void> {
+    const p = this.prepare(epoch, seq);
+    const t = performance.now();
+    await this.writeSegment(this.run.dir, p.content, p.content.index);
     this.lastFlushMs = performance.now() - t;
+    await this.checkpoint(p);
   }
 
   async close(): Promise<void> {
@@ -283,7 +354,7 @@ export class StorageSink implements Sink {
         if (!this.failed && !this.wal.isPoisoned) for (const s of walSegments(this.wal.dir)) fs.rmSync(s.file, { force: true });
       }
     } finally {
-      await this.writer?.close();
+      await Promise.all(this.writers.map((w) => w.close()));
       this.release?.();
       this.release = null;
     }

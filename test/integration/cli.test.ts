@@ -30,6 +30,15 @@ describe('daq run (child process)', () => {
     expect(p.stderr()).toMatch(/duration/);
   });
 
+  it('daq inspect of a folder that does not exist says so (no stack trace), exit 1', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const p = daq(['inspect', path.join(t.dir, 'no-such-run')]);
+    expect((await p.exit).code).toBe(1);
+    expect(p.stderr()).toContain(`daq: DAQ_ERR_RUN_NOT_FOUND: no run folder at ${path.join(t.dir, 'no-such-run')}`);
+    expect(p.stderr()).not.toMatch(/\n\s+at /);
+  });
+
   it('SIGTERM mid-run stops cleanly (exit 0) and leaves HDF5 segments holding every acknowledged row', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;

@@ -6,6 +6,7 @@ import type { Processor } from '../../src/pipeline/types.ts';
 import type { StreamBatch, StreamInfo } from '../../src/schema/batch.ts';
 import { CaptureSink } from '../helpers/capture-sink.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import path from 'node:path';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
@@ -107,5 +108,36 @@ describe('processor actors', () => {
     expect(sink.batches.get('m.v')!.map((b) => scalarColumns(b.batch).value[0])).toEqual([1, 3]);
     expect(d.status().rejected_batches).toEqual({ 'm.v': 1 });
     expect(d.status().faults['m|DAQ_ERR_SCHEMA_MISMATCH']).toBe(1);
+  });
+
+  it('config processors[]: a built-in filter and a processor plugin module run from the config alone; bad plugin options name the field', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const module = path.resolve(import.meta.dirname, '../fixtures/plugins/scale-processor.ts');
+    const raw = {
+      run: { out: t.dir },
+      instruments: [{ name: 'p', type: 'sim-scalar', options: { tags: 5, rate_hz: 100, batch_ms: 20 } }],
+      processors: [
+        { name: 'x3', type: 'plugin', module, options: { stream: 'p.tags', factor: 3 } },
+        { name: 'smooth', type: 'filter', options: { stream: 'x3', filter: { type: 'moving-average', length: 4 } } },
+      ],
+      storage: { sinks: ['none'] },
+      merge: { enabled: false },
+    };
+    const config = validateConfig(raw, 'cfg.yaml');
+    const sink = new CaptureSink('cap');
+    const d = await Daemon.start({ config, configSource: 'cfg.yaml', log: () => {}, extraSinks: [sink] });
+    await new Promise((r) => setTimeout(r, 600));
+    await d.stop();
+    const src = sink.batches.get('p.tags')!;
+    const x3 = sink.batches.get('x3')!;
+    expect(x3.length).toBe(src.length);
+    x3.forEach((b, i) => expect([...scalarColumns(b.batch).value]).toEqual([...scalarColumns(src[i]!.batch).value].map((v) => v * 3)));
+    expect(sink.rows('smooth')).toBeGreaterThan(0);
+    expect(sink.streams.find((s) => s.name === 'smooth')!.lineage.inputs).toEqual(['x3']);
+    expect(d.status().processors['x3']).toMatchObject({ failures: 0 });
+
+    const bad = validateConfig({ ...raw, processors: [{ name: 'x3', type: 'plugin', module, options: { stream: 'p.tags', factor: 'big' } }] }, 'cfg.yaml');
+    await expect(Daemon.start({ config: bad, configSource: 'cfg.yaml', log: () => {} })).rejects.toThrow(/cfg\.yaml: processors\[0\]\.options\.factor/);
   });
 });

@@ -33,7 +33,7 @@ export class SegmentWriter {
   /** Starts the thread (loading h5wasm takes a second or two): call early to have it warm. */
   start(): Promise<void> {
     this.ready ??= new Promise((resolve, reject) => {
-      const w = startWorker(new URL('./segment-worker.ts', import.meta.url));
+      const w = startWorker(new URL('./segment-worker.ts', import.meta.url), { preload: ['h5wasm/node'] });
       this.worker = w;
       w.on('message', (m: { ready?: true; id?: number; summary?: SegmentSummary; error?: { message: string; code?: DaqErrorCode; details?: Record<string, unknown> } }) => {
         if (m.ready) {

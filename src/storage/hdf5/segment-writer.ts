@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import h5wasm from 'h5wasm/node';
+import h5wasm, { Module, dtype_to_metadata } from 'h5wasm/node';
 import type { Dataset, Group } from 'h5wasm/node';
 import { DaqError, StorageError } from '../../errors.ts';
 import { RECORD_FIELDS } from '../../schema/waveform.ts';
 import type { ScalarSegmentPart, SegmentContent, SegmentSummary, TableSegmentPart, WaveSegmentPart } from '../segment.ts';
 import { sortByTagThenTime } from './tag-sort.ts';
+import { encodeTagTable, isEncodedTagTable } from './tag-table.ts';
+import type { FixedStrings } from './tag-table.ts';
 
 /**
  * Chunk lengths (elements), measured with `HDF5_BENCH_SWEEP=1 node bin/run-ts.js
@@ -128,7 +130,6 @@ export const SCALAR_SPECS = {
   quality: { dtype: '<B', codec: 'deflate', chunk: CHUNKS.scalar },
 } as const satisfies Record<string, ColumnSpec>;
 
-const small = (dtype: string, unit?: string): ColumnSpec => ({ dtype, codec: 'raw', chunk: CHUNKS.table, unit });
 
 function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   const records = check(group.create_group('records'), 'create group records', file);
@@ -143,7 +144,7 @@ function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   pool.create_attribute('dt_ns', part.dtNs);
 }
 
-function writeScalars(root: Group, part: ScalarSegmentPart, file: string): void {
+function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number, file: string): void {
   const g = check(root.create_group(part.stream), `create group ${part.stream}`, file);
   g.create_attribute('NX_class', 'NXdata');
   g.create_attribute('signal', 'value');
@@ -154,19 +155,55 @@ function writeScalars(root: Group, part: ScalarSegmentPart, file: string): void 
   dataset(g, 'value', s.value, SCALAR_SPECS.value, file);
   dataset(g, 'quality', s.quality, SCALAR_SPECS.quality, file);
   const idx = check(g.create_group('tag_index'), 'create group tag_index', file);
-  dataset(idx, 'tag', s.index.tag, small('<I'), file);
-  dataset(idx, 'start', s.index.start, small('<q'), file);
-  dataset(idx, 'count', s.index.count, small('<q'), file);
-  dataset(idx, 't_min_ns', s.index.tMin, small('<q', 'ns'), file);
-  dataset(idx, 't_max_ns', s.index.tMax, small('<q', 'ns'), file);
+  // One row per tag (a million at 1M tags): compressed like the points, so a segment's index
+  // costs a few bytes per tag on disk, not 36.
+  const so = (unit?: string): ColumnSpec => ({ dtype: '<q', codec: 'scaleoffset', chunk: CHUNKS.table, unit });
+  dataset(idx, 'tag', s.index.tag, { dtype: '<I', codec: 'deflate', chunk: CHUNKS.table }, file);
+  dataset(idx, 'start', s.index.start, so(), file);
+  dataset(idx, 'count', s.index.count, so(), file);
+  dataset(idx, 't_min_ns', s.index.tMin, so('ns'), file);
+  dataset(idx, 't_max_ns', s.index.tMax, so('ns'), file);
+  // The tag table is stored when it changed (1M names cost ~1 s per segment to store): the
+  // attribute says which segment holds the table these ids refer to.
+  g.create_attribute('tags_segment', part.tagsSegment ?? segmentIndex, [], '<i');
+  if (part.tags === null) return;
   const tags = check(g.create_group('tags'), 'create group tags', file);
-  dataset(tags, 'id', Uint32Array.from(part.tags, (t) => t.id), small('<I'), file);
-  // Fixed-length strings: several times faster to write than variable-length ones in h5wasm.
-  for (const key of ['name', 'unit', 'type'] as const) {
-    const strs = part.tags.map((t) => t[key]);
-    let width = 1;
-    for (const x of strs) width = Math.max(width, Buffer.byteLength(x)); // no spread: 1M tags
-    check(tags.create_dataset({ name: key, data: strs, dtype: `S${width}` }), `create dataset tags/${key}`, file);
+  const table = isEncodedTagTable(part.tags) ? part.tags : encodeTagTable(part.tags);
+  dataset(tags, 'id', table.id, { dtype: '<I', codec: 'deflate', chunk: CHUNKS.table }, file);
+  // Fixed-length strings from bytes encoded once per tag table (tag-table.ts), deflated.
+  for (const key of ['name', 'unit', 'type'] as const) writeFixedStrings(tags, key, table[key], CHUNKS.table, DEFLATE_LEVEL, file);
+}
+
+/** h5wasm's unlimited dimension (H5S_UNLIMITED as uint64). */
+const H5S_UNLIMITED = 18446744073709551615n;
+
+/**
+ * Writes a 1-D fixed-length string dataset (`S<width>`, UTF-8, as h5wasm's own `S` dtype) from
+ * pre-encoded bytes, through h5wasm's low-level `create_dataset` (its high-level one re-encodes
+ * every string on each call). Chunked and deflated: tag names share long prefixes.
+ */
+export function writeFixedStrings(group: Group, name: string, s: FixedStrings, chunk: number, deflateLevel: number, file: string): void {
+  const n = s.bytes.length / s.width;
+  const meta = dtype_to_metadata(`S${s.width}`);
+  const shape = [BigInt(n)];
+  const compressed = n > 0 && deflateLevel > 0;
+  const dsMeta = {
+    ...meta,
+    shape,
+    maxshape: n > 0 ? [H5S_UNLIMITED] : shape,
+    chunks: n > 0 ? [BigInt(Math.min(n, chunk))] : null,
+    compression: compressed ? 1 : 0,
+    compression_opts: compressed ? [deflateLevel] : [],
+    track_order: false,
+  };
+  const ptr = Module._malloc(Math.max(1, s.bytes.length));
+  if (!ptr) throw new DaqError('DAQ_ERR_HDF5', `h5wasm could not allocate ${s.bytes.length} bytes for ${name} in ${file}`, { details: { file, field: name } });
+  try {
+    Module.HEAPU8.set(s.bytes, ptr);
+    const status = Module.create_dataset(group.file_id, `${group.path}/${name}`, BigInt(ptr), dsMeta as never);
+    if (status < 0) throw new DaqError('DAQ_ERR_HDF5', `h5wasm could not create dataset ${group.path}/${name} in ${file}`, { details: { file, field: name } });
+  } finally {
+    Module._free(ptr);
   }
 }
 
@@ -208,7 +245,7 @@ export function writeSegmentSync(dir: string, content: SegmentContent): SegmentS
     }
     if (content.scalars.length > 0) {
       const sg = f.create_group('scalars');
-      for (const s of content.scalars) writeScalars(sg, s, tmp);
+      for (const s of content.scalars) writeScalars(sg, s, content.index, tmp);
     }
     if (content.tables.length > 0) {
       const tg = f.create_group('tables');

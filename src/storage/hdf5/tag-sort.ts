@@ -54,7 +54,15 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
     if (b === a) continue;
     // Usually already in time order; sort this tag's slice if not.
     let sorted = true;
-    for (let r = a + 1; r < b; r++) if (out.timestampNs[r]! < out.timestampNs[r - 1]!) { sorted = false; break; }
+    for (let r = a + 1; r < b; r++) {
+      // (hi, lo) int32 words: signed high word, unsigned low word — no BigInt per point.
+      const h1 = dstW[2 * r + 1]!;
+      const h0 = dstW[2 * r - 1]!;
+      if (h1 < h0 || (h1 === h0 && dstW[2 * r]! >>> 0 < dstW[2 * r - 2]! >>> 0)) {
+        sorted = false;
+        break;
+      }
+    }
     if (!sorted) sortSlice(out, a, b);
     index.tag[k] = t;
     index.start[k] = BigInt(a);

@@ -46,6 +46,17 @@ describe('config', () => {
     expect(errorOf(() => validateConfig({ instruments: [{ name: 'a', type: 'plugin' }] }, 'f.yaml')).message).toMatch(/instruments\[0\]\.module/);
   });
 
+  it('checks processors: known type, its options by its own schema, unique names; plugin modules must exist', () => {
+    const c = validateConfig({ instruments: [], processors: [{ name: 'spec', type: 'fft', options: { stream: 'a.tags' } }] }, 'f.yaml');
+    expect(c.processors[0]!.options['frame_size']).toBe(1024);
+    expect(errorOf(() => validateConfig({ processors: [{ name: 'x', type: 'wavelet' }] }, 'f.yaml')).message).toMatch(/f\.yaml: processors\[0\]\.type: unknown processor type "wavelet"/);
+    expect(errorOf(() => validateConfig({ processors: [{ name: 'x', type: 'fft', options: { stream: 's', frame_size: 1000 } }] }, 'f.yaml')).message).toMatch(/processors\[0\]\.options\.frame_size: must be a power of two/);
+    expect(errorOf(() => validateConfig({ processors: [{ name: 'plant', type: 'fft', options: { stream: 's' } }] }, 'f.yaml')).message).toMatch(/processors\[0\]\.name: duplicate name "plant"/);
+    expect(errorOf(() => validateConfig({ processors: [{ name: 'x', type: 'plugin' }] }, 'f.yaml')).message).toMatch(/processors\[0\]\.module/);
+    expect(errorOf(() => validateConfig({ instruments: [{ name: 'x', type: 'plugin', module: './no/such.ts' }] }, 'f.yaml')).message).toMatch(/instruments\[0\]\.module: plugin module not found: .*no\/such\.ts/);
+    expect(errorOf(() => validateConfig({ instruments: [{ name: 'x', type: 'sim-scalar', module: './a.ts' }] }, 'f.yaml')).message).toMatch(/instruments\[0\]\.module: "module" is only for type "plugin"/);
+  });
+
   it('reports YAML syntax errors with the file', () => {
     const e = errorOf(() => parseConfig('run: [\n', 'bad.yaml'));
     expect(isDaqError(e, 'DAQ_ERR_CONFIG_READ')).toBe(true);

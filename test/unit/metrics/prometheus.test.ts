@@ -15,6 +15,18 @@ function status(rows: number): DaemonStatus {
     sinks: { storage: { fsync_p99_ms: 1.5, 'acked_rows.plant.tags': rows } },
     acked_rows: { storage: { 'plant.tags': rows } },
     rejected_batches: { 'plant.tags': 1 },
+    plugins: {
+      plug: {
+        batches: 5,
+        rows: 10,
+        rejected: 3,
+        rejectedByKind: { 'plug.tags:DAQ_ERR_SCHEMA_MISMATCH': 3 },
+        restarts: 4,
+        faults: { start: 1, throw: 0, unresponsive: 2, stalled: 1, uncaught: 0, exit: 0, boot: 0 },
+        lastBackoffMs: 500,
+        running: true,
+      },
+    },
     faults: { 'plug|DAQ_ERR_PLUGIN_CRASHED': 4 },
     memory: { rss_mb: 1, heap_used_mb: 1, array_buffers_mb: 1 },
   };
@@ -35,6 +47,11 @@ describe('prometheus metrics', () => {
     expect(text).toContain('daq_up 1');
     expect(text).toContain('daq_acked_rows_total{sink="storage",stream="plant.tags"} 300');
     expect(text).toMatch(/daq_process_resident_memory_bytes \d+/);
+    expect(text).toContain('daq_plugin_restarts_total{instrument="plug"} 4');
+    expect(text).toContain('daq_plugin_faults_total{instrument="plug",kind="unresponsive"} 2');
+    expect(text).toContain('daq_plugin_watchdog_kills_total{instrument="plug"} 3');
+    expect(text).toContain('daq_plugin_rejected_batches_total{instrument="plug",stream="plug.tags",reason="DAQ_ERR_SCHEMA_MISMATCH"} 3');
+    expect(text).toContain('daq_stream_bytes_per_second{stream="plant.tags"} 100000');
     rows = 600;
     text = await m.text();
     expect(text).toContain('daq_stream_rows_total{stream="plant.tags"} 600');

@@ -43,4 +43,22 @@ describe('ArrowIpcSink', () => {
       t.cleanup();
     }
   });
+
+  it('a continued run (the same folder opened again) writes <stream>@<k>.arrows and never overwrites an earlier session', async () => {
+    const t = tmpDir();
+    try {
+      for (let session = 0; session < 3; session++) {
+        const sink = new ArrowIpcSink();
+        await sink.open({ runId: 'r', dir: t.dir, t0UnixNs: 0n, config: {}, software: 't' });
+        await sink.addStream({ name: 's', kind: 'scalar', schema: scalarSchema, lineage: { plugin: 't', version: '1', optionsHash: '', inputs: [] } });
+        await sink.write({ kind: 'scalar', stream: 's', batch: makeScalarBatch({ timestampNs: BigInt64Array.of(BigInt(session)), tag: Uint32Array.of(0), value: Float64Array.of(session), quality: Uint8Array.of(0) }) });
+        await sink.close();
+      }
+      expect(fs.readdirSync(t.dir).sort()).toEqual(['s.arrows', 's@1.arrows', 's@2.arrows']);
+      const values = ['s.arrows', 's@1.arrows', 's@2.arrows'].map((f) => [...(tableFromIPC(fs.readFileSync(path.join(t.dir, f))).getChild('value')!.toArray() as Float64Array)]);
+      expect(values).toEqual([[0], [1], [2]]);
+    } finally {
+      t.cleanup();
+    }
+  });
 });

@@ -13,6 +13,7 @@ import { walSegments } from '../../../src/storage/wal/wal-reader.ts';
 import { concatScalar } from '../../helpers/scalar.ts';
 import { h5dump } from '../../helpers/h5py.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
+import { openRun } from '../../../src/query/open-run.ts';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
@@ -128,11 +129,11 @@ describe('StorageSink', () => {
     expect(walSegments(path.join(t.dir, 'wal'))).toEqual([]);
   });
 
-  it('cuts segments by size and carries global wave-pool offsets across them', async () => {
+  it.each([1, 2])('cuts segments by size and carries global wave-pool offsets across them (%i writer threads)', async (writerThreads) => {
     const t = tmpDir();
     cleanup = t.cleanup;
     const { scal, waves } = data();
-    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05 });
+    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05, writerThreads });
     await sink.open(runInfo(t.dir));
     await writeAll(sink, scal, waves);
     await sink.close();
@@ -145,6 +146,40 @@ describe('StorageSink', () => {
     const offsets = got.dumps.filter((d) => d.attrs['wave_pool']).map((d) => d.attrs['wave_pool']!['global_offset'] as number);
     const sizes = got.dumps.filter((d) => d.datasets['wave_pool']).map((d) => (d.datasets['wave_pool'] as number[]).length);
     offsets.forEach((o, i) => expect(o).toBe(sizes.slice(0, i).reduce((a, b) => a + b, 0)));
+  });
+
+  it('stores a tag table once per session: later segments name the segment that holds it', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    for (let session = 0; session < 2; session++) {
+      const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05 });
+      await sink.open(runInfo(t.dir));
+      await writeAll(sink, scal, waves);
+      await sink.close();
+    }
+    const got = stored(t.dir);
+    const g = 'scalars/plant.tags';
+    const withPoints = got.dumps.map((d, i) => ({ d, i })).filter(({ d }) => d.datasets[`${g}/value`]);
+    expect(withPoints.length).toBeGreaterThan(3);
+    // Each session stores the table in its first scalar segment; every other one points to it.
+    const holders = withPoints.filter(({ d }) => d.datasets[`${g}/tags/name`]).map(({ i }) => i);
+    expect(holders.length).toBe(2);
+    for (const { d, i } of withPoints) {
+      const holder = Math.max(...holders.filter((h) => h <= i));
+      expect(d.attrs[g]!['tags_segment'], `segment ${i}`).toBe(holder);
+    }
+    expect(got.dumps[holders[0]!]!.datasets[`${g}/tags/name`]).toEqual(tagsInfo.tags!.map((x) => x.name));
+    // Readers still name every tag in every segment.
+    const run = await openRun(t.dir);
+    try {
+      const name = tagsInfo.tags![7]!.name;
+      const exp = expected(scal, waves);
+      const n7 = exp.tag.filter((x) => x === 7).length;
+      expect(run.readTag(name, -(2n ** 62n), 2n ** 62n).numRows).toBe(2 * n7);
+    } finally {
+      run.close();
+    }
   });
 
   it('recovers acknowledged data after a crash: replays the WAL into segments, removes leftovers', async () => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WalWriter, realIo } from '../../../src/storage/wal/wal-writer.ts';
 import type { WalIo } from '../../../src/storage/wal/wal-writer.ts';
 import { scanWal, walSegments } from '../../../src/storage/wal/wal-reader.ts';
@@ -49,6 +49,9 @@ describe('WAL framing and group commit', () => {
     const w = new WalWriter(t.dir, { io, groupCommitMs: 1 });
     let acked = 0;
     const ps = Array.from({ length: 500 }, (_, i) => w.append(2, [payload(i)]).then(() => acked++));
+    // Under load the first fsync may start late: wait for it, then give a second one time to
+    // (wrongly) start.
+    await vi.waitFor(() => expect(syncs).toBeGreaterThan(0), { timeout: 10_000 });
     await new Promise((r) => setTimeout(r, 50));
     expect(acked).toBe(0); // written, but the fsync has not returned
     expect(syncs).toBe(1); // one fsync in flight at a time
