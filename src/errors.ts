@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   DAQ_ERR_PLUGIN_CRASHED: 'A plugin threw, rejected or stopped responding; it is restarted with backoff.',
   DAQ_ERR_TRACE_FORMAT: 'A trace file has a format the loader cannot read (npz, Fortran order, bad header).',
   DAQ_ERR_TRACE_RANGE: 'A trace request lies outside the file (too small for the requested offset/length, bad slice).',
+  DAQ_ERR_EXPORT_UNSUPPORTED: 'An export cannot write a column (type not representable in the format, unknown column name, no schema for an empty export).',
   DAQ_ERR_LIVE_AUTH: 'A live-view request lacked the token required when bound beyond loopback.',
   DAQ_ERR_INTERNAL: 'An actor raised an unexpected error; it was counted and the actor resumed.',
   DAQ_ERR_INSTRUMENT_FAILED: 'An instrument run() threw or rejected; it is restarted with backoff.',

@@ -40,6 +40,8 @@ export { RecordsView } from './query/records-view.ts';
 export type { RecordsBatch, WavesOptions, WavesResult } from './query/records-view.ts';
 export { ScalarStreamReader } from './query/scalar-reader.ts';
 export type { TagTable } from './query/scalar-reader.ts';
+export { exportBatches, writeArrowFile, writeCsv, writeNpyColumns, timeWindow } from './query/export.ts';
+export type { ExportFormat, ExportBatchesOptions, BatchSource, ExportOptions, ExportProgress, ExportResult, CsvExportOptions, NpyExportOptions, NpyExportResult } from './query/export.ts';
 export { loadTrace } from './query/trace.ts';
 export type { Trace, LoadTraceOptions } from './query/trace.ts';
 

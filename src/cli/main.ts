@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createLogger } from '../util/logger.ts';
 import type { LogLevel } from '../util/logger.ts';
 import type { RunFlags } from './run-command.ts';
+import type { ExportFlags } from './export-command.ts';
 
 const USAGE_CODES = new Set<string>(['DAQ_ERR_CONFIG_INVALID', 'DAQ_ERR_CONFIG_READ', 'DAQ_ERR_USAGE']);
 
@@ -60,6 +61,24 @@ export async function main(argv: string[]): Promise<void> {
       const { inspectRun, formatSummary } = await import('./inspect-command.ts');
       const s = await inspectRun(path.resolve(dir));
       process.stdout.write(`${flags.json ? JSON.stringify(s) : formatSummary(s)}\n`);
+    });
+
+  program
+    .command('export')
+    .description('write a run (records with waveforms, scalar points) as Arrow IPC files, CSV or .npy columns into one folder')
+    .argument('<run-dir>', 'the run folder')
+    .option('-f, --format <format>', 'arrow | csv | npy')
+    .option('--from <time>', 'window start from the run origin (inclusive): 1.5, 250ms, 20us, 100ns, 5ps')
+    .option('--to <time>', 'window end from the run origin (exclusive)')
+    .option('--tags <names...>', 'only these scalar tags (space- or comma-separated)')
+    .option('--no-records', 'skip waveform records')
+    .option('--no-scalars', 'skip scalar points')
+    .option('-o, --out <dir>', 'output folder (default ./<run_id>.<format>)')
+    .option('-q, --quiet', 'no progress on stderr')
+    .action(async (dir: string, flags: ExportFlags) => {
+      const { exportCommand } = await import('./export-command.ts');
+      const summary = await exportCommand(dir, flags);
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
     });
 
   program

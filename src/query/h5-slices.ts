@@ -1,4 +1,4 @@
-import h5wasm from 'h5wasm/node';
+import h5wasm, { Module } from 'h5wasm/node';
 import type { Dataset, File as H5File } from 'h5wasm/node';
 import { DaqError } from '../errors.ts';
 
@@ -36,6 +36,43 @@ export function slice<T extends ArrayLike<unknown>>(d: Dataset, a: number, b: nu
     throw new DaqError('DAQ_ERR_HDF5', `could not read ${where(d)}[${a}:${b}] (got ${out?.length ?? 'nothing'})`, { details: { file: fileOf.get(d), field: d.path, offset: a } });
   }
   return out;
+}
+
+/** The parts of h5wasm's module used to read into its heap without a fresh buffer per call. */
+interface HeapModule {
+  _malloc(n: number): number;
+  _free(p: number): void;
+  HEAPU8: Uint8Array;
+  get_dataset_data(fileId: bigint, path: string, count: bigint[], offset: bigint[], stride: bigint[], ptr: bigint): number;
+}
+let scratchPtr = 0;
+let scratchBytes = 0;
+
+/**
+ * Elements [a, b) of a 1-D uint16 dataset as a view of h5wasm's heap, valid only until the next
+ * h5wasm call: use or copy it at once. One HDF5 read into a scratch buffer kept between calls.
+ * `Dataset.slice` instead allocates a wasm buffer and a fresh JS copy per call: for large reads the
+ * fresh (page-faulted) memory halves the throughput, and {@link RecordsView.waves} would copy the
+ * samples twice before converting them.
+ */
+export function sliceU16View(d: Dataset, a: number, b: number): Uint16Array {
+  const n = Math.max(0, b - a);
+  const md = d.metadata as { size: number; signed: boolean; type: number; shape: number[] | null };
+  if (md.size !== 2 || md.signed || n === 0) return slice<Uint16Array>(d, a, b);
+  const m = Module as unknown as HeapModule;
+  if (n * 2 > scratchBytes) {
+    if (scratchPtr) m._free(scratchPtr);
+    scratchBytes = Math.max(n * 2, 1 << 20);
+    scratchPtr = m._malloc(scratchBytes);
+    if (!scratchPtr) {
+      scratchBytes = 0;
+      throw new DaqError('DAQ_ERR_HDF5', `h5wasm could not allocate ${n * 2} bytes to read ${where(d)}[${a}:${b}]`, { details: { file: fileOf.get(d), field: d.path, offset: a } });
+    }
+  }
+  const len = md.shape?.[0] ?? 0;
+  const status = a >= 0 && b <= len ? m.get_dataset_data(d.file_id, d.path, [BigInt(n)], [BigInt(a)], [1n], BigInt(scratchPtr)) : -1;
+  if (status < 0) throw new DaqError('DAQ_ERR_HDF5', `could not read ${where(d)}[${a}:${b}] (status ${status}, length ${len})`, { details: { file: fileOf.get(d), field: d.path, offset: a } });
+  return new Uint16Array(m.HEAPU8.buffer, scratchPtr, n);
 }
 
 /** The whole of a 1-D dataset, checked. */

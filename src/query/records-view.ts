@@ -4,7 +4,7 @@ import type { Dataset } from 'h5wasm/node';
 import { DaqError } from '../errors.ts';
 import { makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
-import { lowerBound, slice } from './h5-slices.ts';
+import { lowerBound, slice, sliceU16View } from './h5-slices.ts';
 
 /** One segment's part of the records table. */
 export interface RecordsSegment {
@@ -21,6 +21,12 @@ export interface WavesOptions {
   mask?: boolean;
   /** Subtract each record's `baseline` (default false). */
   baselineCorrect?: boolean;
+  /**
+   * Buffers to fill instead of allocating (at least n × padTo each): a training loop reusing one
+   * batch buffer skips the page faults of fresh memory, which cost more than the gather itself.
+   * The result's `data` / `mask` are views of them.
+   */
+  out?: { data: Float32Array; mask?: Uint8Array };
 }
 
 export interface WavesResult {
@@ -47,6 +53,34 @@ export interface RecordsBatch {
 const MERGE_GAP_SAMPLES = 1 << 16;
 /** ... and the merged slice at most this long (bounds the temporary buffer). */
 const MERGE_SPAN_SAMPLES = 1 << 22;
+
+/**
+ * Positions of `indices` in ascending order of their values (stable), or null when already
+ * ascending. Packs (value, position) into one float64 key for a native typed-array sort.
+ */
+function readOrder(indices: ArrayLike<number>): Int32Array | null {
+  const n = indices.length;
+  let sorted = true;
+  for (let k = 1; k < n; k++) {
+    if (indices[k]! < indices[k - 1]!) {
+      sorted = false;
+      break;
+    }
+  }
+  if (sorted) return null;
+  const order = new Int32Array(n);
+  const P = 2 ** 21;
+  if (n <= P) {
+    const keys = new Float64Array(n);
+    for (let k = 0; k < n; k++) keys[k] = indices[k]! * P + k; // indices < 2^31: exact below 2^53
+    keys.sort();
+    for (let q = 0; q < n; q++) order[q] = keys[q]! % P;
+    return order;
+  }
+  for (let k = 0; k < n; k++) order[k] = k;
+  order.sort((x, y) => indices[x]! - indices[y]! || x - y);
+  return order;
+}
 
 /**
  * The `records` table of a run, every finished segment seen as one (seed 000's RecordsView).
@@ -100,33 +134,44 @@ export class RecordsView {
   }
 
   /**
-   * Calls `use(k, samples)` for each `indices[k]`, in order, reading nearby waveforms of one
-   * segment with one h5wasm call (each call costs ~0.1-0.2 ms whatever its size).
+   * Calls `use(k, samples)` for each `indices[k]` (in record order when `indices` is not
+   * ascending, otherwise in the given order), reading nearby waveforms of one
+   * segment with one h5wasm call (each call costs ~0.05-0.1 ms whatever its size). `samples` is a
+   * view of h5wasm's heap: `use` must copy or convert it before returning.
    */
   private gather(indices: ArrayLike<number>, use: (k: number, raw: Uint16Array) => void): void {
     const len = this.columns.event_length;
-    let k = 0;
-    while (k < indices.length) {
-      const i0 = indices[k]!;
+    const n = indices.length;
+    // Unsorted indices (a random training batch) are visited in record order so that nearby
+    // events share one read; `use` still receives each one's position k in `indices`.
+    const order = readOrder(indices);
+    const at = order ? (p: number): number => order[p]! : (p: number): number => p;
+    let p = 0;
+    while (p < n) {
+      const i0 = indices[at(p)]!;
       const s = this.segmentIndex(i0);
       const a = Number(this.localOffset[i0]);
       let b = a + len[i0]!;
-      let e = k + 1;
+      let e = p + 1;
+      const segStart = this.segments[s]!.start;
       const segEnd = this.segments[s + 1]?.start ?? this.length;
-      for (; e < indices.length; e++) {
-        const i = indices[e]!;
-        if (!(i >= this.segments[s]!.start && i < segEnd)) break;
+      for (; e < n; e++) {
+        const i = indices[at(e)]!;
+        if (!(i >= segStart && i < segEnd)) break;
         const o = Number(this.localOffset[i]);
         const end = o + len[i]!;
         if (o < a || o - b > MERGE_GAP_SAMPLES || Math.max(b, end) - a > MERGE_SPAN_SAMPLES) break;
         if (end > b) b = end;
       }
-      const buf = slice<Uint16Array>(this.segments[s]!.pool, a, b);
-      for (let j = k; j < e; j++) {
-        const o = Number(this.localOffset[indices[j]!]) - a;
-        use(j, buf.subarray(o, o + len[indices[j]!]!));
+      // A view of h5wasm's heap, valid until the next h5wasm call: `use` must not keep it.
+      const buf = sliceU16View(this.segments[s]!.pool, a, b);
+      for (let q = p; q < e; q++) {
+        const k = at(q);
+        const i = indices[k]!;
+        const o = Number(this.localOffset[i]) - a;
+        use(k, buf.subarray(o, o + len[i]!));
       }
-      k = e;
+      p = e;
     }
   }
 
@@ -146,17 +191,35 @@ export class RecordsView {
     const pad = opts.padTo ?? longest;
     if (!(Number.isInteger(pad) && pad >= 0)) throw new DaqError('DAQ_ERR_TRACE_RANGE', `padTo must be a non-negative integer, found ${pad}`, { details: { padTo: pad } });
     const withMask = opts.mask ?? true;
-    const data = new Float32Array(n * pad);
-    const mask = new Uint8Array(withMask ? n * pad : 0);
+    const reuse = opts.out;
+    if (reuse && (reuse.data.length < n * pad || (withMask && (reuse.mask?.length ?? 0) < n * pad))) {
+      throw new DaqError('DAQ_ERR_TRACE_RANGE', `waves: out buffers need ${n * pad} elements (data ${reuse.data.length}, mask ${reuse.mask?.length ?? 'none'})`, { details: { needed: n * pad } });
+    }
+    const data = reuse ? reuse.data.subarray(0, n * pad) : new Float32Array(n * pad);
+    const mask = reuse && withMask ? reuse.mask!.subarray(0, n * pad) : new Uint8Array(withMask ? n * pad : 0);
     const base = this.columns.baseline;
+    const correct = opts.baselineCorrect === true;
     this.gather(indices, (k, raw) => {
-      const b = opts.baselineCorrect ? base[indices[k]!]! : 0;
       const m = Math.min(raw.length, pad);
       const row = k * pad;
-      for (let s = 0; s < m; s++) data[row + s] = raw[s]! - b;
-      if (withMask) mask.fill(1, row, row + m);
+      const b = correct ? base[indices[k]!]! : 0;
+      // Uint16 → Float32 by TypedArray.set (native conversion) unless a baseline is subtracted.
+      if (b === 0) data.set(m === raw.length ? raw : raw.subarray(0, m), row);
+      else for (let s = 0; s < m; s++) data[row + s] = raw[s]! - b;
+      if (reuse && m < pad) data.fill(0, row + m, row + pad);
+      if (withMask) {
+        mask.fill(1, row, row + m);
+        if (reuse && m < pad) mask.fill(0, row + m, row + pad);
+      }
     });
     return { data, mask, lengths };
+  }
+
+  /** Rows [start, end) of the events with `tMinPs <= timestamp < tMaxPs` (binary search, no allocation). */
+  timeRange(tMinPs: bigint, tMaxPs: bigint): [start: number, end: number] {
+    const ts = this.columns.timestamp;
+    const a = lowerBound(ts, tMinPs);
+    return [a, Math.max(a, lowerBound(ts, tMaxPs, a))];
   }
 
   /**
@@ -209,11 +272,17 @@ export class RecordsView {
   /**
    * Batches of up to `size` records with their raw waveforms, memory bounded by one batch. Each
    * batch is shaped like a waveform batch in flight: `records.wave_offset` indexes `samples`.
+   * `range` limits the rows to [start, end) (default all), e.g. a {@link queryTimeWindow} span.
    */
-  *iterBatches(size: number): Generator<RecordsBatch> {
+  *iterBatches(size: number, range: { start?: number; end?: number } = {}): Generator<RecordsBatch> {
     if (!(Number.isInteger(size) && size > 0)) throw new DaqError('DAQ_ERR_TRACE_RANGE', `batch size must be a positive integer, found ${size}`, { details: { size } });
-    for (let start = 0; start < this.length; start += size) {
-      const end = Math.min(this.length, start + size);
+    const first = range.start ?? 0;
+    const last = range.end ?? this.length;
+    if (!(Number.isInteger(first) && Number.isInteger(last) && first >= 0 && last <= this.length)) {
+      throw new DaqError('DAQ_ERR_TRACE_RANGE', `rows [${first}, ${last}) are outside 0..${this.length}`, { details: { start: first, end: last } });
+    }
+    for (let start = first; start < last; start += size) {
+      const end = Math.min(last, start + size);
       const cols = this.slice(start, end);
       let total = 0;
       for (let i = start; i < end; i++) total += this.columns.event_length[i]!;

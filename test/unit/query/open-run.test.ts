@@ -97,6 +97,23 @@ describe('openRun / RecordsView', () => {
     });
   });
 
+  it('waves({ out }): fills reused buffers (stale contents overwritten, padding zeroed), same as fresh; baselineCorrect', () => {
+    const idx = [5, 2, 0, 1];
+    const pad = 300;
+    const fresh = run.records.waves(idx, { padTo: pad });
+    const data = new Float32Array(idx.length * pad + 7).fill(-1);
+    const mask = new Uint8Array(idx.length * pad).fill(9);
+    const r = run.records.waves(idx, { padTo: pad, out: { data, mask } });
+    expect(r.data.buffer).toBe(data.buffer);
+    expect(Array.from(r.data)).toEqual(Array.from(fresh.data));
+    expect(Array.from(r.mask)).toEqual(Array.from(fresh.mask));
+    expect(data[idx.length * pad]).toBe(-1);
+    expect(() => run.records.waves(idx, { padTo: pad, out: { data: new Float32Array(10) } })).toThrow(/out buffers need 1200 elements/);
+    const bc = run.records.waves([1], { padTo: pad, baselineCorrect: true });
+    const w = run.records.wave(1, { baselineCorrect: true });
+    expect(Array.from(bc.data.subarray(0, Math.min(pad, w.length)))).toEqual(Array.from(w.subarray(0, pad)));
+  });
+
   it('queryTimeWindow: tMin inclusive, tMax exclusive, by binary search, with channel filter', () => {
     const ts = refWaves.map((w) => w.t);
     const a = ts[10]!;

@@ -1,0 +1,199 @@
+/**
+ * Reading benchmarks (issue #5), each figure beside a reference measured in the same run:
+ * 1. `queryTimeWindow` on 100 M timestamps: fixed cost (empty window) and cost per returned
+ *    event, beside numpy `searchsorted` ×2 + `arange` on the same values. RecordsView keeps the
+ *    record columns in memory (they are read whole at openRun), so the query never touches the
+ *    file: the 100 M-record view is built synthetically in memory (timestamp + channel columns;
+ *    a 100 M-record run is 6.8 GB of record columns, beyond what this shared machine should write
+ *    for a benchmark).
+ * 2. `waves()` gather + pad to float32: GB/s of float32 written, contiguous and random indices,
+ *    beside `Float32Array.prototype.set` of the same number of bytes.
+ * 3. HDF5 slice reads of the wave pool: random 1000-sample reads (our `slice()` through h5wasm's
+ *    `Dataset.slice`, and h5wasm's `get_dataset_data` straight into a reused buffer) and large
+ *    4 Mi-sample reads, beside h5py on the same file and offsets.
+ * Trace `iterChunks` vs raw sequential read with peak RSS: `test/bench/trace.bench.ts`.
+ *
+ *   node bin/run-ts.js test/bench/query.bench.ts   (BENCH_REPS, QUERY_BENCH_M, QUERY_BENCH_EVENTS)
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { allocRecordColumns } from '../../src/schema/waveform.ts';
+import { h5ready, writeSegmentSync } from '../../src/storage/hdf5/segment-writer.ts';
+import { openRun } from '../../src/query/open-run.ts';
+import { RecordsView } from '../../src/query/records-view.ts';
+import { required, slice, sliceU16View } from '../../src/query/h5-slices.ts';
+import { envInt, median, printTable, repeat } from './harness.ts';
+import type { Row } from './harness.ts';
+
+const REPS = envInt('BENCH_REPS', 5);
+const M = envInt('QUERY_BENCH_M', 100); // millions of timestamps
+const EVENTS = envInt('QUERY_BENCH_EVENTS', 50_000); // × 1000 samples
+const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-query-bench-'));
+const rows: Row[] = [];
+const py = (code: string, ...args: string[]): string => execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+
+// 1. queryTimeWindow on M million timestamps.
+{
+  const n = M * 1_000_000;
+  const ts = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) ts[i] = BigInt(i * 1000 + (i % 7));
+  const view = new RecordsView({ ...allocRecordColumns(0), timestamp: ts, channel: new Int16Array(n) }, [], new BigInt64Array(0));
+  const Q = 20_000;
+  const starts = Float64Array.from({ length: Q }, (_, k) => (((k * 2654435761) >>> 0) % (n - 2_000_000)) * 1000);
+  const perQuery = (width: number, q: number) => () => {
+    const t0 = performance.now();
+    let s = 0;
+    for (let k = 0; k < q; k++) s += view.queryTimeWindow(BigInt(starts[k]!), BigInt(starts[k]! + width * 1000)).length;
+    if (s !== q * width) throw new Error(`queryTimeWindow found ${s}, expected ${q * width}`);
+    return ((performance.now() - t0) / q) * 1000;
+  };
+  const empty = median(await repeat(REPS, perQuery(0, Q)));
+  const small = median(await repeat(REPS, perQuery(1000, Q)));
+  const large = median(await repeat(REPS, perQuery(1_000_000, 50)));
+  const np = JSON.parse(py(`
+import numpy as np, time, json
+n = ${n}; ts = np.arange(n, dtype=np.int64) * 1000 + (np.arange(n, dtype=np.int64) % 7)
+starts = (((np.arange(${Q}, dtype=np.uint64) * np.uint64(2654435761)) & np.uint64(0xffffffff)) % np.uint64(n - 2000000)).astype(np.int64) * 1000
+out = {}
+for width, q in ((0, ${Q}), (1000, ${Q}), (1000000, 50)):
+    res = []
+    for rep in range(${REPS}):
+        t0 = time.perf_counter()
+        for s in starts[:q].tolist():
+            a = np.searchsorted(ts, s, 'left'); b = np.searchsorted(ts, s + width * 1000, 'left'); np.arange(a, b, dtype=np.int32)
+        res.append((time.perf_counter() - t0) / q * 1e6)
+    out[width] = float(np.median(res))
+print(json.dumps(out))
+`)) as Record<string, number>;
+  const perEvent = ((large - empty) / 1_000_000) * 1000; // ns per returned event
+  rows.push({ measure: `queryTimeWindow on ${M} M records, empty window (fixed cost)`, value: `${empty.toFixed(2)} µs`, reference: `numpy searchsorted×2 + arange ${np['0']!.toFixed(2)} µs`, ratio: (empty / np['0']!).toFixed(2), goal: `≤ 50 µs ${empty <= 50 ? '✓' : '✗'}` });
+  rows.push({ measure: `queryTimeWindow on ${M} M records, 1000-event window`, value: `${small.toFixed(2)} µs`, reference: `numpy ${np['1000']!.toFixed(2)} µs`, ratio: (small / np['1000']!).toFixed(2) });
+  rows.push({ measure: `queryTimeWindow on ${M} M records, 1 M-event window`, value: `${(large / 1000).toFixed(2)} ms (${perEvent.toFixed(2)} ns/event)`, reference: `numpy ${(np['1000000']! / 1000).toFixed(2)} ms`, ratio: (large / np['1000000']!).toFixed(2), goal: 'proportional to result' });
+}
+
+// 2 + 3 on one waveform segment.
+const EV_LEN = 1000;
+const dir = fs.mkdtempSync(path.join(base, 'w-'));
+await h5ready();
+const seg = (() => {
+  const r = allocRecordColumns(EVENTS);
+  const samples = new Uint16Array(EVENTS * EV_LEN);
+  for (let i = 0; i < samples.length; i++) samples[i] = (i * 2654435761) >>> 18;
+  for (let i = 0; i < EVENTS; i++) {
+    r.timestamp[i] = BigInt(i) * 1_000_000n;
+    r.channel[i] = i % 8;
+    r.baseline[i] = 1000;
+    r.event_id[i] = BigInt(i);
+    r.dt[i] = 4;
+    r.wave_offset[i] = BigInt(i * EV_LEN);
+    r.event_length[i] = EV_LEN;
+  }
+  return writeSegmentSync(dir, { runId: 'b', index: 0, software: 'bench', configJson: '{}', lineageJson: '{}', t0UnixNs: 0n, walSeqLast: 0n, scalars: [], waves: [{ stream: 'records', primary: true, dtNs: 4, records: r, samples, globalSampleOffset: 0n }], tables: [] });
+})();
+const run = await openRun(dir);
+const records = run.records;
+
+// 2. waves(): float32 GB/s out.
+{
+  const PAD = 1024;
+  const all = Int32Array.from({ length: EVENTS }, (_, k) => k);
+  const rnd = Int32Array.from({ length: 5000 }, (_, k) => ((k * 2654435761) >>> 0) % EVENTS);
+  const reuse = { data: new Float32Array(EVENTS * PAD), mask: new Uint8Array(EVENTS * PAD) };
+  const gbps = (idx: Int32Array, mask: boolean, out?: typeof reuse) => async () => {
+    const t0 = performance.now();
+    const { data } = records.waves(idx, { padTo: PAD, mask, out });
+    return data.byteLength / (performance.now() - t0) / 1e6;
+  };
+  const src = new Float32Array(EVENTS * PAD).fill(1);
+  const dst = new Float32Array(EVENTS * PAD);
+  const setRef = median(await repeat(REPS, () => {
+    const t0 = performance.now();
+    dst.set(src);
+    return dst.byteLength / (performance.now() - t0) / 1e6;
+  }));
+  const allocSetRef = median(await repeat(REPS, () => {
+    const t0 = performance.now();
+    const d = new Float32Array(EVENTS * PAD);
+    d.set(src);
+    return d.byteLength / (performance.now() - t0) / 1e6;
+  }));
+  const contiguous = median(await repeat(REPS, gbps(all, false)));
+  const contiguousMask = median(await repeat(REPS, gbps(all, true)));
+  const random = median(await repeat(REPS, gbps(rnd, false)));
+  const reused = median(await repeat(REPS, gbps(all, false, reuse)));
+  const reusedMask = median(await repeat(REPS, gbps(all, true, reuse)));
+  const randomReused = median(await repeat(REPS, gbps(rnd, false, reuse)));
+  const ref = `TypedArray.set same bytes ${setRef.toFixed(2)} GB/s (new + set ${allocSetRef.toFixed(2)})`;
+  rows.push({ measure: `waves(${EVENTS / 1000}k contiguous events, padTo ${PAD}, no mask) float32 out`, value: `${contiguous.toFixed(2)} GB/s`, reference: ref, ratio: (contiguous / setRef).toFixed(2), goal: `≥ 2 GB/s ${contiguous >= 2 ? '✓' : '✗'}` });
+  rows.push({ measure: 'waves(same, with mask)', value: `${contiguousMask.toFixed(2)} GB/s`, reference: ref, ratio: (contiguousMask / setRef).toFixed(2), goal: `≥ 2 GB/s ${contiguousMask >= 2 ? '✓' : '✗'}` });
+  rows.push({ measure: 'waves(5000 random events, padTo 1024, no mask)', value: `${random.toFixed(2)} GB/s`, reference: ref, ratio: (random / setRef).toFixed(2) });
+  rows.push({ measure: `waves(${EVENTS / 1000}k contiguous, padTo ${PAD}, no mask, out: reused buffer)`, value: `${reused.toFixed(2)} GB/s`, reference: ref, ratio: (reused / setRef).toFixed(2), goal: `≥ 2 GB/s ${reused >= 2 ? '✓' : '✗'}` });
+  rows.push({ measure: 'waves(same, with mask, out: reused buffers)', value: `${reusedMask.toFixed(2)} GB/s`, reference: ref, ratio: (reusedMask / setRef).toFixed(2), goal: `≥ 2 GB/s ${reusedMask >= 2 ? '✓' : '✗'}` });
+  rows.push({ measure: 'waves(5000 random events, no mask, out: reused buffer)', value: `${randomReused.toFixed(2)} GB/s`, reference: ref, ratio: (randomReused / setRef).toFixed(2) });
+}
+
+// 3. HDF5 slice reads vs h5py, same file, same offsets.
+{
+  const file = seg.path;
+  const pool = required((run as unknown as { files: Parameters<typeof required>[0][] }).files[0]!, 'wave_pool');
+  const picks = Int32Array.from({ length: 5000 }, (_, k) => (((k * 2654435761) >>> 0) % EVENTS) * EV_LEN);
+  const Mod = (await h5ready()) as { _malloc(n: number): number; _free(p: number): void; HEAPU8: Uint8Array; get_dataset_data(...a: unknown[]): number };
+  const fileId = (run as unknown as { files: Array<{ file_id: bigint }> }).files[0]!.file_id;
+  const ptr = Mod._malloc(EV_LEN * 2);
+  const perRead = (read: (o: number) => void) => () => {
+    const t0 = performance.now();
+    for (const o of picks) read(o);
+    return ((performance.now() - t0) / picks.length) * 1000;
+  };
+  const viaSlice = perRead((o) => slice<Uint16Array>(pool, o, o + EV_LEN));
+  const viaView = perRead((o) => sliceU16View(pool, o, o + EV_LEN).slice());
+  const direct = perRead((o) => {
+    Mod.get_dataset_data(fileId, 'wave_pool', [BigInt(EV_LEN)], [BigInt(o)], [1n], BigInt(ptr));
+    new Uint16Array(Mod.HEAPU8.buffer, ptr, EV_LEN).slice();
+  });
+  const one = perRead((o) => slice<Uint16Array>(pool, o, o + 1));
+  const BIG = 1 << 22;
+  const bigOffs = Array.from({ length: 20 }, (_, k) => (k * 7_000_003) % (EVENTS * EV_LEN - BIG));
+  const bigRead = (read: (o: number) => unknown) => () => {
+    const t0 = performance.now();
+    for (const o of bigOffs) read(o);
+    return (bigOffs.length * BIG * 2) / (performance.now() - t0) / 1e6;
+  };
+  // Warm-up: a whole pass (HDF5's metadata cache holds the chunk index afterwards, wasm tiered up).
+  const [s, v, d, o1] = [median(await repeat(REPS, viaSlice, 2)), median(await repeat(REPS, viaView, 2)), median(await repeat(REPS, direct, 2)), median(await repeat(REPS, one, 2))];
+  const big = median(await repeat(REPS, bigRead((o) => slice<Uint16Array>(pool, o, o + BIG)), 1));
+  const bigView = median(await repeat(REPS, bigRead((o) => sliceU16View(pool, o, o + BIG)), 1));
+  Mod._free(ptr);
+  const h = JSON.parse(py(`
+import h5py, time, json, sys, numpy as np
+f = h5py.File(sys.argv[1], 'r'); d = f['wave_pool']
+picks = (((np.arange(5000, dtype=np.uint64) * np.uint64(2654435761)) & np.uint64(0xffffffff)) % np.uint64(${EVENTS})).astype(np.int64) * ${EV_LEN}
+offs = picks.tolist(); big = [(k * 7000003) % (${EVENTS * EV_LEN} - ${BIG}) for k in range(20)]
+def rnd():
+    t0 = time.perf_counter()
+    for o in offs: d[o:o + ${EV_LEN}]
+    return (time.perf_counter() - t0) / len(offs) * 1e6
+def one():
+    t0 = time.perf_counter()
+    for o in offs: d[o:o + 1]
+    return (time.perf_counter() - t0) / len(offs) * 1e6
+def bigr():
+    t0 = time.perf_counter()
+    for o in big: d[o:o + ${BIG}]
+    return len(big) * ${BIG} * 2 / (time.perf_counter() - t0) / 1e9
+for fn in (rnd, one, bigr): fn(); fn()
+print(json.dumps({'rnd': float(np.median([rnd() for _ in range(${REPS})])), 'one': float(np.median([one() for _ in range(${REPS})])), 'big': float(np.median([bigr() for _ in range(${REPS})]))}))
+`, file)) as { rnd: number; one: number; big: number };
+  rows.push({ measure: 'wave pool random 1000-sample read, slice() (h5wasm Dataset.slice)', value: `${s.toFixed(1)} µs`, reference: `h5py same slices ${h.rnd.toFixed(1)} µs`, ratio: `${(h.rnd / s).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${h.rnd / s >= 0.8 ? '✓' : '✗'}` });
+  rows.push({ measure: 'same, sliceU16View() + copy (reused heap buffer; what waves() uses)', value: `${v.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: `${(h.rnd / v).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${h.rnd / v >= 0.8 ? '✓' : '✗'}` });
+  rows.push({ measure: 'same, raw h5wasm get_dataset_data (no JS wrapper)', value: `${d.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: `${(h.rnd / d).toFixed(2)}× h5py speed` });
+  rows.push({ measure: 'per-call floor: random 1-sample read, slice()', value: `${o1.toFixed(1)} µs`, reference: `h5py ${h.one.toFixed(1)} µs`, ratio: `${(h.one / o1).toFixed(2)}× h5py speed` });
+  rows.push({ measure: 'wave pool 4 Mi-sample (8 MiB) reads, slice() (fresh array per call)', value: `${big.toFixed(2)} GB/s`, reference: `h5py ${h.big.toFixed(2)} GB/s`, ratio: `${(big / h.big).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${big / h.big >= 0.8 ? '✓' : '✗'}` });
+  rows.push({ measure: 'wave pool 4 Mi-sample reads, sliceU16View() (what waves()/iterBatches use)', value: `${bigView.toFixed(2)} GB/s`, reference: `h5py ${h.big.toFixed(2)} GB/s`, ratio: `${(bigView / h.big).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${bigView / h.big >= 0.8 ? '✓' : '✗'}` });
+}
+
+run.close();
+fs.rmSync(base, { recursive: true, force: true });
+printTable('Reading runs (issue #5)', rows);
