@@ -388,12 +388,17 @@ export class Daemon {
   private async doStop(): Promise<void> {
     if (this.state === 'running') this.state = 'stopping';
     await Promise.all(this.instruments.map(({ ref }) => new Promise<void>((r) => dispatch(ref, { type: 'stop', reply: r }))));
-    if (!this.fatalError) await this.whenDrainedOrFatal();
+    // Every instrument batch is now delivered (an instrument's stop waits for its last batch to be
+    // admitted, and admission is delivery): a flush sent now reaches each processor after all of
+    // its input. Processors flush in order (the merge first), each publishing what it held before
+    // it replies, so a later processor's flush also comes after its input. Only then wait for the
+    // sinks: a processor that holds input (the merge holds the newest event of each input until
+    // the input's watermark passes it, or the input ends) acks it only when flushed.
     for (const p of this.processors) {
       p.stopTicks();
       await new Promise<void>((r) => dispatch(p.ref, { type: 'flush', reply: r }));
-      if (!this.fatalError) await this.whenDrainedOrFatal();
     }
+    if (!this.fatalError) await this.whenDrainedOrFatal();
     const errors: Error[] = [];
     for (const { ref, acked } of this.sinks) {
       const err = await new Promise<Error | null>((r) => dispatch(ref, { type: 'close', reply: r }));

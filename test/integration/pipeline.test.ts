@@ -3,10 +3,10 @@ import { Daemon } from '../../actors/daemon.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import { ScalarGenerator } from '../../src/instruments/sim-scalar.ts';
 import type { SimScalarOptions } from '../../src/instruments/sim-scalar.ts';
-import { ChannelGenerator } from '../../src/instruments/sim-digitizer.ts';
+import { ChannelGenerator, simDigitizerOptions } from '../../src/instruments/sim-digitizer.ts';
 import type { SimDigitizerOptions } from '../../src/instruments/sim-digitizer.ts';
 import { concatScalar } from '../helpers/scalar.ts';
-import { recordColumns } from '../../src/schema/waveform.ts';
+import { recordColumns, recordsSchema } from '../../src/schema/waveform.ts';
 import type { StreamBatch, WaveBatch } from '../../src/schema/batch.ts';
 import { CaptureSink } from '../helpers/capture-sink.ts';
 import { sameBytes } from '../helpers/bytes.ts';
@@ -193,4 +193,33 @@ describe('a failing lossless sink (disk full)', () => {
     expect(full.rows('p.tags')).toBe(20_000);
     expectScalarExact(other.batches.get('p.tags')!, config.instruments[0]!.options as SimScalarOptions, 2, d.run.t0UnixNs);
   });
+
+  it('stops promptly when waveform inputs give no watermark: the merge is flushed before the sinks are awaited', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const config = validateConfig({ run: { out: t.dir }, instruments: [], storage: { sinks: ['none'] }, http: { enabled: false } }, 'test');
+    const sink = new CaptureSink('cap');
+    const opts = simDigitizerOptions.parse({ channels: 2, trigger_rate_hz: 500, max_length: 500 });
+    const sources = [0, 1].map((ch) => ({
+      name: `w${ch}`,
+      restartable: false,
+      streams: [{ name: `w${ch}.ch0`, kind: 'waveform' as const, schema: recordsSchema, channels: [ch], dtNs: 4, lineage: { plugin: 't', version: '1', optionsHash: '', inputs: [] } }],
+      async *run() {
+        const g = new ChannelGenerator(opts, 7, ch, 0n);
+        for (let k = 1; k <= 5; k++) {
+          const wb = g.generate(BigInt(k) * 20_000_000_000n, `w${ch}.ch0`)!;
+          delete wb.watermarkPs; // a producer that promises nothing: the merge holds its newest event
+          yield wb;
+        }
+      },
+    }));
+    const d = await Daemon.start({ config, log: quiet, extraSinks: [sink], extraSources: sources });
+    while (['w0', 'w1'].some((n) => d.status().instruments[n]!.running)) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    await d.stop();
+    expect(Date.now() - t0).toBeLessThan(1500); // not held until a silence timeout (2 s), nor forever
+    const emitted = ['w0.ch0', 'w1.ch0'].reduce((a, s) => a + (d.status().streams[s]?.rows ?? 0), 0);
+    expect(emitted).toBeGreaterThan(50);
+    expect(sink.rows('records')).toBe(emitted); // every event merged, the held ones too
+  }, 30_000);
 });
