@@ -43,8 +43,12 @@ export class Epoch {
     return out;
   }
 
-  /** Waveform parts; `samplesSoFar` gives and receives each stream's global sample count. */
-  waveParts(streams: Map<string, StreamInfo>, primary: string, samplesSoFar: Map<string, bigint>): WaveSegmentPart[] {
+  /**
+   * Waveform parts; `samplesSoFar` gives and receives each stream's global sample count. The
+   * primary (merged) stream's `event_id` is its row number in the run's stored records table,
+   * counted on from `eventsSoFar` (so a continued or recovered run numbers on, never repeats).
+   */
+  waveParts(streams: Map<string, StreamInfo>, primary: string, samplesSoFar: Map<string, bigint>, eventsSoFar: Map<string, bigint> = new Map()): WaveSegmentPart[] {
     const out: WaveSegmentPart[] = [];
     for (const [stream, list] of this.batches) {
       const info = streams.get(stream);
@@ -68,6 +72,18 @@ export class Epoch {
       }
       const before = samplesSoFar.get(stream) ?? 0n;
       samplesSoFar.set(stream, before + BigInt(total));
+      if (stream === primary) {
+        const first = eventsSoFar.get(stream) ?? 0n;
+        // event_id as two 32-bit words: no BigInt per record (first + i < 2^53).
+        const base = Number(first);
+        const w = new Uint32Array(records.event_id.buffer, records.event_id.byteOffset, n * 2);
+        for (let i = 0; i < n; i++) {
+          const id = base + i;
+          w[2 * i] = id >>> 0;
+          w[2 * i + 1] = Math.floor(id / 4294967296);
+        }
+        eventsSoFar.set(stream, first + BigInt(n));
+      }
       out.push({ stream, primary: stream === primary, dtNs: info.dtNs ?? 0, records, samples, globalSampleOffset: before });
     }
     return out;

@@ -37,11 +37,51 @@ export interface StorageSinkOptions {
 
 const SEGMENT_RE = /^seg-(\d{6})\.h5$/;
 
+/** `<run>/storage-state.json`: the counts a clean close leaves for the run's next session. */
+interface StorageState {
+  segment: number;
+  samples: Record<string, string>;
+  events?: Record<string, string>;
+}
+
+const STATE_FILE = 'storage-state.json';
+
+function readStorageState(dir: string): StorageState | null {
+  const file = path.join(dir, STATE_FILE);
+  if (!fs.existsSync(file)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as StorageState;
+  } catch (err) {
+    throw new StorageError(`${file} does not parse (${(err as Error).message}): it holds the wave-pool and event counts of the run's earlier sessions; restore it or start a new run`, { details: { file } });
+  }
+}
+
+/** Written before the WAL is deleted (tmp + fsync + rename + directory fsync). */
+function writeStorageState(dir: string, state: StorageState): void {
+  const file = path.join(dir, STATE_FILE);
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, `${JSON.stringify(state)}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dfd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(dfd);
+  } finally {
+    fs.closeSync(dfd);
+  }
+}
+
 /** A segment's content with what its checkpoint records. */
 interface PreparedSegment {
   content: SegmentContent;
   seq: bigint;
   samples: Record<string, string>;
+  events: Record<string, string>;
 }
 
 /** What recovery found when the sink opened a run folder. */
@@ -75,6 +115,8 @@ export class StorageSink implements Sink {
   private flushesQueued = 0;
   private nextSegment = 0;
   private readonly samples = new Map<string, bigint>();
+  /** Records stored so far in the merged records stream (event_id of the next one). */
+  private readonly events = new Map<string, bigint>();
   /** Per scalar stream: the tag table this session stored last, and in which segment. */
   private readonly tagTablesStored = new Map<string, { table: EncodedTagTable; segment: number }>();
   private failed: Error | null = null;
@@ -142,6 +184,15 @@ export class StorageSink implements Sink {
         lastCheckpointed = cp.segment;
         sawCheckpoint = true;
         for (const [s, n] of Object.entries(cp.samples)) this.samples.set(s, BigInt(n));
+        for (const [s, n] of Object.entries(cp.events ?? {})) this.events.set(s, BigInt(n));
+      }
+    }
+    // A cleanly closed run has no WAL left: its counts were saved beside the segments.
+    if (!sawCheckpoint) {
+      const state = readStorageState(run.dir);
+      if (state) {
+        for (const [s, n] of Object.entries(state.samples)) this.samples.set(s, BigInt(n));
+        for (const [s, n] of Object.entries(state.events ?? {})) this.events.set(s, BigInt(n));
       }
     }
     // A segment file newer than the last checkpoint was finished but not checkpointed (a crash
@@ -192,7 +243,8 @@ export class StorageSink implements Sink {
     // The checkpoint goes first: a torn tail can only cut a suffix, so any log with a record of
     // this session starts with it.
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
-    const registry = [this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: this.nextSegment - 1, seq: (scan.nextSeq - 1n).toString(), samples }))];
+    const events = Object.fromEntries([...this.events].map(([k, v]) => [k, v.toString()]));
+    const registry = [this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: this.nextSegment - 1, seq: (scan.nextSeq - 1n).toString(), samples, events }))];
     for (const s of this.streams.values()) registry.push(this.wal.append(RecordType.STREAM, encodeStream(s)));
     await Promise.all(registry);
     for (const s of oldSegments) fs.rmSync(s.file, { force: true });
@@ -305,7 +357,7 @@ export class StorageSink implements Sink {
       t0UnixNs: this.run.t0UnixNs,
       walSeqLast: seq,
       scalars: epoch.scalarParts(this.streams),
-      waves: epoch.waveParts(this.streams, this.primary, this.samples),
+      waves: epoch.waveParts(this.streams, this.primary, this.samples, this.events),
       tables: epoch.tableParts(this.streams),
     };
     // A tag table already stored by this session (same table object: tables are replaced, never
@@ -319,12 +371,13 @@ export class StorageSink implements Sink {
     }
     // Global sample counts through this segment, for its checkpoint.
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
-    return { content, seq, samples };
+    const events = Object.fromEntries([...this.events].map(([k, v]) => [k, v.toString()]));
+    return { content, seq, samples, events };
   }
 
   /** After segment `content.index` is final: checkpoint it, then drop the WAL it covers. */
   private async checkpoint(p: PreparedSegment): Promise<void> {
-    await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: p.content.index, seq: p.seq.toString(), samples: p.samples }));
+    await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: p.content.index, seq: p.seq.toString(), samples: p.samples, events: p.events }));
     await this.wal.syncNow(); // durable checkpoint in every durability mode
     // The registry must outlive the segments about to be deleted.
     await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
@@ -351,7 +404,15 @@ export class StorageSink implements Sink {
         await this.wal.close();
         // A clean close leaves every batch in finished segments (the last checkpoint is durable):
         // the log is no longer needed.
-        if (!this.failed && !this.wal.isPoisoned) for (const s of walSegments(this.wal.dir)) fs.rmSync(s.file, { force: true });
+        if (!this.failed && !this.wal.isPoisoned) {
+          // What the next session of this run (run.on_restart: continue) numbers on from.
+          writeStorageState(this.run.dir, {
+            segment: this.nextSegment - 1,
+            samples: Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()])),
+            events: Object.fromEntries([...this.events].map(([k, v]) => [k, v.toString()])),
+          });
+          for (const s of walSegments(this.wal.dir)) fs.rmSync(s.file, { force: true });
+        }
       }
     } finally {
       await Promise.all(this.writers.map((w) => w.close()));

@@ -79,6 +79,8 @@ export interface Checkpoint {
   seq: string;
   /** Per waveform stream: samples stored so far (the next segment's global_offset). */
   samples: Record<string, string>;
+  /** Records stored so far in the run's merged records stream (the next segment's first event_id). */
+  events?: Record<string, string>;
 }
 
 export function encodeCheckpoint(c: Checkpoint): Uint8Array[] {

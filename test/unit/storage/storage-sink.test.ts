@@ -148,7 +148,7 @@ describe('StorageSink', () => {
     offsets.forEach((o, i) => expect(o).toBe(sizes.slice(0, i).reduce((a, b) => a + b, 0)));
   });
 
-  it('stores a tag table once per session: later segments name the segment that holds it', async () => {
+  it('across sessions: stores a tag table once per session (later segments name its segment), numbers records and wave-pool offsets on', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
     const { scal, waves } = data();
@@ -170,6 +170,17 @@ describe('StorageSink', () => {
       expect(d.attrs[g]!['tags_segment'], `segment ${i}`).toBe(holder);
     }
     expect(got.dumps[holders[0]!]!.datasets[`${g}/tags/name`]).toEqual(tagsInfo.tags!.map((x) => x.name));
+    // Records number on across segments and sessions: event_id is the row in the run's records
+    // table, and every segment's wave pool starts where the previous one ended.
+    const ids = got.dumps.flatMap((d) => (d.datasets['records/event_id'] as number[] | undefined) ?? []);
+    expect(ids.length).toBe(2 * expected(scal, waves).rec.length);
+    expect(ids).toEqual(ids.map((_, i) => i));
+    const pools = got.dumps.filter((d) => d.datasets['wave_pool']);
+    let next = 0;
+    for (const d of pools) {
+      expect(d.attrs['wave_pool']!['global_offset']).toBe(next);
+      next += (d.datasets['wave_pool'] as number[]).length;
+    }
     // Readers still name every tag in every segment.
     const run = await openRun(t.dir);
     try {
