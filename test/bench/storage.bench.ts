@@ -7,7 +7,7 @@
  * - waveform samples acknowledged MB/s beside raw fs write with the same fsync cadence, and bytes
  *   written per sample byte on the acquisition path;
  * - recovery replay MB/s of WAL; bytes on disk per scalar point.
- * `node bin/run-ts.js test/bench/storage.bench.ts` (BENCH_SECONDS, BENCH_REPS).
+ * `node bin/run-ts.js test/bench/storage.bench.ts` (BENCH_SECONDS, BENCH_REPS, BENCH_WRITER_THREADS).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +28,8 @@ import { envInt, median, printTable, repeat } from './harness.ts';
 
 const SECONDS = envInt('BENCH_SECONDS', 6);
 const REPS = envInt('BENCH_REPS', 3);
+/** storage.writer_threads for the scalar scenarios (BENCH_WRITER_THREADS, default 1). */
+const WRITER_THREADS = envInt('BENCH_WRITER_THREADS', 1);
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-storage-bench-'));
 
 const SCENARIOS: Record<string, { tags: number; rate_hz: number }> = {
@@ -52,7 +54,7 @@ async function scenario(name: string, dir: string): Promise<ScenarioResult> {
     {
       run: { out: dir },
       instruments: [{ name: 'plant', type: 'sim-scalar', options: { ...sc, realtime: false, batch_rows: 65536 } }],
-      storage: { sinks: ['hdf5'], epoch_s: 2 },
+      storage: { sinks: ['hdf5'], epoch_s: 2, writer_threads: WRITER_THREADS },
       http: { enabled: false },
       merge: { enabled: false },
     },
