@@ -95,10 +95,18 @@ export class ScalarGenerator {
     let g = this.next;
     let k = Math.floor(g / n);
     let i = g - k * n;
-    const t0 = this.t0UnixNs;
+    // t0 + offset written as two 32-bit words: no BigInt per point (offsets are < 2^53 ns).
+    const tw = new Uint32Array(ts.buffer, ts.byteOffset, rows * 2);
+    const t0Lo = Number(BigInt.asUintN(32, this.t0UnixNs));
+    const t0Hi = Number(BigInt.asUintN(32, this.t0UnixNs >> 32n));
     for (let r = 0; r < rows; r++, g++) {
       const tOff = k * this.periodNs + (i * this.periodNs) / n;
-      ts[r] = t0 + BigInt(Math.round(tOff));
+      const off = Math.round(tOff);
+      const offHi = Math.floor(off / 4294967296);
+      const lo = t0Lo + (off - offHi * 4294967296);
+      const carry = lo >= 4294967296 ? 1 : 0;
+      tw[2 * r] = lo - carry * 4294967296;
+      tw[2 * r + 1] = (t0Hi + offHi + carry) >>> 0;
       tag[r] = i;
       const tS = tOff * 1e-9;
       const h = hash32(seed, i, k);
