@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScalarGenerator, simScalarOptions, simScalar, batchRows } from '../../../src/instruments/sim-scalar.ts';
+import { scalarColumns } from '../../../src/schema/scalar.ts';
 import { sameBytes } from '../../helpers/bytes.ts';
 import { concatScalar } from '../../helpers/scalar.ts';
 
@@ -80,5 +81,15 @@ describe('sim-scalar', () => {
     // Paced: never ahead of the wall clock (10k points/s), and not far behind it.
     expect(rows).toBeLessThanOrEqual(Math.ceil(elapsedS * 10_000) + 100);
     expect(rows).toBeGreaterThan(3000);
+  });
+
+  it('writes timestamps exactly t0 + offset for any t0 (32-bit word carries included)', () => {
+    for (const t0 of [0n, 4_294_967_295n, (1n << 40n) - 5n, 1_790_000_000_123_456_789n]) {
+      const g = new ScalarGenerator(simScalarOptions.parse({ tags: 1000, rate_hz: 7.3 }), 1, t0);
+      const c = scalarColumns(g.generate(50_000, 's').batch);
+      let bad = 0;
+      for (let r = 0; r < c.tag.length; r++) if (c.timestampNs[r] !== t0 + BigInt(Math.round(g.timeOffsetNs(r)))) bad++;
+      expect(bad, `t0 ${t0}`).toBe(0);
+    }
   });
 });
