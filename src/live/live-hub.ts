@@ -1,6 +1,6 @@
 import { Field, Float64, Int16, Schema, Uint32 } from 'apache-arrow';
 import type { RecordBatch } from 'apache-arrow';
-import { defer, filter, finalize, interval, map } from 'rxjs';
+import { defer, filter, finalize, interval, map, share, startWith } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { makeBatch } from '../schema/batch.ts';
 import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
@@ -82,6 +82,8 @@ const RING_POINTS = 20_000;
  */
 export class LiveHub {
   private readonly states = new Map<string, State>();
+  /** One shared frame stream per view (stream, tags, pixels, interval): its viewers tick together. */
+  private readonly views = new Map<string, Observable<LiveFrame>>();
   pushedBatches = 0;
   pushedRows = 0;
 
@@ -169,20 +171,33 @@ export class LiveHub {
     if (!st) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `live view: no stream "${name}"`, { details: { stream: name } });
     const pixels = Math.max(2, Math.min(opts.pixels ?? 800, 10_000));
     const period = Math.max(20, opts.intervalMs ?? 250);
-    return defer(() => {
+    if (st.kind === 'scalar') this.watch(st, opts.tags, true); // unknown tags fail now, at subscription
+    // Viewers of the same view share one timer and so one frame per tick (built and, in the
+    // server, encoded once), whatever the ingest rate.
+    const key = `${name}|${pixels}|${period}|${st.kind === 'scalar' ? JSON.stringify(opts.tags ?? null) : ''}`;
+    const existing = this.views.get(key);
+    if (existing) return existing;
+    // A viewer joining a view already running gets its latest frame at once, then the ticks.
+    let latest: LiveFrame | null = null;
+    const ticks$ = defer(() => {
       let seenVersion = -1;
       const tags = st.kind === 'scalar' ? this.watch(st, opts.tags) : [];
       return interval(period).pipe(
         filter(() => st.version !== seenVersion),
         map(() => {
           seenVersion = st.version;
-          return this.frame(st, tags, pixels);
+          return (latest = this.frame(st, tags, pixels));
         }),
         finalize(() => {
           if (st.kind === 'scalar') this.unwatch(st, tags);
+          this.views.delete(key);
+          latest = null;
         }),
       );
-    });
+    }).pipe(share());
+    const view$ = defer(() => (latest ? ticks$.pipe(startWith(latest)) : ticks$));
+    this.views.set(key, view$);
+    return view$;
   }
 
   /**
@@ -200,12 +215,13 @@ export class LiveHub {
     return frame;
   }
 
-  private watch(st: ScalarState, names: string[] | undefined): number[] {
+  private watch(st: ScalarState, names: string[] | undefined, checkOnly = false): number[] {
     const ids = (names ?? (st.info.tags ?? []).slice(0, 4).map((t) => t.name)).map((n) => {
       const id = st.byName.get(n);
       if (id === undefined) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `live view: stream "${st.info.name}" has no tag "${n}"`, { details: { stream: st.info.name, tag: n } });
       return id;
     });
+    if (checkOnly) return ids;
     for (const id of ids) {
       if (st.wanted[id]!++ === 0) st.rings.set(id, new TrendRing(RING_POINTS));
     }

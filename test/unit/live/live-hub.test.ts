@@ -1,4 +1,5 @@
-import { firstValueFrom, take, toArray, zip } from 'rxjs';
+import { firstValueFrom, take, timeout, toArray, zip } from 'rxjs';
+import type { LiveFrame } from '../../../src/live/live-hub.ts';
 import { describe, expect, it } from 'vitest';
 import { feedHub, pushScalars } from '../../helpers/live-feed.ts';
 
@@ -32,5 +33,40 @@ describe('LiveHub frames', () => {
     } finally {
       clearInterval(timer);
     }
+  });
+
+  it('viewers joining a view at different moments tick together under fast ingest, and a late joiner gets the latest frame at once', async () => {
+    const hub = feedHub();
+    const t0 = Date.now();
+    let step = 0;
+    pushScalars(hub, step++, t0);
+    const timer = setInterval(() => pushScalars(hub, step++, t0), 2); // data changes between any two timers
+    try {
+      const view = { tags: ['t3'], pixels: 64, intervalMs: 40 };
+      const a: unknown[] = [];
+      const b: unknown[] = [];
+      const sa = hub.stream$('p.tags', view).subscribe((f) => a.push(f));
+      await new Promise((r) => setTimeout(r, 15)); // b's subscription is out of phase with a's
+      const sb = hub.stream$('p.tags', view).subscribe((f) => b.push(f));
+      await new Promise((r) => setTimeout(r, 300));
+      sa.unsubscribe();
+      sb.unsubscribe();
+      expect(b.length).toBeGreaterThan(3);
+      // Every frame b got is one a got too (the same object): one timer, one build per tick.
+      for (const f of b) expect(a).toContain(f);
+    } finally {
+      clearInterval(timer);
+    }
+    // A quiet stream: a viewer joining a running view gets its latest frame at once, with no new data.
+    const view = { tags: ['t1'], pixels: 32, intervalMs: 30 };
+    const seen: LiveFrame[] = [];
+    const keep = hub.stream$('p.tags', view).subscribe((f) => seen.push(f));
+    pushScalars(hub, step++, t0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.length).toBe(1); // one frame: data changed once
+    const late = await firstValueFrom(hub.stream$('p.tags', view).pipe(timeout(20)));
+    keep.unsubscribe();
+    expect(late).toBe(seen[0]);
+    expect(late.batch.numRows).toBeGreaterThan(0);
   });
 });
