@@ -1,5 +1,5 @@
 import { Field, Float64, Int16, Schema, Uint32 } from 'apache-arrow';
-import type { RecordBatch } from 'apache-arrow';
+import { RecordBatch } from 'apache-arrow';
 import { defer, filter, finalize, interval, map, share, startWith } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { makeBatch } from '../schema/batch.ts';
@@ -20,10 +20,13 @@ export interface LiveViewOptions {
   intervalMs?: number;
 }
 
-/** One display update: `kind` "trend" (tag, t_ms, min, max) or "scope" (channel, x_ns, min, max). */
+/**
+ * One display update: `kind` "trend" (tag, t_ms, min, max), "scope" (channel, x_ns, min, max) or
+ * "table" (a derived table stream's newest rows, its own columns: FFT bins, waveform features).
+ */
 export interface LiveFrame {
   stream: string;
-  kind: 'trend' | 'scope';
+  kind: 'trend' | 'scope' | 'table';
   batch: RecordBatch;
 }
 
@@ -68,7 +71,16 @@ interface WaveState {
 /** Frames already built, by view (`pixels|tag ids`), with the stream version they show. */
 type FrameCache = Map<string, { version: number; frame: LiveFrame }>;
 
-type State = ScalarState | WaveState;
+/** A derived table stream (processor output): the newest batch. */
+interface TableState {
+  kind: 'table';
+  info: StreamInfo;
+  latest: RecordBatch | null;
+  version: number;
+  frames: FrameCache;
+}
+
+type State = ScalarState | WaveState | TableState;
 
 /** Points kept per trended tag. */
 const RING_POINTS = 20_000;
@@ -104,15 +116,17 @@ export class LiveHub {
       });
     } else if (info.kind === 'waveform') {
       this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0, frames: new Map() });
+    } else if (info.kind === 'table') {
+      this.states.set(info.name, { kind: 'table', info, latest: null, version: 0, frames: new Map() });
     }
   }
 
   /** Streams a viewer can watch. */
-  streams(): Array<{ name: string; kind: string; tags?: string[]; channels?: number[] }> {
+  streams(): Array<{ name: string; kind: string; tags?: string[]; channels?: number[]; columns?: string[] }> {
     return [...this.states.values()].map((s) => ({
       name: s.info.name,
       kind: s.info.kind,
-      ...(s.kind === 'scalar' ? { tags: (s.info.tags ?? []).map((t) => t.name) } : { channels: s.info.channels ?? [] }),
+      ...(s.kind === 'scalar' ? { tags: (s.info.tags ?? []).map((t) => t.name) } : s.kind === 'table' ? { columns: s.info.schema.fields.map((f) => f.name) } : { channels: s.info.channels ?? [] }),
     }));
   }
 
@@ -123,6 +137,7 @@ export class LiveHub {
     this.pushedRows += sb.batch.numRows;
     if (st.kind === 'scalar' && sb.kind === 'scalar') this.pushScalar(st, sb);
     else if (st.kind === 'waveform' && sb.kind === 'waveform') this.pushWave(st, sb);
+    else if (st.kind === 'table' && sb.kind === 'table') st.latest = sb.batch; // by reference: newest only
     st.version++;
   }
 
@@ -183,7 +198,7 @@ export class LiveHub {
       let seenVersion = -1;
       const tags = st.kind === 'scalar' ? this.watch(st, opts.tags) : [];
       return interval(period).pipe(
-        filter(() => st.version !== seenVersion),
+        filter(() => st.version !== seenVersion && (st.kind !== 'table' || st.latest !== null)),
         map(() => {
           seenVersion = st.version;
           return (latest = this.frame(st, tags, pixels));
@@ -209,7 +224,7 @@ export class LiveHub {
     const key = `${pixels}|${tags.join(',')}`;
     const hit = st.frames.get(key);
     if (hit && hit.version === st.version) return hit.frame;
-    const frame = st.kind === 'scalar' ? this.trendFrame(st, tags, pixels) : this.scopeFrame(st, pixels);
+    const frame = st.kind === 'scalar' ? this.trendFrame(st, tags, pixels) : st.kind === 'table' ? this.tableFrame(st, pixels) : this.scopeFrame(st, pixels);
     if (!hit && st.frames.size >= 64) st.frames.clear(); // many distinct views: keep the cache small
     st.frames.set(key, { version: st.version, frame });
     return frame;
@@ -251,6 +266,14 @@ export class LiveHub {
       o += p.d.x.length;
     }
     return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), [tag, t, min, max]) };
+  }
+
+  /** The newest table batch, at most `pixels` of its last rows, tagged with stream and kind. */
+  private tableFrame(st: TableState, pixels: number): LiveFrame {
+    const b = st.latest!;
+    const rows = b.numRows > pixels ? b.slice(b.numRows - pixels) : b;
+    const schema = new Schema(rows.schema.fields, new Map([['stream', st.info.name], ['kind', 'table']]));
+    return { stream: st.info.name, kind: 'table', batch: new RecordBatch(schema, rows.data) };
   }
 
   private scopeFrame(st: WaveState, pixels: number): LiveFrame {

@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const COLORS = ['#e63946', '#1d3557', '#2a9d8f', '#f4a261', '#8338ec', '#3a86ff', '#fb5607', '#06d6a0'];
 
 // State the browser test reads: what arrived, last values per tag, frames per kind.
-const live = (window.__daq = { frames: { trend: 0, scope: 0 }, lastTrend: {}, lastScope: {}, errors: [] });
+const live = (window.__daq = { frames: { trend: 0, scope: 0, table: 0 }, lastTrend: {}, lastScope: {}, lastTable: null, errors: [] });
 
 let streams = [];
 let trendPlot = null;
@@ -83,12 +83,28 @@ function onScope(table) {
   live.frames.scope++;
 }
 
+/** A derived table stream (FFT bins, waveform features): its newest rows, every column. */
+function onTable(table) {
+  const cols = table.schema.fields.map((f) => f.name);
+  const n = table.numRows;
+  const shown = Math.min(n, 12);
+  const cell = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(6)) : String(v));
+  const rows = [];
+  for (let r = n - shown; r < n; r++) rows.push(cols.map((c) => table.getChild(c).get(r)));
+  $('table-last').tHead.innerHTML = `<tr>${cols.map((c) => `<th>${c}</th>`).join('')}</tr>`;
+  $('table-last').tBodies[0].innerHTML = rows.map((row) => `<tr>${row.map((v) => `<td>${cell(v)}</td>`).join('')}</tr>`).join('');
+  $('table-info').textContent = `${table.schema.metadata.get('stream')}: newest ${shown} of ${n} rows`;
+  live.lastTable = { stream: table.schema.metadata.get('stream'), columns: cols, rows: rows.map((row) => row.map((v) => (typeof v === 'bigint' ? Number(v) : v))) };
+  live.frames.table++;
+}
+
 function subscribe() {
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
   const trendStream = $('trend-stream').value;
   const scopeStream = $('scope-stream').value;
   const tags = $('trend-tags').value.split(',').map((s) => s.trim()).filter(Boolean);
-  const msg = { type: 'subscribe', streams: [trendStream, scopeStream].filter(Boolean), pixels: 600, intervalMs: 250 };
+  const tableStream = $('table-stream').value;
+  const msg = { type: 'subscribe', streams: [trendStream, scopeStream, tableStream].filter(Boolean), pixels: 600, intervalMs: 250 };
   if (tags.length) msg.tags = tags;
   ws.send(JSON.stringify(msg));
 }
@@ -110,7 +126,9 @@ function connect() {
       return;
     }
     const table = Arrow.tableFromIPC(new Uint8Array(ev.data));
-    if (table.schema.metadata.get('kind') === 'scope') onScope(table);
+    const kind = table.schema.metadata.get('kind');
+    if (kind === 'scope') onScope(table);
+    else if (kind === 'table') onTable(table);
     else onTrend(table);
   };
   ws.onclose = () => {
@@ -143,7 +161,10 @@ for (const s of streams) {
   const opt = `<option>${s.name}</option>`;
   if (s.kind === 'scalar') $('trend-stream').insertAdjacentHTML('beforeend', opt);
   if (s.kind === 'waveform') $('scope-stream').insertAdjacentHTML('beforeend', opt);
+  if (s.kind === 'table') $('table-stream').insertAdjacentHTML('beforeend', opt);
 }
+if (params.get('table') && streams.some((s) => s.name === params.get('table'))) $('table-stream').value = params.get('table');
+$('table-stream').onchange = subscribe;
 const firstScalar = streams.find((s) => s.kind === 'scalar');
 if (params.get('tags')) $('trend-tags').value = params.get('tags');
 else if (firstScalar) $('trend-tags').value = firstScalar.tags.slice(0, 4).join(', ');
