@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, File as H5File, Group } from 'h5wasm/node';
 import { DaqError, isDaqError } from '../errors.ts';
+import { commitFileSync } from '../util/fsync-dir.ts';
 import { allocRecordColumns, makeRecordsBatch, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { h5ready } from '../storage/hdf5/segment-writer.ts';
@@ -160,10 +161,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
       done += b.batch.numRows;
     }
     const summary = writer.close();
-    const fd = fs.openSync(tmp, 'r+');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, out);
+    commitFileSync(tmp, out); // fsync, rename, fsync the folder
     opts.onProgress?.({ records: done, total });
     return summary;
   } catch (err) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DaqError, StorageError } from '../errors.ts';
+import { commitFileSync } from '../util/fsync-dir.ts';
 import type { RunInfo, Sink } from '../pipeline/types.ts';
 import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
 import type { LogFn } from '../util/logger.ts';
@@ -60,20 +61,8 @@ function readStorageState(dir: string): StorageState | null {
 function writeStorageState(dir: string, state: StorageState): void {
   const file = path.join(dir, STATE_FILE);
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, `${JSON.stringify(state)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
-  }
+  fs.writeFileSync(tmp, `${JSON.stringify(state)}\n`);
+  commitFileSync(tmp, file);
 }
 
 /** A segment's content with what its checkpoint records. */

@@ -1,4 +1,6 @@
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 
 /** fsyncs a directory, so that a rename or a new file in it survives a power cut. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -8,4 +10,24 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** fsyncs a file or a directory by path, synchronously (for worker threads and close paths). */
+export function fsyncPathSync(p: string): void {
+  const fd = fsSync.openSync(p, 'r');
+  try {
+    fsSync.fsyncSync(fd);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
+
+/**
+ * Makes a finished temporary file durable under its final name: fsync it, rename it over `final`,
+ * fsync the folder (so the rename survives a power cut too). Readers never see a partial file.
+ */
+export function commitFileSync(tmp: string, final: string): void {
+  fsyncPathSync(tmp);
+  fsSync.renameSync(tmp, final);
+  fsyncPathSync(path.dirname(final));
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import h5wasm, { Module, dtype_to_metadata } from 'h5wasm/node';
 import type { Dataset, Group } from 'h5wasm/node';
 import { DaqError, StorageError } from '../../errors.ts';
+import { commitFileSync } from '../../util/fsync-dir.ts';
 import { RECORD_FIELDS } from '../../schema/waveform.ts';
 import type { ScalarSegmentPart, SegmentContent, SegmentSummary, TableSegmentPart, WaveSegmentPart } from '../segment.ts';
 import { sortByTagThenTime } from './tag-sort.ts';
@@ -253,19 +254,7 @@ export function writeSegmentSync(dir: string, content: SegmentContent): SegmentS
     }
     f.close();
     closed = true;
-    const fd = fs.openSync(tmp, 'r+');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, final);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    commitFileSync(tmp, final);
   } catch (err) {
     if (!closed) {
       try {
