@@ -68,6 +68,27 @@ interface WaveState {
   frames: FrameCache;
 }
 
+/**
+ * Decimated series back to back as frame columns: key (tag id or channel, one per point), x, min,
+ * max. One allocation per column, whatever the number of series.
+ */
+function packParts(parts: Array<{ key: number; d: { x: Float64Array; min: Float64Array; max: Float64Array } }>, Key: Uint32ArrayConstructor | Int16ArrayConstructor): ArrayLike<unknown>[] {
+  const n = parts.reduce((a, p) => a + p.d.x.length, 0);
+  const key = new Key(n);
+  const x = new Float64Array(n);
+  const min = new Float64Array(n);
+  const max = new Float64Array(n);
+  let o = 0;
+  for (const p of parts) {
+    key.fill(p.key, o, o + p.d.x.length);
+    x.set(p.d.x, o);
+    min.set(p.d.min, o);
+    max.set(p.d.max, o);
+    o += p.d.x.length;
+  }
+  return [key, x, min, max];
+}
+
 /** Frames already built, by view (`pixels|tag ids`), with the stream version they show. */
 type FrameCache = Map<string, { version: number; frame: LiveFrame }>;
 
@@ -250,22 +271,9 @@ export class LiveHub {
   private trendFrame(st: ScalarState, ids: number[], pixels: number): LiveFrame {
     const parts = ids.map((id) => {
       const { t, v } = st.rings.get(id)!.ordered();
-      return { id, d: minMaxDecimate(v, pixels, t) };
+      return { key: id, d: minMaxDecimate(v, pixels, t) };
     });
-    const n = parts.reduce((a, p) => a + p.d.x.length, 0);
-    const tag = new Uint32Array(n);
-    const t = new Float64Array(n);
-    const min = new Float64Array(n);
-    const max = new Float64Array(n);
-    let o = 0;
-    for (const p of parts) {
-      tag.fill(p.id, o, o + p.d.x.length);
-      t.set(p.d.x, o);
-      min.set(p.d.min, o);
-      max.set(p.d.max, o);
-      o += p.d.x.length;
-    }
-    return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), [tag, t, min, max]) };
+    return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), packParts(parts, Uint32Array)) };
   }
 
   /** The newest table batch, at most `pixels` of its last rows, tagged with stream and kind. */
@@ -282,22 +290,9 @@ export class LiveHub {
       const tr = st.latest.get(ch)!;
       const d = minMaxDecimate(tr.samples, pixels);
       for (let i = 0; i < d.x.length; i++) d.x[i] = d.x[i]! * tr.dtNs;
-      return { ch, d };
+      return { key: ch, d };
     });
-    const n = parts.reduce((a, p) => a + p.d.x.length, 0);
-    const channel = new Int16Array(n);
-    const x = new Float64Array(n);
-    const min = new Float64Array(n);
-    const max = new Float64Array(n);
-    let o = 0;
-    for (const p of parts) {
-      channel.fill(p.ch, o, o + p.d.x.length);
-      x.set(p.d.x, o);
-      min.set(p.d.min, o);
-      max.set(p.d.max, o);
-      o += p.d.x.length;
-    }
-    return { stream: st.info.name, kind: 'scope', batch: makeBatch(scopeSchema(st.info.name), [channel, x, min, max]) };
+    return { stream: st.info.name, kind: 'scope', batch: makeBatch(scopeSchema(st.info.name), packParts(parts, Int16Array)) };
   }
 
   stats(): Record<string, number> {
