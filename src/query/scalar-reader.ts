@@ -2,6 +2,8 @@ import { Field, Float64, Int64, Schema, Table, Uint32, Uint8, Utf8, vectorFromAr
 import type { Dataset, File as H5File } from 'h5wasm/node';
 import { DaqError } from '../errors.ts';
 import { makeBatch } from '../schema/batch.ts';
+import { concatScalarColumns } from '../schema/scalar.ts';
+import type { ScalarColumns } from '../schema/scalar.ts';
 import { at, dataset, gatherRows, length1d, lowerBound, readAll, required, slice } from './h5-slices.ts';
 
 /** Columns of scalar query results (Arrow tables): timestamp_ns (Unix ns), tag id, value, quality. */
@@ -34,14 +36,9 @@ interface Seg {
   col: { ts: Dataset; tag: Dataset; value: Dataset; quality: Dataset };
 }
 
-interface Cols {
-  ts: BigInt64Array;
-  tag: Uint32Array;
-  value: Float64Array;
-  quality: Uint8Array;
-}
+type Cols = ScalarColumns;
 
-const emptyCols = (n: number): Cols => ({ ts: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) });
+const emptyCols = (n: number): Cols => ({ timestampNs: new BigInt64Array(n), tag: new Uint32Array(n), value: new Float64Array(n), quality: new Uint8Array(n) });
 
 /** First row in [lo, hi) of a sorted int64 dataset whose value is ≥ x, one element read per step. */
 function diskLowerBound(d: Dataset, x: bigint, lo: number, hi: number): number {
@@ -161,7 +158,7 @@ export class ScalarStreamReader {
       b = start + lb;
     }
     if (b <= a) return null;
-    return { ts, tag: new Uint32Array(b - a).fill(id), value: slice<Float64Array>(s.col.value, a, b), quality: slice<Uint8Array>(s.col.quality, a, b) };
+    return { timestampNs: ts, tag: new Uint32Array(b - a).fill(id), value: slice<Float64Array>(s.col.value, a, b), quality: slice<Uint8Array>(s.col.quality, a, b) };
   }
 
   /** One tag's points with `tMinNs <= timestamp_ns < tMaxNs`, in time order. */
@@ -216,7 +213,7 @@ export class ScalarStreamReader {
         runTag[k] = ixTag[k]!;
         runOff[k] = o;
         runLen[k] = b - a;
-        cols.ts.set(ts.subarray(a, b), o);
+        cols.timestampNs.set(ts.subarray(a, b), o);
         cols.tag.fill(ixTag[k]!, o, o + b - a);
         cols.value.set(value.subarray(a, b), o);
         cols.quality.set(quality.subarray(a, b), o);
@@ -224,7 +221,7 @@ export class ScalarStreamReader {
       }
       per.push({ cols, runTag, runOff, runLen });
     }
-    const total = per.reduce((a, p) => a + p.cols.ts.length, 0);
+    const total = per.reduce((a, p) => a + p.cols.timestampNs.length, 0);
     const out = emptyCols(total);
     const pos = new Int32Array(per.length);
     let o = 0;
@@ -238,7 +235,7 @@ export class ScalarStreamReader {
         if (k >= r.runTag.length || r.runTag[k] !== tag) continue;
         const a = r.runOff[k]!;
         const b = a + r.runLen[k]!;
-        out.ts.set(r.cols.ts.subarray(a, b), o);
+        out.timestampNs.set(r.cols.timestampNs.subarray(a, b), o);
         out.tag.set(r.cols.tag.subarray(a, b), o);
         out.value.set(r.cols.value.subarray(a, b), o);
         out.quality.set(r.cols.quality.subarray(a, b), o);
@@ -310,28 +307,15 @@ export class ScalarStreamReader {
   }
 
   /** Every point of the stream, segment after segment (each sorted by tag, then time). */
-  readAll(): { timestampNs: BigInt64Array; tag: Uint32Array; value: Float64Array; quality: Uint8Array } {
-    const parts = this.segs.map((s) => ({ ts: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) }));
-    const c = concat(parts);
-    return { timestampNs: c.ts, tag: c.tag, value: c.value, quality: c.quality };
+  readAll(): ScalarColumns {
+    return concat(this.segs.map((s) => ({ timestampNs: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) })));
   }
 }
 
-function concat(parts: Cols[]): Cols {
-  if (parts.length === 1) return parts[0]!;
-  const out = emptyCols(parts.reduce((a, p) => a + p.ts.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.ts.set(p.ts, o);
-    out.tag.set(p.tag, o);
-    out.value.set(p.value, o);
-    out.quality.set(p.quality, o);
-    o += p.ts.length;
-  }
-  return out;
-}
+/** One segment's columns as they are; several concatenated once. */
+const concat = (parts: Cols[]): Cols => (parts.length === 1 ? parts[0]! : concatScalarColumns(parts));
 
 function toTable(parts: Cols[]): Table {
   const c = concat(parts.length ? parts : [emptyCols(0)]);
-  return new Table([makeBatch(pointSchema, [c.ts, c.tag, c.value, c.quality])]);
+  return new Table([makeBatch(pointSchema, [c.timestampNs, c.tag, c.value, c.quality])]);
 }
