@@ -1,31 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recoverRun } from '../../../src/storage/recover-run.ts';
 import { jsonSegment } from '../../fixtures/json-segment.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
+import { runUntilAckThenKill } from '../../helpers/kill-child.ts';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
 
-async function runAndKill(dir: string, ackLog: string, run: number, delayMs: number): Promise<void> {
-  const child = spawn(process.execPath, ['bin/run-ts.js', 'test/fixtures/storage-crash-writer.ts', dir, ackLog, String(run)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const start = fs.existsSync(ackLog) ? fs.statSync(ackLog).size : 0;
-  const deadline = Date.now() + 20_000;
-  while ((fs.existsSync(ackLog) ? fs.statSync(ackLog).size : 0) === start) {
-    if (child.exitCode !== null) throw new Error(`writer exited early (${child.exitCode}): ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`writer acknowledged nothing in 20 s: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise((r) => setTimeout(r, delayMs));
-  child.kill('SIGKILL');
-  await exited;
-  expect(stderr).toBe('');
-}
+const runAndKill = (dir: string, ackLog: string, run: number, delayMs: number) => runUntilAckThenKill('test/fixtures/storage-crash-writer.ts', [dir, ackLog, String(run)], ackLog, delayMs);
 
 describe('StorageSink under SIGKILL', () => {
   it('every acknowledged batch is stored exactly once after repeated kill -9 (mid-segment too) and daq recover', async () => {

@@ -1,32 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scanWal } from '../../../src/storage/wal/wal-reader.ts';
 import { crashPayload } from '../../fixtures/wal-crash-payload.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
+import { runUntilAckThenKill } from '../../helpers/kill-child.ts';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
 
-/** Runs the writer child until it has acknowledged something, then SIGKILLs it after `delayMs`. */
-async function runAndKill(walDir: string, ackLog: string, run: number, delayMs: number): Promise<void> {
-  const child = spawn(process.execPath, ['bin/run-ts.js', 'test/fixtures/wal-crash-writer.ts', walDir, ackLog, String(run)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const start = fs.existsSync(ackLog) ? fs.statSync(ackLog).size : 0;
-  const deadline = Date.now() + 20_000;
-  while ((fs.existsSync(ackLog) ? fs.statSync(ackLog).size : 0) === start) {
-    if (child.exitCode !== null) throw new Error(`writer exited early (${child.exitCode}): ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`writer acknowledged nothing in 20 s: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise((r) => setTimeout(r, delayMs));
-  child.kill('SIGKILL');
-  await exited;
-  expect(stderr).toBe('');
-}
+const runAndKill = (dir: string, ackLog: string, run: number, delayMs: number) => runUntilAckThenKill('test/fixtures/wal-crash-writer.ts', [dir, ackLog, String(run)], ackLog, delayMs);
 
 describe('WAL under SIGKILL', () => {
   it('every acknowledged record is present exactly once after repeated kill -9 and recovery', async () => {
