@@ -26,14 +26,16 @@ export interface TagTable {
 const SMALL_INDEX = 1 << 16;
 /** A tag with more points than this in a segment is binary-searched on disk rather than read whole. */
 const LARGE_TAG_ROWS = 1 << 18;
+/** A tag with more points than this in a segment is first checked on its end timestamps (two 1-row reads). */
+const SKIP_CHECK_ROWS = 1 << 12;
 
 interface Seg {
   f: H5File;
   base: string;
   n: number;
   ids: Uint32Array | null;
-  ix: { tag: Dataset; start: Dataset; count: Dataset; tMin: Dataset; tMax: Dataset };
-  col: { ts: Dataset; tag: Dataset; value: Dataset; quality: Dataset };
+  ix: { tag: Dataset; start: Dataset; count: Dataset };
+  col: { ts: Dataset; value: Dataset; quality: Dataset };
 }
 
 type Cols = ScalarColumns;
@@ -76,8 +78,10 @@ export class ScalarStreamReader {
         base,
         n: length1d(tag),
         ids: null,
-        ix: { tag, start: r('tag_index/start'), count: r('tag_index/count'), tMin: r('tag_index/t_min_ns'), tMax: r('tag_index/t_max_ns') },
-        col: { ts: r('timestamp_ns'), tag: r('tag'), value: r('value'), quality: r('quality') },
+        // Segments written before 2026-11-23 also hold a per-point `tag` column and
+        // `tag_index/t_{min,max}_ns`; neither is needed (the index names each row's tag).
+        ix: { tag, start: r('tag_index/start'), count: r('tag_index/count') },
+        col: { ts: r('timestamp_ns'), value: r('value'), quality: r('quality') },
       });
     }
   }
@@ -139,9 +143,10 @@ export class ScalarStreamReader {
   private tagRows(s: Seg, id: number, tMin: bigint, tMax: bigint): Cols | null {
     const k = this.findTag(s, id);
     if (k < 0) return null;
-    if (at<bigint>(s.ix.tMax, k) < tMin || at<bigint>(s.ix.tMin, k) >= tMax) return null;
     const start = Number(at<bigint>(s.ix.start, k));
     const count = Number(at<bigint>(s.ix.count, k));
+    // A long run of rows outside the window is skipped on its first and last timestamps.
+    if (count > SKIP_CHECK_ROWS && (at<bigint>(s.col.ts, start + count - 1) < tMin || at<bigint>(s.col.ts, start) >= tMax)) return null;
     let a: number;
     let b: number;
     let ts: BigInt64Array;
@@ -303,13 +308,29 @@ export class ScalarStreamReader {
   readSegment(k: number): { timestampNs: BigInt64Array; tag: Uint32Array; value: Float64Array; quality: Uint8Array } {
     const s = this.segs[k];
     if (!s) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `stream "${this.stream}" has ${this.segs.length} segments, not ${k + 1}`, { details: { stream: this.stream } });
-    return { timestampNs: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) };
+    return segmentColumns(s);
   }
 
   /** Every point of the stream, segment after segment (each sorted by tag, then time). */
   readAll(): ScalarColumns {
-    return concat(this.segs.map((s) => ({ timestampNs: readAll<BigInt64Array>(s.col.ts), tag: readAll<Uint32Array>(s.col.tag), value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) })));
+    return concat(this.segs.map(segmentColumns));
   }
+}
+
+/** Every row of a segment; each row's tag from the tag index (tag k names rows [start, start+count)). */
+function segmentColumns(s: Seg): Cols {
+  const ts = readAll<BigInt64Array>(s.col.ts);
+  const tag = new Uint32Array(ts.length);
+  if (s.n > 0) {
+    const ixTag = readAll<Uint32Array>(s.ix.tag);
+    const start = readAll<BigInt64Array>(s.ix.start);
+    const count = readAll<BigInt64Array>(s.ix.count);
+    for (let k = 0; k < s.n; k++) {
+      const a = Number(start[k]);
+      tag.fill(ixTag[k]!, a, a + Number(count[k]));
+    }
+  }
+  return { timestampNs: ts, tag, value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) };
 }
 
 /** One segment's columns as they are; several concatenated once. */

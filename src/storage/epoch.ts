@@ -27,6 +27,11 @@ export class Epoch {
     this.lastSeq = seq;
   }
 
+  /** Drops the batches (their segment content is built); `bytes`, `rows` and `lastSeq` stay. */
+  release(): void {
+    this.batches.clear();
+  }
+
   get empty(): boolean {
     return this.batches.size === 0;
   }

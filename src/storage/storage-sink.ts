@@ -308,6 +308,9 @@ export class StorageSink implements Sink {
     let written: Promise<void>;
     try {
       content = this.prepare(epoch, seq);
+      // The content holds copies of every column: let the epoch's batches go now, not when the
+      // segment is written (a 64 MiB epoch would otherwise be held twice while its segment waits).
+      epoch.release();
       const c = content;
       written = this.wal.whenDurable(seq).then(() => {
         if (this.failed || this.wal.isPoisoned) throw this.failed ?? new StorageError('WAL failed: segment not written');

@@ -200,7 +200,6 @@ if (process.env['HDF5_BENCH_SWEEP']) {
       const t0 = performance.now();
       const f = new h5wasm.File(p, 'w');
       ds(f, 'timestamp_ns', s.timestampNs, '<q', chunk, tsF === 'scaleoffset' ? 6 : 'gzip', tsF === 'scaleoffset' ? [2, 0] : [1]);
-      ds(f, 'tag', s.tag, '<I', chunk, 'gzip', [1]);
       ds(f, 'value', s.value, '<d', chunk, vF === 'deflate' ? 'gzip' : undefined, vF === 'deflate' ? [1] : undefined);
       ds(f, 'quality', s.quality, '<B', chunk, 'gzip', [1]);
       f.close();

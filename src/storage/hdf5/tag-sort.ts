@@ -2,11 +2,13 @@ import type { ScalarSegmentPart } from '../segment.ts';
 
 export interface SortedScalars {
   timestampNs: BigInt64Array;
-  tag: Uint32Array;
   value: Float64Array;
   quality: Uint8Array;
-  /** One row per tag present: rows [start, start+count) hold that tag's points. */
-  index: { tag: Uint32Array; start: BigInt64Array; count: BigInt64Array; tMin: BigInt64Array; tMax: BigInt64Array };
+  /**
+   * One row per tag present: rows [start, start+count) hold that tag's points. No per-point tag
+   * column: the index names every row's tag (`np.repeat(tag, count)`).
+   */
+  index: { tag: Uint32Array; start: BigInt64Array; count: BigInt64Array };
 }
 
 /**
@@ -28,7 +30,6 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
 
   const out = {
     timestampNs: new BigInt64Array(n),
-    tag: new Uint32Array(n),
     value: new Float64Array(n),
     quality: new Uint8Array(n),
   };
@@ -39,14 +40,16 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
     const i = order[r]!;
     dstW[2 * r] = srcW[2 * i]!;
     dstW[2 * r + 1] = srcW[2 * i + 1]!;
-    out.tag[r] = p.tag[i]!;
     out.value[r] = p.value[i]!;
     out.quality[r] = p.quality[i]!;
   }
 
   let present = 0;
   for (let t = 0; t <= maxTag; t++) if (counts[t + 1]! > counts[t]!) present++;
-  const index = { tag: new Uint32Array(present), start: new BigInt64Array(present), count: new BigInt64Array(present), tMin: new BigInt64Array(present), tMax: new BigInt64Array(present) };
+  const index = { tag: new Uint32Array(present), start: new BigInt64Array(present), count: new BigInt64Array(present) };
+  // int64 start/count written as (lo, hi) 32-bit words: no BigInt per tag (a million per segment).
+  const startW = new Uint32Array(index.start.buffer);
+  const countW = new Uint32Array(index.count.buffer);
   let k = 0;
   for (let t = 0; t <= maxTag; t++) {
     const a = counts[t]!;
@@ -65,10 +68,8 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
     }
     if (!sorted) sortSlice(out, a, b);
     index.tag[k] = t;
-    index.start[k] = BigInt(a);
-    index.count[k] = BigInt(b - a);
-    index.tMin[k] = out.timestampNs[a]!;
-    index.tMax[k] = out.timestampNs[b - 1]!;
+    startW[2 * k] = a; // a, b < 2^32: the rows of one segment
+    countW[2 * k] = b - a;
     k++;
   }
   return { ...out, index };

@@ -57,7 +57,15 @@ function stored(dir: string) {
     const sc = 'scalars/plant.tags';
     if (d.datasets[`${sc}/value`]) {
       acc.ts.push(...(d.datasets[`${sc}/timestamp_ns`] as number[]));
-      acc.tag.push(...(d.datasets[`${sc}/tag`] as number[]));
+      // No per-point tag column: tag k of the index names rows [start, start+count).
+      const ix = (c: string) => d.datasets[`${sc}/tag_index/${c}`] as number[];
+      const [tags, start, count] = [ix('tag'), ix('start'), ix('count')];
+      expect(d.datasets[`${sc}/tag`]).toBeUndefined();
+      tags.forEach((tg, k) => {
+        expect(start[k]).toBe(k === 0 ? 0 : start[k - 1]! + count[k - 1]!); // contiguous, in tag order
+        for (let r = 0; r < count[k]!; r++) acc.tag.push(tg);
+      });
+      expect(acc.tag.length).toBe(acc.ts.length); // every row named
       acc.value.push(...(d.datasets[`${sc}/value`] as number[]));
     }
     if (d.datasets['records/timestamp']) {
@@ -112,12 +120,12 @@ describe('StorageSink', () => {
     expect(d.attrs['records/timestamp']).toEqual({ units: 'ps' });
     expect(d.attrs['records']).toMatchObject({ NX_class: 'NXdata', signal: 'event_length' });
     expect(d.attrs['wave_pool']).toMatchObject({ global_offset: 0, units: 'ADC counts' });
-    // Tag index: one tag's rows are [start, start+count) and its time range.
+    // Tag index: one tag's rows are [start, start+count), each of them tag 7's (from the source).
     const idx = { tag: d.datasets['scalars/plant.tags/tag_index/tag'] as number[], start: d.datasets['scalars/plant.tags/tag_index/start'] as number[], count: d.datasets['scalars/plant.tags/tag_index/count'] as number[] };
     const k = idx.tag.indexOf(7);
-    const rows = got.tag.slice(idx.start[k]!, idx.start[k]! + idx.count[k]!);
+    const rows = exp.tag.slice(idx.start[k]!, idx.start[k]! + idx.count[k]!);
     expect(rows.every((x) => x === 7)).toBe(true);
-    expect(rows.length).toBe(got.tag.filter((x) => x === 7).length);
+    expect(rows.length).toBe(exp.tag.filter((x) => x === 7).length);
     expect(d.datasets['scalars/plant.tags/tags/name']!.slice(0, 2)).toEqual(['tag0', 'tag1']);
     // Every field of the records table is there, with its HDF5 type (h5dump -H, the native tool).
     const header = execFileSync('h5dump', ['-H', path.join(t.dir, 'seg-000000.h5')], { encoding: 'utf8' });
