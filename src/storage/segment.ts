@@ -65,9 +65,18 @@ export interface TableSegmentPart {
 
 export interface SegmentSummary {
   path: string;
+  /**
+   * Set when the writer closed the file but left it to the caller to make durable: the temporary
+   * file to fsync and rename to `path` (see `commitFile`). Absent once `path` is durable.
+   */
+  uncommitted?: string;
   bytes: number;
   scalarPoints: number;
   records: number;
   samples: number;
   durationMs: number;
+  /** The writer thread's JS heap in use after the write (bytes), when written by a thread. */
+  writerHeapBytes?: number;
+  /** The writer thread's WebAssembly (h5wasm) heap size after the write (bytes). */
+  writerWasmBytes?: number;
 }

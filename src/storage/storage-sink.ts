@@ -115,6 +115,8 @@ export class StorageSink implements Sink {
   private losses!: LossLog;
   private segmentsWritten = 0;
   private lastFlushMs = 0;
+  private writerHeapBytes = 0;
+  private writerWasmBytes = 0;
   private sampleBytesIn = 0;
   /** Bytes of closed epochs queued for or being written as segments. */
   private pendingBytes = 0;
@@ -315,8 +317,9 @@ export class StorageSink implements Sink {
       written = this.wal.whenDurable(seq).then(() => {
         if (this.failed || this.wal.isPoisoned) throw this.failed ?? new StorageError('WAL failed: segment not written');
         const t = performance.now();
-        return this.writeSegment(this.run.dir, c.content, c.content.index).then(() => {
+        return this.writeSegment(this.run.dir, c.content, c.content.index).then((summary) => {
           this.lastFlushMs = performance.now() - t;
+          this.noteWriter(summary);
         });
       });
     } catch (err) {
@@ -381,7 +384,7 @@ export class StorageSink implements Sink {
   private async flush(epoch: Epoch, seq: bigint): Promise<void> {
     const p = this.prepare(epoch, seq);
     const t = performance.now();
-    await this.writeSegment(this.run.dir, p.content, p.content.index);
+    this.noteWriter(await this.writeSegment(this.run.dir, p.content, p.content.index));
     this.lastFlushMs = performance.now() - t;
     await this.checkpoint(p);
   }
@@ -414,6 +417,12 @@ export class StorageSink implements Sink {
     if (this.failed) throw this.failed;
   }
 
+  /** Writer threads' memory, from the newest segment each wrote (the biggest seen is kept). */
+  private noteWriter(s: SegmentSummary): void {
+    if (s.writerHeapBytes !== undefined) this.writerHeapBytes = Math.max(this.writerHeapBytes, s.writerHeapBytes);
+    if (s.writerWasmBytes !== undefined) this.writerWasmBytes = Math.max(this.writerWasmBytes, s.writerWasmBytes);
+  }
+
   stats(): Record<string, number> {
     const w = this.wal;
     if (!w) return {};
@@ -432,6 +441,10 @@ export class StorageSink implements Sink {
       epoch_bytes: this.epoch.bytes,
       buffered_bytes: this.epoch.bytes + this.pendingBytes,
       flushes_queued: this.flushesQueued,
+      /** Largest JS heap in use seen in a segment writer thread after a write (bytes). */
+      writer_heap_bytes: this.writerHeapBytes,
+      /** Largest WebAssembly (h5wasm) heap of a segment writer thread (bytes; it never shrinks). */
+      writer_wasm_bytes: this.writerWasmBytes,
       sample_bytes_in: this.sampleBytesIn,
       /** WAL bytes per waveform sample byte on the acquisition path (samples inline, written once). */
       wal_bytes_per_sample_byte: this.sampleBytesIn ? w.bytesWritten / this.sampleBytesIn : 0,

@@ -31,3 +31,15 @@ export function commitFileSync(tmp: string, final: string): void {
   fsSync.renameSync(tmp, final);
   fsyncPathSync(path.dirname(final));
 }
+
+/** {@link commitFileSync} on the thread pool: the calling thread goes on while the disk syncs. */
+export async function commitFile(tmp: string, final: string): Promise<void> {
+  const fh = await fs.open(tmp, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, final);
+  await fsyncDir(path.dirname(final));
+}

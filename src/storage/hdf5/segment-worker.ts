@@ -6,7 +6,9 @@ import type { SegmentContent } from '../segment.ts';
 await h5ready();
 parentPort!.on('message', (msg: { id: number; dir: string; content: SegmentContent }) => {
   try {
-    const summary = writeSegmentSync(msg.dir, msg.content);
+    // The fsync and rename are left to the caller's thread pool: this thread starts on the next
+    // segment while the disk syncs this one (the fsync was ~20% of this thread's time).
+    const summary = writeSegmentSync(msg.dir, msg.content, { commit: false });
     parentPort!.postMessage({ id: msg.id, summary });
   } catch (err) {
     const e = err as Error & { code?: string; details?: unknown };

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
-import { DaqError } from '../../errors.ts';
+import { DaqError, StorageError } from '../../errors.ts';
+import { commitFile } from '../../util/fsync-dir.ts';
 import type { DaqErrorCode } from '../../errors.ts';
 import { startWorker } from '../../util/worker.ts';
 import type { SegmentContent, SegmentSummary } from '../segment.ts';
@@ -45,7 +46,19 @@ export class SegmentWriter {
         this.pending.delete(m.id!);
         if (this.pending.size === 0) w.unref(); // idle: do not keep the process alive
         if (m.error) p.reject(new DaqError(m.error.code ?? 'DAQ_ERR_STORAGE_IO', m.error.message, { details: m.error.details ?? {} }));
-        else p.resolve(m.summary!);
+        else {
+          const s = m.summary!;
+          const tmp = s.uncommitted;
+          if (!tmp) p.resolve(s);
+          else {
+            // Durable under its final name before anyone is told it is written.
+            const { uncommitted: _, ...done } = s;
+            commitFile(tmp, s.path).then(
+              () => p.resolve(done),
+              (err: Error) => p.reject(new StorageError(`making segment ${s.path} durable failed (fsync or rename of ${tmp}): ${err.message}`, { cause: err, details: { file: tmp } })),
+            );
+          }
+        }
       });
       // A thread that dies (out of memory, a crash in the wasm module) fails what it was doing
       // and is replaced on the next write: never leave a caller waiting on a dead thread.

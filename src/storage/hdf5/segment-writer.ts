@@ -216,7 +216,8 @@ function writeTable(root: Group, part: TableSegmentPart, file: string): void {
  * `seg-NNNNNN.h5`, directory fsynced — a reader never sees a half-written file. h5wasm is
  * synchronous: call this from a worker thread ({@link SegmentWriter}), not the acquisition loop.
  */
-export function writeSegmentSync(dir: string, content: SegmentContent): SegmentSummary {
+export function writeSegmentSync(dir: string, content: SegmentContent, opts: { commit?: boolean } = {}): SegmentSummary {
+  const commit = opts.commit ?? true;
   const t0 = performance.now();
   const final = path.join(dir, segmentFileName(content.index));
   const tmp = `${final}.tmp`;
@@ -252,7 +253,7 @@ export function writeSegmentSync(dir: string, content: SegmentContent): SegmentS
     }
     f.close();
     closed = true;
-    commitFileSync(tmp, final);
+    if (commit) commitFileSync(tmp, final);
   } catch (err) {
     if (!closed) {
       try {
@@ -267,10 +268,15 @@ export function writeSegmentSync(dir: string, content: SegmentContent): SegmentS
   }
   return {
     path: final,
-    bytes: fs.statSync(final).size,
+    ...(commit ? {} : { uncommitted: tmp }),
+    bytes: fs.statSync(commit ? final : tmp).size,
     scalarPoints: content.scalars.reduce((a, s) => a + s.tag.length, 0),
     records: content.waves.reduce((a, w) => a + w.records.timestamp.length, 0),
     samples: content.waves.reduce((a, w) => a + w.samples.length, 0),
     durationMs: performance.now() - t0,
+    // This thread's memory after the write: its JS heap and the WebAssembly heap (which grows to
+    // the largest segment written and never shrinks).
+    writerHeapBytes: process.memoryUsage().heapUsed,
+    writerWasmBytes: Module.HEAPU8.buffer.byteLength,
   };
 }

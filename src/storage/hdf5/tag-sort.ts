@@ -23,25 +23,27 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
   const counts = new Uint32Array(maxTag + 2);
   for (let i = 0; i < n; i++) counts[p.tag[i]! + 1]!++;
   for (let t = 1; t < counts.length; t++) counts[t]! += counts[t - 1]!;
-  const starts = counts.slice(0, maxTag + 1);
-  const order = new Uint32Array(n);
-  const cursor = starts.slice();
-  for (let i = 0; i < n; i++) order[cursor[p.tag[i]!]!++] = i;
-
   const out = {
     timestampNs: new BigInt64Array(n),
     value: new Float64Array(n),
     quality: new Uint8Array(n),
   };
-  // Gather through 32-bit words for the timestamps (no BigInt per point).
+  // One scatter pass: each point goes straight to its row (no permutation array to write and read
+  // back); timestamps move as 32-bit words (no BigInt per point).
+  const cursor = counts.slice(0, maxTag + 1);
   const srcW = new Int32Array(p.timestampNs.buffer, p.timestampNs.byteOffset, n * 2);
   const dstW = new Int32Array(out.timestampNs.buffer);
-  for (let r = 0; r < n; r++) {
-    const i = order[r]!;
+  const tag = p.tag;
+  const value = p.value;
+  const quality = p.quality;
+  const ov = out.value;
+  const oq = out.quality;
+  for (let i = 0; i < n; i++) {
+    const r = cursor[tag[i]!]!++;
     dstW[2 * r] = srcW[2 * i]!;
     dstW[2 * r + 1] = srcW[2 * i + 1]!;
-    out.value[r] = p.value[i]!;
-    out.quality[r] = p.quality[i]!;
+    ov[r] = value[i]!;
+    oq[r] = quality[i]!;
   }
 
   let present = 0;

@@ -279,6 +279,13 @@ describe('SegmentWriter (worker thread)', () => {
       await expect(dying).rejects.toMatchObject({ code: 'DAQ_ERR_HDF5' });
       const s5 = await w.write(d.dir, knownContent(5, { points: 10 }));
       expect(fs.existsSync(s5.path)).toBe(true);
+      expect(s5.uncommitted).toBeUndefined(); // durable under its name when the write resolves
+      expect(fs.readdirSync(d.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      // The thread leaves fsync + rename to the caller: a rename that fails (a folder squats the
+      // segment's name) fails the write, coded and naming the file; the .tmp stays for recovery.
+      fs.mkdirSync(path.join(d.dir, 'seg-000006.h5', 'squatter'), { recursive: true });
+      await expect(w.write(d.dir, knownContent(6, { points: 10 }))).rejects.toMatchObject({ code: 'DAQ_ERR_STORAGE_IO', message: expect.stringContaining('seg-000006.h5.tmp') });
+      expect(fs.existsSync(path.join(d.dir, 'seg-000006.h5.tmp'))).toBe(true);
     } finally {
       await w.close();
       d.cleanup();
