@@ -32,7 +32,10 @@ export interface RunExportProgress {
   /** `records`, `records.<stream>` or `scalars.<stream>`. */
   part: string;
   rows: number;
-  /** Rows this part will have. */
+  /**
+   * Rows this part will have; for `scalars.*` parts, the stored points of the chosen tags, and
+   * `rows` counts those examined so far (the time window may keep fewer).
+   */
   total: number;
 }
 
@@ -52,6 +55,8 @@ export interface RunExportOptions {
   scalars?: boolean;
   /** Records per batch (default 16384). */
   batchRows?: number;
+  /** Scalar points read from the run at a time (default 2^20): bounds the export's memory. */
+  scalarPieceRows?: number;
   onProgress?: (p: RunExportProgress) => void;
 }
 
@@ -196,37 +201,42 @@ export async function exportRun(run: RunReader, options: RunExportOptions): Prom
 
   for (const [stream, tags] of tagsOf) {
     const part = `scalars.${stream}`;
-    const win = run.readWindow(t0 + ceilDiv(fromPs, 1000n), t0 + ceilDiv(toPs, 1000n), { stream, tags });
-    const total = win.numRows;
+    // Streamed: the window is read tag range by tag range (~1 M points at a time), never whole.
+    const reader = run.scalars(stream);
+    const total = reader.storedRows(tags);
     options.onProgress?.({ part, rows: 0, total });
+    const pieces = reader.iterWindow(t0 + ceilDiv(fromPs, 1000n), t0 + ceilDiv(toPs, 1000n), { tags, maxRows: options.scalarPieceRows ?? 1 << 20, onScanned: (rows) => options.onProgress?.({ part, rows, total }) });
     const table = run.tags(stream);
     const nameOf = new Map<number, string>();
     for (let k = 0; k < table.id.length; k++) nameOf.set(table.id[k]!, table.name[k]!);
-    const col = <T>(name: string): T => win.getChild(name)!.data[0]!.values as T;
-    const ts = col<BigInt64Array>('timestamp_ns');
-    const tag = col<Uint32Array>('tag');
-    const value = col<Float64Array>('value');
-    const quality = col<Uint8Array>('quality');
     const withNames = format !== 'npy';
     const fields = withNames ? [pointSchema.fields[0]!, pointSchema.fields[1]!, NAME_FIELD, pointSchema.fields[2]!, pointSchema.fields[3]!] : pointSchema.fields;
     const schema = new Schema(fields, meta);
     const rowsPer = 65536;
     async function* batches(): AsyncGenerator<RecordBatch> {
-      for (let a = 0; a < total; a += rowsPer) {
-        const b = Math.min(total, a + rowsPer);
-        const cols: ReturnType<typeof makeData>[] = [];
-        const num = (type: Field['type'], data: ArrayLike<unknown>) => makeData({ type, length: b - a, nullCount: 0, data } as never);
-        cols.push(num(fields[0]!.type, ts.subarray(a, b)), num(fields[1]!.type, tag.subarray(a, b)));
-        if (withNames) {
-          const names = new Array<string>(b - a);
-          for (let k = a; k < b; k++) names[k - a] = nameOf.get(tag[k]!) ?? '';
-          cols.push(vectorFromArray(names, new Utf8()).data[0]!);
+      for (const win of pieces) {
+        const n = win.numRows;
+        const col = <T>(name: string): T => win.getChild(name)!.data[0]!.values as T;
+        const ts = col<BigInt64Array>('timestamp_ns');
+        const tag = col<Uint32Array>('tag');
+        const value = col<Float64Array>('value');
+        const quality = col<Uint8Array>('quality');
+        for (let a = 0; a < n; a += rowsPer) {
+          const b = Math.min(n, a + rowsPer);
+          const cols: ReturnType<typeof makeData>[] = [];
+          const num = (type: Field['type'], data: ArrayLike<unknown>) => makeData({ type, length: b - a, nullCount: 0, data } as never);
+          cols.push(num(fields[0]!.type, ts.subarray(a, b)), num(fields[1]!.type, tag.subarray(a, b)));
+          if (withNames) {
+            const names = new Array<string>(b - a);
+            for (let k = a; k < b; k++) names[k - a] = nameOf.get(tag[k]!) ?? '';
+            cols.push(vectorFromArray(names, new Utf8()).data[0]!);
+          }
+          cols.push(num(pointSchema.fields[2]!.type, value.subarray(a, b)), num(pointSchema.fields[3]!.type, quality.subarray(a, b)));
+          yield new RecordBatch(schema, makeData({ type: new Struct(fields), length: b - a, nullCount: 0, children: cols }));
+          await Promise.resolve();
         }
-        cols.push(num(pointSchema.fields[2]!.type, value.subarray(a, b)), num(pointSchema.fields[3]!.type, quality.subarray(a, b)));
-        yield new RecordBatch(schema, makeData({ type: new Struct(fields), length: b - a, nullCount: 0, children: cols }));
-        options.onProgress?.({ part, rows: b, total });
-        await Promise.resolve();
       }
+      options.onProgress?.({ part, rows: total, total });
     }
     const res = format === 'npy'
       ? await exportBatches(batches(), { format, path: out, prefix: `${part}.`, schema })

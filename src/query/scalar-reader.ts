@@ -174,48 +174,155 @@ export class ScalarStreamReader {
 
   /**
    * Points of the named tags (default: every tag) with `tMinNs <= timestamp_ns < tMaxNs`, ordered
-   * by tag id, then time. Named tags read only their rows; all tags read each overlapping segment's
-   * columns once, sequentially.
+   * by tag id, then time, in one table. Named tags read only their rows; all tags read each
+   * overlapping segment's rows once, sequentially. For windows larger than memory use
+   * {@link iterWindow}.
    */
   readWindow(tMinNs: bigint, tMaxNs: bigint, tags?: string[]): Table {
-    if (tags) {
-      const ids = [...new Set(tags.map((n) => this.tagId(n)))].sort((x, y) => x - y);
-      const parts: Cols[] = [];
-      for (const id of ids) for (const s of this.segs) {
-        const c = this.tagRows(s, id, tMinNs, tMaxNs);
-        if (c) parts.push(c);
+    return toTable([...this.windowParts(tMinNs, tMaxNs, tags, Infinity)]);
+  }
+
+  /**
+   * {@link readWindow} in pieces of at most 2·`maxRows` stored points (default 2^20), in the same
+   * order: tag range by tag range (every segment's rows of those tags are contiguous), so memory is
+   * bounded by the piece, not the window. Only a single tag with more stored points than that
+   * (over all segments) makes a bigger piece; with `tags`, pieces are cut between tags and segments.
+   * `onScanned(rows)` reports progress in stored rows examined, out of {@link storedRows}.
+   */
+  *iterWindow(tMinNs: bigint, tMaxNs: bigint, opts: { tags?: string[]; maxRows?: number; onScanned?: (rows: number) => void } = {}): Generator<Table> {
+    for (const part of this.windowParts(tMinNs, tMaxNs, opts.tags, opts.maxRows ?? 1 << 20, opts.onScanned)) yield toTable([part]);
+  }
+
+  /** Points stored for this stream, or for the named tags (from the tag indexes; no point is read). */
+  storedRows(tags?: string[]): number {
+    if (!tags) return this.segs.reduce((a, s) => a + length1d(s.col.ts), 0);
+    let n = 0;
+    for (const id of new Set(tags.map((t) => this.tagId(t)))) {
+      for (const s of this.segs) {
+        const k = this.findTag(s, id);
+        if (k >= 0) n += Number(at<bigint>(s.ix.count, k));
       }
-      return toTable(parts);
     }
-    // Every tag: per segment, its rows in the window, tag-major; then tag-major across segments.
-    const per: Array<{ cols: Cols; runTag: Uint32Array; runOff: Int32Array; runLen: Int32Array }> = [];
+    return n;
+  }
+
+  /** Pieces of the window (tag-major, then time), each about `maxRows` points. */
+  private *windowParts(tMinNs: bigint, tMaxNs: bigint, tags: string[] | undefined, maxRows: number, onScanned?: (rows: number) => void): Generator<Cols> {
+    let scanned = 0;
+    if (tags) {
+      // Named tags: each tag's rows, segment after segment; pieces cut between tags or segments.
+      const ids = [...new Set(tags.map((n) => this.tagId(n)))].sort((x, y) => x - y);
+      let acc: Cols[] = [];
+      let rows = 0;
+      for (const id of ids) {
+        for (const s of this.segs) {
+          if (onScanned) {
+            const k = this.findTag(s, id);
+            if (k >= 0) scanned += Number(at<bigint>(s.ix.count, k));
+          }
+          const c = this.tagRows(s, id, tMinNs, tMaxNs);
+          if (!c) continue;
+          acc.push(c);
+          rows += c.timestampNs.length;
+          if (rows >= maxRows) {
+            yield concat(acc);
+            acc = [];
+            rows = 0;
+          }
+        }
+        onScanned?.(scanned);
+      }
+      if (acc.length > 0) yield concat(acc);
+      return;
+    }
+    // Every tag, by ranges of tag ids: in each segment a range's rows are one contiguous slice.
+    // A range is split in two while it holds more than 2·maxRows stored points and more than one
+    // tag id (so a dense tag gets a piece of its own); ranges cover every id, including any
+    // missing from the tag table.
+    const stack: Array<[number, number]> = [[0, 2 ** 32]];
+    while (stack.length > 0) {
+      const [idLo, idHi] = stack.pop()!;
+      if (Number.isFinite(maxRows) && idHi - idLo > 1) {
+        const stored = this.rangeStoredRows(idLo, idHi);
+        if (stored > 2 * maxRows) {
+          // Split at the middle id present in the first segment that has some, else halve.
+          const mid = this.splitId(idLo, idHi);
+          stack.push([mid, idHi], [idLo, mid]); // low half first
+          continue;
+        }
+        if (stored === 0) continue;
+      }
+      const piece = this.rangeRows(idLo, idHi, tMinNs, tMaxNs);
+      scanned += piece.scanned;
+      if (piece.cols.timestampNs.length > 0) yield piece.cols;
+      onScanned?.(scanned);
+    }
+  }
+
+  /** Stored points of tags idLo <= tag < idHi over every segment (index reads only). */
+  private rangeStoredRows(idLo: number, idHi: number): number {
+    let n = 0;
     for (const s of this.segs) {
       if (s.n === 0) continue;
-      const ixTag = readAll<Uint32Array>(s.ix.tag);
-      const start = readAll<BigInt64Array>(s.ix.start);
-      const count = readAll<BigInt64Array>(s.ix.count);
-      const ts = readAll<BigInt64Array>(s.col.ts);
-      const value = readAll<Float64Array>(s.col.value);
-      const quality = readAll<Uint8Array>(s.col.quality);
-      const runA = new Int32Array(s.n);
-      const runB = new Int32Array(s.n);
+      const k0 = this.tagLowerBound(s, idLo);
+      const k1 = this.tagLowerBound(s, idHi);
+      if (k1 > k0) n += Number(at<bigint>(s.ix.start, k1 - 1)) + Number(at<bigint>(s.ix.count, k1 - 1)) - Number(at<bigint>(s.ix.start, k0));
+    }
+    return n;
+  }
+
+  /** An id strictly inside (idLo, idHi) splitting the range's tags about evenly. */
+  private splitId(idLo: number, idHi: number): number {
+    let best = -1;
+    let bestRows = -1;
+    for (const s of this.segs) {
+      const k0 = this.tagLowerBound(s, idLo);
+      const k1 = this.tagLowerBound(s, idHi);
+      if (k1 - k0 >= 2 && k1 - k0 > bestRows) {
+        bestRows = k1 - k0;
+        best = at<number>(s.ix.tag, (k0 + k1) >>> 1);
+      }
+    }
+    return best > idLo && best < idHi ? best : idLo + Math.floor((idHi - idLo) / 2);
+  }
+
+  /** Rows of tags idLo <= tag < idHi in the window, from every segment, tag-major then time. */
+  private rangeRows(idLo: number, idHi: number, tMinNs: bigint, tMaxNs: bigint): { cols: Cols; scanned: number } {
+    const per: Array<{ cols: Cols; runTag: Uint32Array; runOff: Int32Array; runLen: Int32Array }> = [];
+    let scanned = 0;
+    for (const s of this.segs) {
+      if (s.n === 0) continue;
+      const k0 = this.tagLowerBound(s, idLo);
+      const k1 = this.tagLowerBound(s, idHi);
+      if (k1 <= k0) continue;
+      const ixTag = slice<Uint32Array>(s.ix.tag, k0, k1);
+      const start = slice<BigInt64Array>(s.ix.start, k0, k1);
+      const count = slice<BigInt64Array>(s.ix.count, k0, k1);
+      const m = k1 - k0;
+      const r0 = Number(start[0]);
+      const r1 = Number(start[m - 1]) + Number(count[m - 1]);
+      scanned += r1 - r0;
+      const ts = slice<BigInt64Array>(s.col.ts, r0, r1);
+      const runA = new Int32Array(m);
+      const runB = new Int32Array(m);
       let total = 0;
-      for (let k = 0; k < s.n; k++) {
-        const a0 = Number(start[k]);
+      for (let k = 0; k < m; k++) {
+        const a0 = Number(start[k]) - r0;
         const b0 = a0 + Number(count[k]);
         runA[k] = lowerBound(ts, tMinNs, a0, b0);
         runB[k] = Math.max(runA[k]!, lowerBound(ts, tMaxNs, runA[k]!, b0));
         total += runB[k]! - runA[k]!;
       }
+      if (total === 0) continue;
+      const value = slice<Float64Array>(s.col.value, r0, r1);
+      const quality = slice<Uint8Array>(s.col.quality, r0, r1);
       const cols = emptyCols(total);
-      const runTag = new Uint32Array(s.n);
-      const runOff = new Int32Array(s.n);
-      const runLen = new Int32Array(s.n);
+      const runOff = new Int32Array(m);
+      const runLen = new Int32Array(m);
       let o = 0;
-      for (let k = 0; k < s.n; k++) {
+      for (let k = 0; k < m; k++) {
         const a = runA[k]!;
         const b = runB[k]!;
-        runTag[k] = ixTag[k]!;
         runOff[k] = o;
         runLen[k] = b - a;
         cols.timestampNs.set(ts.subarray(a, b), o);
@@ -224,8 +331,9 @@ export class ScalarStreamReader {
         cols.quality.set(quality.subarray(a, b), o);
         o += b - a;
       }
-      per.push({ cols, runTag, runOff, runLen });
+      per.push({ cols, runTag: ixTag, runOff, runLen });
     }
+    // Tag-major across segments: each tag's runs, segment after segment.
     const total = per.reduce((a, p) => a + p.cols.timestampNs.length, 0);
     const out = emptyCols(total);
     const pos = new Int32Array(per.length);
@@ -248,7 +356,30 @@ export class ScalarStreamReader {
         pos[p] = k + 1;
       }
     }
-    return toTable([out]);
+    return { cols: out, scanned };
+  }
+
+  /** First row of a segment's tag index whose tag is >= id (binary search; on disk for big indexes). */
+  private tagLowerBound(s: Seg, id: number): number {
+    if (id >= 2 ** 32) return s.n;
+    let lo = 0;
+    let hi = s.n;
+    if (s.n <= SMALL_INDEX) {
+      s.ids ??= readAll<Uint32Array>(s.ix.tag);
+      const ids = s.ids;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ids[mid]! < id) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    }
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (at<number>(s.ix.tag, mid) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /**

@@ -5,6 +5,7 @@ import { RecordBatchReader, type RecordBatchFileReader, type Table as ArrowTable
 import { daq, ROOT } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { openRun, type RunReader } from '../../src/query/open-run.ts';
+import { exportRun as exportRunApi } from '../../src/query/export-run.ts';
 import { RECORD_FIELDS } from '../../src/schema/waveform.ts';
 
 /**
@@ -129,6 +130,23 @@ describe('daq export (child process, daemon-written run)', () => {
     const ids = all.getChild('tag')!.toArray() as Uint32Array;
     for (let i = 0; i < ids.length; i += 97) expect(names[i]).toBe(nameOf.get(ids[i]!));
     expect(sc.schema.metadata.get('daq.t0_unix_ns')).toBe(String(t0));
+  }, 60_000);
+
+  it('scalars stream out in bounded pieces: 200-point pieces give the same file as one piece; progress reaches the total', async () => {
+    const stream = run.scalarStreams()[0]!;
+    const progress: Array<[number, number]> = [];
+    const small = await exportRunApi(run, { format: 'arrow', out: path.join(t.dir, 'pieces-small'), records: false, scalarPieceRows: 200, onProgress: (p) => progress.push([p.rows, p.total]) });
+    const whole = await exportRunApi(run, { format: 'arrow', out: path.join(t.dir, 'pieces-whole'), records: false });
+    const a = readArrowFile(small.parts[0]!.files[0]!);
+    const b = readArrowFile(whole.parts[0]!.files[0]!);
+    expect(a.numRows).toBeGreaterThan(2000);
+    expect(a.batches.length).toBeGreaterThan(a.numRows / 400); // really cut into pieces
+    for (const c of ['timestamp_ns', 'tag', 'name', 'value', 'quality']) expect(a.getChild(c)!.toArray(), c).toEqual(b.getChild(c)!.toArray());
+    const total = run.scalars(stream).storedRows();
+    expect(progress.length).toBeGreaterThan(5);
+    expect(progress.every(([, tot]) => tot === total)).toBe(true);
+    expect(progress.at(-1)).toEqual([total, total]);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]![0]).toBeGreaterThanOrEqual(progress[i - 1]![0]);
   }, 60_000);
 
   it('npy: time window edges ([from, to), given in ps, exactly at records and points) and the tags filter; --quiet', async () => {

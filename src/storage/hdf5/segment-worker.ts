@@ -8,7 +8,7 @@ parentPort!.on('message', (msg: { id: number; dir: string; content: SegmentConte
   try {
     // The fsync and rename are left to the caller's thread pool: this thread starts on the next
     // segment while the disk syncs this one (the fsync was ~20% of this thread's time).
-    const summary = writeSegmentSync(msg.dir, msg.content, { commit: false });
+    const summary = writeSegmentSync(msg.dir, msg.content, { commit: false, consume: true });
     parentPort!.postMessage({ id: msg.id, summary });
   } catch (err) {
     const e = err as Error & { code?: string; details?: unknown };

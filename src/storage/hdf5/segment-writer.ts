@@ -144,12 +144,19 @@ function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   pool.create_attribute('dt_ns', part.dtNs);
 }
 
-function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number, file: string): void {
+/** `consume`: the part's arrays are let go once sorted (a writer thread's peak holds one copy, not two). */
+function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number, file: string, consume: boolean): void {
   const g = check(root.create_group(part.stream), `create group ${part.stream}`, file);
   g.create_attribute('NX_class', 'NXdata');
   g.create_attribute('signal', 'value');
   g.create_attribute('axes', 'timestamp_ns');
   const s = sortByTagThenTime(part);
+  if (consume) {
+    part.timestampNs = new BigInt64Array(0);
+    part.tag = new Uint32Array(0);
+    part.value = new Float64Array(0);
+    part.quality = new Uint8Array(0);
+  }
   dataset(g, 'timestamp_ns', s.timestampNs, SCALAR_SPECS.timestamp_ns, file);
   dataset(g, 'value', s.value, SCALAR_SPECS.value, file);
   dataset(g, 'quality', s.quality, SCALAR_SPECS.quality, file);
@@ -216,8 +223,11 @@ function writeTable(root: Group, part: TableSegmentPart, file: string): void {
  * `seg-NNNNNN.h5`, directory fsynced — a reader never sees a half-written file. h5wasm is
  * synchronous: call this from a worker thread ({@link SegmentWriter}), not the acquisition loop.
  */
-export function writeSegmentSync(dir: string, content: SegmentContent, opts: { commit?: boolean } = {}): SegmentSummary {
+export function writeSegmentSync(dir: string, content: SegmentContent, opts: { commit?: boolean; consume?: boolean } = {}): SegmentSummary {
   const commit = opts.commit ?? true;
+  const scalarPoints = content.scalars.reduce((a, s) => a + s.tag.length, 0);
+  const records = content.waves.reduce((a, w) => a + w.records.timestamp.length, 0);
+  const samples = content.waves.reduce((a, w) => a + w.samples.length, 0);
   const t0 = performance.now();
   const final = path.join(dir, segmentFileName(content.index));
   const tmp = `${final}.tmp`;
@@ -245,7 +255,7 @@ export function writeSegmentSync(dir: string, content: SegmentContent, opts: { c
     }
     if (content.scalars.length > 0) {
       const sg = f.create_group('scalars');
-      for (const s of content.scalars) writeScalars(sg, s, content.index, tmp);
+      for (const s of content.scalars) writeScalars(sg, s, content.index, tmp, opts.consume ?? false);
     }
     if (content.tables.length > 0) {
       const tg = f.create_group('tables');
@@ -270,9 +280,9 @@ export function writeSegmentSync(dir: string, content: SegmentContent, opts: { c
     path: final,
     ...(commit ? {} : { uncommitted: tmp }),
     bytes: fs.statSync(commit ? final : tmp).size,
-    scalarPoints: content.scalars.reduce((a, s) => a + s.tag.length, 0),
-    records: content.waves.reduce((a, w) => a + w.records.timestamp.length, 0),
-    samples: content.waves.reduce((a, w) => a + w.samples.length, 0),
+    scalarPoints,
+    records,
+    samples,
     durationMs: performance.now() - t0,
     // This thread's memory after the write: its JS heap and the WebAssembly heap (which grows to
     // the largest segment written and never shrinks).

@@ -105,3 +105,77 @@ print(json.dumps(True))
     }
   });
 });
+
+describe('iterWindow: a window read in bounded pieces', () => {
+  // Three segments of random points: sparse tag ids, some ids missing from the tag table, one tag
+  // far denser than the rest; the same tag spans segments.
+  const d = tmpDir('daq-iterwin-');
+  let r: RunReader;
+  const all: Array<{ ts: bigint; tag: number; value: number; q: number }> = [];
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  beforeAll(async () => {
+    await h5ready();
+    const tags: TagInfo[] = [];
+    for (let i = 0; i < 400; i++) tags.push({ id: 3 * i + 5, name: `k${3 * i + 5}`, unit: '', type: 'float64' });
+    for (let seg = 0; seg < 3; seg++) {
+      const n = 20_000;
+      const ts = new BigInt64Array(n);
+      const tag = new Uint32Array(n);
+      const value = new Float64Array(n);
+      const quality = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        // a dense tag (5), table tags, and ids beyond the table (1300..1309) and below it (0..2)
+        const x = rnd();
+        tag[i] = x < 0.3 ? 5 : x < 0.95 ? 3 * Math.floor(rnd() * 400) + 5 : x < 0.98 ? 1300 + Math.floor(rnd() * 10) : Math.floor(rnd() * 3);
+        ts[i] = T0 + BigInt(seg * 1_000_000 + i * 10);
+        value[i] = seg * n + i;
+        quality[i] = i % 4;
+        all.push({ ts: ts[i]!, tag: tag[i]!, value: value[i]!, q: quality[i]! });
+      }
+      writeSegmentSync(d.dir, { runId: 'w', index: seg, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [{ stream: 'p', tags: seg === 0 ? tags : null, tagsSegment: 0, timestampNs: ts, tag, value, quality }], waves: [], tables: [] });
+    }
+    r = await openRun(d.dir);
+  });
+  afterAll(() => {
+    r?.close();
+    d.cleanup();
+  });
+
+  const lo = T0 + 150_000n;
+  const hi = T0 + 2_100_000n;
+  const reference = (tagSet?: Set<number>) => all.filter((p) => p.ts >= lo && p.ts < hi && (!tagSet || tagSet.has(p.tag))).sort((a, b) => a.tag - b.tag || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  const rows = (tbls: ReturnType<RunReader['readWindow']>[]) => tbls.flatMap((tb) => {
+    const v = tb.getChild('value')!.toArray() as Float64Array;
+    const g = tb.getChild('tag')!.toArray() as Uint32Array;
+    return Array.from(v, (x, i) => [g[i]!, x]);
+  });
+
+  it('every tag: pieces concatenate to readWindow and to a sort of the source, each piece bounded', () => {
+    const want = reference().map((p) => [p.tag, p.value]);
+    const s = r.scalars('p');
+    expect(rows([s.readWindow(lo, hi)])).toEqual(want);
+    const scanned: number[] = [];
+    const pieces = [...s.iterWindow(lo, hi, { maxRows: 2000, onScanned: (n) => scanned.push(n) })];
+    expect(pieces.length).toBeGreaterThan(10);
+    expect(rows(pieces)).toEqual(want);
+    // Bounded: ≤ 2·maxRows stored points a piece, except the one piece of the dense tag 5 (~18k).
+    const tags = pieces.map((p) => new Set(p.getChild('tag')!.toArray() as Uint32Array));
+    pieces.forEach((p, i) => {
+      if (tags[i]!.has(5)) expect([...tags[i]!]).toEqual([5]);
+      else expect(p.numRows, `piece ${i}`).toBeLessThanOrEqual(4000);
+    });
+    expect(scanned[scanned.length - 1]).toBe(s.storedRows());
+    expect(s.storedRows()).toBe(all.length);
+  });
+
+  it('named tags: pieces in tag order, ids outside the table and a tag spanning segments', () => {
+    const s = r.scalars('p');
+    const names = ['k5', 'k41', 'k1199'];
+    const want = reference(new Set([5, 41, 1199])).map((p) => [p.tag, p.value]);
+    const pieces = [...s.iterWindow(lo, hi, { tags: names, maxRows: 1000 })];
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(rows(pieces)).toEqual(want);
+    expect(s.storedRows(names)).toBe(all.filter((p) => [5, 41, 1199].includes(p.tag)).length);
+  });
+});
