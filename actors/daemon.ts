@@ -147,20 +147,23 @@ export class Daemon {
   /** Builds the run folder and every actor, then starts the instruments. */
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const cfg = opts.config;
-    const t0UnixNs = opts.t0UnixNs ?? BigInt(Date.now()) * 1_000_000n;
+    const sessionStartUnixNs = opts.t0UnixNs ?? BigInt(Date.now()) * 1_000_000n;
+    const continued = cfg.run.id === undefined && cfg.run.on_restart === 'continue' ? newestRunId(path.resolve(cfg.run.out)) : null;
+    const runId = cfg.run.id ?? continued ?? newRunId();
+    const dir = path.resolve(cfg.run.out, runId);
+    // A run folder that already exists (continued, or named by run.id) keeps its clock origin, so
+    // every session's timestamps count from the same t0 and go on rising.
+    const t0UnixNs = (await runOrigin(dir)) ?? sessionStartUnixNs;
     // Plugins boot (and fail on a bad module) before the run folder exists.
     const where = opts.configSource ?? '(config)';
     const configProcessors = await createConfigProcessors(cfg, where);
     await checkReplays(cfg, where);
-    const plugins = await loadInstrumentPlugins(cfg, where, t0UnixNs, opts.log);
+    const plugins = await loadInstrumentPlugins(cfg, where, t0UnixNs, opts.log, sessionStartUnixNs);
     let run: RunInfo;
     try {
-      const continued = cfg.run.id === undefined && cfg.run.on_restart === 'continue' ? newestRunId(path.resolve(cfg.run.out)) : null;
-      const runId = cfg.run.id ?? continued ?? newRunId();
-      const dir = path.resolve(cfg.run.out, runId);
-      if (continued) opts.log('info', `continuing run ${runId} (run.on_restart: continue)`, { dir });
+      if (continued) opts.log('info', `continuing run ${runId} (run.on_restart: continue)`, { dir, t0_unix_ns: t0UnixNs.toString() });
       await fs.mkdir(dir, { recursive: true });
-      run = { runId, dir, t0UnixNs, config: cfg, software: SOFTWARE };
+      run = { runId, dir, t0UnixNs, sessionStartUnixNs, config: cfg, software: SOFTWARE };
     } catch (err) {
       await Promise.all(plugins.map(({ host }) => host.close()));
       throw err;
@@ -279,7 +282,7 @@ export class Daemon {
 
     // A continued run (same folder) keeps its first start and lists every session.
     const runJson = path.join(this.run.dir, 'run.json');
-    const session = { started: new Date(this.startedAt).toISOString(), t0_unix_ns: this.run.t0UnixNs.toString() };
+    const session = { started: new Date(this.startedAt).toISOString(), started_unix_ns: (this.run.sessionStartUnixNs ?? this.run.t0UnixNs).toString() };
     let previous: { started?: string; sessions?: unknown[] } = {};
     try {
       previous = JSON.parse(await fs.readFile(runJson, 'utf8')) as typeof previous;
@@ -344,7 +347,7 @@ export class Daemon {
       name,
       streams,
       restartable: false,
-      run: (signal) => def.run(opts, { signal, t0UnixNs: run.t0UnixNs, seed, log }, name),
+      run: (signal) => def.run(opts, { signal, t0UnixNs: run.t0UnixNs, sessionStartUnixNs: run.sessionStartUnixNs ?? run.t0UnixNs, seed, log }, name),
     };
   }
 
@@ -471,5 +474,21 @@ export class Daemon {
       memory: { rss_mb: mem.rss / 1048576, heap_used_mb: mem.heapUsed / 1048576, array_buffers_mb: mem.arrayBuffers / 1048576 },
       ...(this.fatalError ? { error: this.fatalError.message } : {}),
     };
+  }
+}
+
+/** `t0_unix_ns` of an existing run folder's run.json, or null for a new folder (or no origin). */
+async function runOrigin(dir: string): Promise<bigint | null> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, 'run.json'), 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const t0 = (JSON.parse(text) as { t0_unix_ns?: unknown }).t0_unix_ns;
+    return typeof t0 === 'string' && /^-?\d+$/.test(t0) ? BigInt(t0) : null;
+  } catch {
+    throw new DaqError('DAQ_ERR_CONFIG_INVALID', `cannot continue run ${dir}: ${path.join(dir, 'run.json')} is not valid JSON (repair or move it, or start a new run)`, { details: { file: path.join(dir, 'run.json') } });
   }
 }

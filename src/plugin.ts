@@ -6,8 +6,16 @@ import type { Processor } from './pipeline/types.ts';
 export interface InstrumentContext {
   /** Aborted when the daemon stops the instrument: finish the current batch and return. */
   signal: AbortSignal;
-  /** Run clock origin (Unix ns). Waveform timestamps count ps from here. */
+  /**
+   * Run clock origin (Unix ns). Waveform timestamps count ps from here. A continued run
+   * (`run.on_restart: continue`) keeps its first session's origin, so timestamps go on rising.
+   */
   t0UnixNs: bigint;
+  /**
+   * When this session started (Unix ns): equal to `t0UnixNs` in a new run, later in a continued
+   * one. Pace and start clocks from here; express waveform times as ps from `t0UnixNs`.
+   */
+  sessionStartUnixNs: bigint;
   /** Seed for simulators (config `seed`, default fixed), so runs are reproducible. */
   seed: number;
   log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;

@@ -122,7 +122,7 @@ export const replay = defineInstrument<ReplayOptions>({
       const rv = records ? run.records : null;
       if (rv) for (let i = 0; i < rv.columns.time.length; i++) if (first === null || rv.columns.time[i]! < first) first = rv.columns.time[i]!;
       if (first === null) return;
-      const shift = opts.retime ? ctx.t0UnixNs - first : 0n;
+      const shift = opts.retime ? ctx.sessionStartUnixNs - first : 0n;
       // Waveform timestamps count ps from the run's clock origin: retimed, from the new run's.
       const t0Old = BigInt(run.attrs['t0_unix_ns'] as bigint | number);
       const shiftPs = opts.retime ? (t0Old + shift - ctx.t0UnixNs) * 1000n : 0n;

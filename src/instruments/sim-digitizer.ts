@@ -60,12 +60,14 @@ export class ChannelGenerator {
     seed: number,
     readonly channel: number,
     private readonly t0UnixNs: bigint,
+    /** Where this generator's clock starts, in ps from `t0UnixNs` (a continued run's session start). */
+    startPs = 0n,
   ) {
     this.rng = new Xorshift(hash32(seed, 0xd161, channel));
     this.noise = normalTable(hash32(seed, 0x4015e, channel));
     this.logMin = Math.log(opts.min_length);
     this.logSpan = Math.log(opts.max_length) - this.logMin;
-    this.nextPs = BigInt(Math.round(this.rng.exp(1e12 / opts.trigger_rate_hz)));
+    this.nextPs = startPs + BigInt(Math.round(this.rng.exp(1e12 / opts.trigger_rate_hz)));
   }
 
   /** Time of the next trigger (ps): no event of this channel will come before it. */
@@ -171,10 +173,13 @@ export const simDigitizer = defineInstrument<SimDigitizerOptions>({
     return out;
   },
   async *run(opts, ctx, instance) {
-    const gens = Array.from({ length: opts.channels }, (_, c) => new ChannelGenerator(opts, ctx.seed, c, ctx.t0UnixNs));
+    // Timestamps count ps from the run's origin; a continued run's session starts later on that
+    // clock, so its events come after every earlier session's.
+    const sessionPs = (ctx.sessionStartUnixNs - ctx.t0UnixNs) * 1000n;
+    const gens = Array.from({ length: opts.channels }, (_, c) => new ChannelGenerator(opts, ctx.seed, c, ctx.t0UnixNs, sessionPs));
     const startMs = Number(ctx.t0UnixNs / 1_000_000n);
     const stepPs = BigInt(Math.round(opts.batch_ms * 1e9));
-    let untilPs = stepPs;
+    let untilPs = sessionPs + stepPs;
     while (!ctx.signal.aborted) {
       if (opts.realtime && !(await pace(startMs + Number(untilPs / 1_000_000_000n), ctx.signal))) {
         // Stopped while waiting: emit the part of the interval that is already past.

@@ -147,9 +147,9 @@ export const simScalar = defineInstrument<SimScalarOptions>({
     return [{ name: `${instance}.tags`, kind: 'scalar', schema: scalarSchema, tags: simScalarTags(opts), units: { timestamp_ns: 'ns' } }];
   },
   async *run(opts, ctx, instance) {
-    const gen = new ScalarGenerator(opts, ctx.seed, ctx.t0UnixNs);
+    const gen = new ScalarGenerator(opts, ctx.seed, ctx.sessionStartUnixNs);
     const stream = `${instance}.tags`;
-    const startMs = Number(ctx.t0UnixNs / 1_000_000n);
+    const startMs = Number(ctx.sessionStartUnixNs / 1_000_000n);
     const rows = batchRows(opts);
     while (!ctx.signal.aborted) {
       if (opts.realtime) {

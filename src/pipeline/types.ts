@@ -5,8 +5,10 @@ export interface RunInfo {
   runId: string;
   /** The run folder `<out>/<run_id>/`. */
   dir: string;
-  /** Run clock origin as Unix ns: waveform `timestamp` (ps) counts from here. */
+  /** Run clock origin as Unix ns: waveform `timestamp` (ps) counts from here (the first session's start). */
   t0UnixNs: bigint;
+  /** This session's start as Unix ns (later than `t0UnixNs` in a continued run; default `t0UnixNs`). */
+  sessionStartUnixNs?: bigint;
   /** The run's validated config, stored as the `config` root attribute of every segment. */
   config: unknown;
   /** Software name and version, stored as the `software` root attribute. */

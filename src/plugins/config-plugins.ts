@@ -32,7 +32,7 @@ function located(err: unknown, where: string, field: string): DaqError {
  * fail its schema rejects with DAQ_ERR_PLUGIN_LOAD / DAQ_ERR_PLUGIN_INVALID naming the config file
  * and field (`instruments[2].module`); hosts booted before the failure are closed.
  */
-export async function loadInstrumentPlugins(cfg: DaqConfig, where: string, t0UnixNs: bigint, log: LogFn): Promise<LoadedInstrumentPlugin[]> {
+export async function loadInstrumentPlugins(cfg: DaqConfig, where: string, t0UnixNs: bigint, log: LogFn, sessionStartUnixNs: bigint = t0UnixNs): Promise<LoadedInstrumentPlugin[]> {
   const out: LoadedInstrumentPlugin[] = [];
   const p = cfg.plugins;
   try {
@@ -44,6 +44,7 @@ export async function loadInstrumentPlugins(cfg: DaqConfig, where: string, t0Uni
           instance: inst.name,
           options: inst.options,
           t0UnixNs,
+          sessionStartUnixNs,
           seed: cfg.run.seed,
           log,
           bootTimeoutMs: p.boot_timeout_ms,

@@ -21,6 +21,8 @@ export interface InstrumentHostOptions {
   /** The raw options block; validated by the plugin's own zod schema inside the worker. */
   options: unknown;
   t0UnixNs: bigint;
+  /** This session's start (Unix ns; default `t0UnixNs`). */
+  sessionStartUnixNs?: bigint;
   seed: number;
   log?: LogFn;
   /** Batches the plugin may produce ahead of the consumer (default 4). */
@@ -146,6 +148,7 @@ export class InstrumentHost {
       instance: opts.instance,
       options: opts.options,
       t0UnixNs: opts.t0UnixNs,
+      sessionStartUnixNs: opts.sessionStartUnixNs ?? opts.t0UnixNs,
       seed: opts.seed,
     };
     return new PluginSession(workerData, timers, onMessage, modulePath);

@@ -14,6 +14,7 @@ interface Data {
   instance: string;
   options: unknown;
   t0UnixNs: bigint;
+  sessionStartUnixNs: bigint;
   seed: number;
 }
 
@@ -96,6 +97,7 @@ async function runLoop(): Promise<void> {
     const ctx = {
       signal: abort.signal,
       t0UnixNs: data.t0UnixNs,
+      sessionStartUnixNs: data.sessionStartUnixNs,
       seed: data.seed,
       log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => post({ type: 'log', level, msg, ...(extra ? { extra } : {}) }),
     };

@@ -5,6 +5,9 @@ import { daq } from '../helpers/cli.ts';
 import { readAckLog } from '../../actors/sink/ack-counter.ts';
 import { openRun } from '../../src/query/open-run.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { py } from '../helpers/h5py.ts';
+import { Daemon } from '../../actors/daemon.ts';
+import { validateConfig } from '../../src/config/load.ts';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
@@ -20,8 +23,9 @@ instruments:
   - name: plant
     type: sim-scalar
     options: { tags: 10, rate_hz: 20, batch_ms: 50 }
-merge:
-  enabled: false
+  - name: dig
+    type: sim-digitizer
+    options: { channels: 2, trigger_rate_hz: 100 }
 `,
   );
   return cfg;
@@ -54,8 +58,16 @@ describe('run.on_restart (child process)', () => {
     expect(s4.dir).toBe(s1.dir);
     expect(fs.readdirSync(path.join(t.dir, 'out-continue'))).toEqual([path.basename(s1.dir)]);
 
-    const meta = JSON.parse(fs.readFileSync(path.join(s1.dir, 'run.json'), 'utf8')) as { sessions: Array<{ started: string; t0_unix_ns: string }> };
+    const meta = JSON.parse(fs.readFileSync(path.join(s1.dir, 'run.json'), 'utf8')) as { t0_unix_ns: string; sessions: Array<{ started: string; started_unix_ns: string }> };
     expect(meta.sessions.length).toBe(4);
+    // One clock origin for the whole run: the first session's start, in run.json and every segment.
+    const origin = BigInt(meta.t0_unix_ns);
+    expect(BigInt(meta.sessions[0]!.started_unix_ns)).toBe(origin);
+    const starts = meta.sessions.map((x) => BigInt(x.started_unix_ns));
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! > starts[i - 1]!).toBe(true);
+    const segT0 = py<string[]>(`import h5py, sys, json, glob; print(json.dumps([str(h5py.File(f).attrs['t0_unix_ns']) for f in sorted(glob.glob(sys.argv[1] + '/seg-*.h5'))]))`, [s1.dir]);
+    expect(segT0.length).toBeGreaterThan(3);
+    expect(new Set(segT0)).toEqual(new Set([meta.t0_unix_ns]));
     const run = await openRun(s1.dir);
     const all = run.readScalars('plant.tags');
     // Every acknowledged row of every session is there (the killed one's through WAL recovery).
@@ -71,10 +83,18 @@ describe('run.on_restart (child process)', () => {
       last.set(all.tag[i]!, all.timestampNs[i]!);
     }
     // Each session contributed points from its own start on.
-    for (const s of meta.sessions) {
-      const t0 = BigInt(s.t0_unix_ns);
-      expect(all.timestampNs.some((x) => x >= t0 && x < t0 + 2_000_000_000n)).toBe(true);
+    for (const t0 of starts) expect(all.timestampNs.some((x) => x >= t0 && x < t0 + 2_000_000_000n)).toBe(true);
+    // Records: ps from the one origin, in time order across all sessions, each session's events
+    // starting at that session's start (not at 0 again).
+    const ts = run.records.columns.timestamp;
+    expect(ts.length).toBeGreaterThan(400);
+    for (let i = 1; i < ts.length; i++) if (ts[i]! < ts[i - 1]!) expect.fail(`record ${i}: ${ts[i]} < ${ts[i - 1]}`);
+    for (const st of starts) {
+      const ps = (st - origin) * 1000n;
+      expect(Array.from(ts).some((x) => x >= ps && x < ps + 2_000_000_000_000n), `records of the session starting at ${st}`).toBe(true);
     }
+    const time = run.records.columns.time;
+    for (let i = 0; i < ts.length; i += 37) expect(time[i]).toBe(origin + ts[i]! / 1000n);
     const tag0 = run.readTag('tag0', 0n, 1n << 62n);
     expect(tag0.numRows).toBe(all.tag.filter((x) => x === 0).length);
     run.close();
@@ -94,4 +114,17 @@ describe('run.on_restart (child process)', () => {
       run.close();
     }
   }, 60_000);
+});
+
+describe('continuing a run folder whose run.json is damaged', () => {
+  it('refuses with a coded error naming the file, before writing anything', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const dir = path.join(t.dir, 'out', 'r1');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'run.json'), '{"run_id": "r1", "t0_unix_ns": "12');
+    const config = validateConfig({ run: { out: path.join(t.dir, 'out'), id: 'r1' }, instruments: [{ name: 'plant', type: 'sim-scalar', options: { tags: 2 } }], http: { enabled: false } }, 'test');
+    await expect(Daemon.start({ config, log: () => {} })).rejects.toMatchObject({ code: 'DAQ_ERR_CONFIG_INVALID', message: expect.stringContaining(path.join(dir, 'run.json')) });
+    expect(fs.readdirSync(dir)).toEqual(['run.json']);
+  });
 });

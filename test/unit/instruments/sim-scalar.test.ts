@@ -76,7 +76,7 @@ describe('sim-scalar', () => {
     const t0 = BigInt(Date.now()) * 1_000_000n;
     let rows = 0;
     setTimeout(() => ac.abort(), 500);
-    for await (const sb of simScalar.run(o, { signal: ac.signal, t0UnixNs: t0, seed: 1, log: () => {} }, 'p')) rows += sb.batch.numRows;
+    for await (const sb of simScalar.run(o, { signal: ac.signal, t0UnixNs: t0, sessionStartUnixNs: t0, seed: 1, log: () => {} }, 'p')) rows += sb.batch.numRows;
     const elapsedS = (Date.now() - Number(t0 / 1_000_000n)) / 1000;
     // Paced: never ahead of the wall clock (10k points/s), and not far behind it.
     expect(rows).toBeLessThanOrEqual(Math.ceil(elapsedS * 10_000) + 100);
