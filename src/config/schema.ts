@@ -93,8 +93,12 @@ export const configSchema = z
         sinks: z.array(z.enum(['hdf5', 'arrow-ipc', 'none'])).default(['hdf5']),
         /** Seconds of data per HDF5 segment. */
         epoch_s: z.number().positive().default(60),
-        /** A segment is cut early when its epoch holds this many MiB. */
-        epoch_mib: z.number().positive().default(64),
+        /**
+         * A segment is cut early when its epoch holds this many MiB. Default: 32, raised to hold
+         * ~3 points per tag of the largest scalar stream (64 MiB at 1M tags), so the per-segment
+         * tag index stays near 1 byte a point. Memory holds about three epochs.
+         */
+        epoch_mib: z.number().positive().optional(),
         /** HDF5 segment writer threads: segments are CPU-bound; 2 on a machine with spare cores. */
         writer_threads: z.number().int().min(1).max(8).default(1),
         wal: z
@@ -110,7 +114,7 @@ export const configSchema = z
           .default({ segment_mib: 64, group_commit_ms: 2, durability: 'fsync' }),
       })
       .strict()
-      .default({ sinks: ['hdf5'], epoch_s: 60, epoch_mib: 64, writer_threads: 1, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
+      .default({ sinks: ['hdf5'], epoch_s: 60, writer_threads: 1, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
     flow: z
       .object({
         /** Unacknowledged MiB per lossless subscriber before producers are held. */

@@ -21,7 +21,7 @@ import type { WalWriterOptions } from './wal/wal-writer.ts';
 export interface StorageSinkOptions {
   /** Seconds of data per HDF5 segment. Default 60. */
   epochS?: number;
-  /** A segment is cut early when the epoch holds this many MiB. Default 64. */
+  /** A segment is cut early when the epoch holds this many MiB. Default: 32, or ~3 points per tag of the largest scalar stream (64 at 1M tags). */
   epochMiB?: number;
   /** The merged records stream, stored as `/records` + `/wave_pool`. Default "records". */
   recordsStream?: string;
@@ -115,6 +115,12 @@ export class StorageSink implements Sink {
   private losses!: LossLog;
   private segmentsWritten = 0;
   private lastFlushMs = 0;
+  /**
+   * 32 MiB, or ~3 points per tag of the largest scalar stream (21 bytes a point in an epoch): a
+   * segment's tag index costs ~3.5 bytes per tag present, so fewer points per tag would make it
+   * the biggest part of the file. 64 MiB at 1M tags.
+   */
+  private autoEpochBytes = 32 * 1024 * 1024;
   private writerHeapBytes = 0;
   private writerWasmBytes = 0;
   private sampleBytesIn = 0;
@@ -133,8 +139,9 @@ export class StorageSink implements Sink {
     return Math.max(1, this.writers.length);
   }
 
+  /** Epoch size cap: `epochMiB`, or {@link autoEpochBytes} for the streams added. */
   private get epochBytes(): number {
-    return (this.opts.epochMiB ?? 64) * 1024 * 1024;
+    return this.opts.epochMiB !== undefined ? this.opts.epochMiB * 1024 * 1024 : this.autoEpochBytes;
   }
 
   private get primary(): string {
@@ -263,7 +270,10 @@ export class StorageSink implements Sink {
     if (this.streams.has(info.name)) return;
     this.streams.set(info.name, info);
     // Encode the tag table for the segments now (once: ~0.1 s per million tags), not mid-run.
-    if (info.kind === 'scalar' && info.tags) encodedTagTable(info.tags);
+    if (info.kind === 'scalar' && info.tags) {
+      encodedTagTable(info.tags);
+      this.autoEpochBytes = Math.max(this.autoEpochBytes, info.tags.length * 3 * 21);
+    }
     this.wal.append(RecordType.STREAM, encodeStream(info)).catch(() => undefined); // a failure poisons the WAL: the next write reports it
   }
 
@@ -439,6 +449,8 @@ export class StorageSink implements Sink {
       segments_written: this.segmentsWritten,
       last_flush_ms: this.lastFlushMs,
       epoch_bytes: this.epoch.bytes,
+      /** The size at which the current epoch is cut into a segment (`epoch_mib`, or automatic). */
+      epoch_cap_bytes: this.epochBytes,
       buffered_bytes: this.epoch.bytes + this.pendingBytes,
       flushes_queued: this.flushesQueued,
       /** Largest JS heap in use seen in a segment writer thread after a write (bytes). */

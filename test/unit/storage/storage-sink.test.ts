@@ -223,6 +223,25 @@ describe('StorageSink', () => {
     expect(fs.existsSync(path.join(t.dir, 'seg-000000.h5.tmp'))).toBe(false);
   });
 
+  it('epoch size: 32 MiB by default, raised to ~3 points per tag for a huge tag table, epochMiB when given', async () => {
+    const cap = async (opts: ConstructorParameters<typeof StorageSink>[0], infos: StreamInfo[]) => {
+      const t = tmpDir();
+      const sink = new StorageSink(opts);
+      try {
+        await sink.open(runInfo(t.dir));
+        for (const i of infos) sink.addStream(i);
+        return sink.stats()['epoch_cap_bytes'];
+      } finally {
+        await sink.close();
+        t.cleanup();
+      }
+    };
+    const huge: StreamInfo = { ...tagsInfo, name: 'big.tags', tags: simScalarTags(simScalarOptions.parse({ tags: 800_000 })) };
+    expect(await cap({}, [tagsInfo])).toBe(32 * 1024 * 1024);
+    expect(await cap({}, [tagsInfo, huge])).toBe(800_000 * 3 * 21);
+    expect(await cap({ epochMiB: 8 }, [huge])).toBe(8 * 1024 * 1024);
+  });
+
   it('refuses a run folder another live process holds', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
