@@ -115,6 +115,8 @@ export class StorageSink implements Sink {
   private losses!: LossLog;
   private segmentsWritten = 0;
   private lastFlushMs = 0;
+  /** Tag-table files written this session, by stream (see `streamRecord`). */
+  private readonly tagFiles = new WeakMap<StreamInfo, string>();
   /**
    * 32 MiB, or ~3 points per tag of the largest scalar stream (21 bytes a point in an epoch): a
    * segment's tag index costs ~3.5 bytes per tag present, so fewer points per tag would make it
@@ -149,6 +151,18 @@ export class StorageSink implements Sink {
   }
 
   async open(run: RunInfo): Promise<void> {
+    try {
+      await this.openFolder(run);
+    } catch (err) {
+      // Nothing half-open is left behind: writer threads stop, the run folder is unlocked.
+      await Promise.all(this.writers.map((w) => w.close()));
+      this.release?.();
+      this.release = null;
+      throw err;
+    }
+  }
+
+  private async openFolder(run: RunInfo): Promise<void> {
     this.run = run;
     // Warm the HDF5 writer thread now, so the first segment does not wait for it to load.
     for (const w of this.writers) w.start().catch((err: Error) => this.opts.log?.('error', `segment writer thread failed to start: ${err.message}`));
@@ -174,7 +188,7 @@ export class StorageSink implements Sink {
     let sawCheckpoint = false;
     for (const r of scan.records) {
       if (r.type === RecordType.STREAM) {
-        const info = decodeStream(r.payload);
+        const info = decodeStream(r.payload, run.dir);
         this.streams.set(info.name, info);
       } else if (r.type === RecordType.CHECKPOINT) {
         const cp = decodeCheckpoint(r.payload);
@@ -243,7 +257,7 @@ export class StorageSink implements Sink {
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
     const events = Object.fromEntries([...this.events].map(([k, v]) => [k, v.toString()]));
     const registry = [this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: this.nextSegment - 1, seq: (scan.nextSeq - 1n).toString(), samples, events }))];
-    for (const s of this.streams.values()) registry.push(this.wal.append(RecordType.STREAM, encodeStream(s)));
+    for (const s of this.streams.values()) registry.push(this.wal.append(RecordType.STREAM, this.streamRecord(s)));
     await Promise.all(registry);
     for (const s of oldSegments) fs.rmSync(s.file, { force: true });
 
@@ -274,7 +288,7 @@ export class StorageSink implements Sink {
       encodedTagTable(info.tags);
       this.autoEpochBytes = Math.max(this.autoEpochBytes, info.tags.length * 3 * 21);
     }
-    this.wal.append(RecordType.STREAM, encodeStream(info)).catch(() => undefined); // a failure poisons the WAL: the next write reports it
+    this.wal.append(RecordType.STREAM, this.streamRecord(info)).catch(() => undefined); // a failure poisons the WAL: the next write reports it
   }
 
   write(sb: StreamBatch): Promise<void> {
@@ -385,7 +399,7 @@ export class StorageSink implements Sink {
     await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: p.content.index, seq: p.seq.toString(), samples: p.samples, events: p.events }));
     await this.wal.syncNow(); // durable checkpoint in every durability mode
     // The registry must outlive the segments about to be deleted.
-    await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, encodeStream(s))));
+    await Promise.all([...this.streams.values()].map((s) => this.wal.append(RecordType.STREAM, this.streamRecord(s))));
     await this.wal.deleteCovered(p.seq);
     this.segmentsWritten++;
   }
@@ -425,6 +439,26 @@ export class StorageSink implements Sink {
       this.release = null;
     }
     if (this.failed) throw this.failed;
+  }
+
+  /**
+   * The WAL record registering a stream. A scalar stream's tag table goes to a file of the run
+   * folder (`streams/<stream>.tags.json`, durable before the record is appended), written once
+   * per session: the record itself stays small however many tags (it is appended again after
+   * every checkpoint, so that the registry outlives the WAL files deleted).
+   */
+  private streamRecord(info: StreamInfo): Uint8Array[] {
+    if (info.kind !== 'scalar' || !info.tags) return encodeStream(info);
+    let rel = this.tagFiles.get(info);
+    if (!rel) {
+      rel = path.join('streams', `${encodeURIComponent(info.name)}.tags.json`);
+      const file = path.join(this.run.dir, rel);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(info.tags));
+      commitFileSync(`${file}.tmp`, file);
+      this.tagFiles.set(info, rel);
+    }
+    return encodeStream(info, { tagsFile: rel });
   }
 
   /** Writer threads' memory, from the newest segment each wrote (the biggest seen is kept). */

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { DaqError } from '../../errors.ts';
 import type { StreamBatch, StreamInfo } from '../../schema/batch.ts';
@@ -55,20 +57,39 @@ export function decodeBatch(payload: Buffer): StreamBatch {
 }
 
 /** STREAM payload: u32 JSON length, JSON (StreamInfo without schema), Arrow IPC of the empty schema. */
-export function encodeStream(info: StreamInfo): Uint8Array[] {
-  const { schema, ...rest } = info;
-  const json = enc.encode(JSON.stringify(rest));
+/**
+ * STREAM payload: u32 JSON length, the StreamInfo as JSON (all but the schema), the schema as Arrow
+ * IPC. With `tagsFile`, the tag table is not inline but in that file (relative to the run folder,
+ * written by the sink): a million tags are ~60 MB of JSON, and the registry is appended again
+ * after every checkpoint.
+ */
+export function encodeStream(info: StreamInfo, opts: { tagsFile?: string } = {}): Uint8Array[] {
+  const { schema, tags, ...rest } = info;
+  const meta = opts.tagsFile && tags ? { ...rest, tags_file: opts.tagsFile, tags_count: tags.length } : tags ? { ...rest, tags } : rest;
+  const json = enc.encode(JSON.stringify(meta));
   const schemaIpc = tableToIPC(new Table(schema), 'stream');
   const head = new Uint8Array(4);
   new DataView(head.buffer).setUint32(0, json.length, true);
   return [head, json, schemaIpc];
 }
 
-export function decodeStream(payload: Buffer): StreamInfo {
+/** Decodes a STREAM payload; a tag table kept in a file is read from `dir` (the run folder). */
+export function decodeStream(payload: Buffer, dir?: string): StreamInfo {
   const len = payload.readUInt32LE(0);
-  const rest = JSON.parse(dec.decode(payload.subarray(4, 4 + len))) as Omit<StreamInfo, 'schema'>;
+  const { tags_file: tagsFile, tags_count: tagsCount, ...rest } = JSON.parse(dec.decode(payload.subarray(4, 4 + len))) as Omit<StreamInfo, 'schema'> & { tags_file?: string; tags_count?: number };
   const schema = tableFromIPC(payload.subarray(4 + len)).schema;
-  return { ...rest, schema };
+  if (tagsFile === undefined) return { ...rest, schema };
+  const file = path.join(dir ?? '.', tagsFile);
+  let tags: unknown;
+  try {
+    tags = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new DaqError('DAQ_ERR_WAL_CORRUPTED', `stream "${rest.name}": its tag table ${file} is missing or unreadable (${(err as Error).message})`, { details: { file, stream: rest.name } });
+  }
+  if (!Array.isArray(tags) || tags.length !== tagsCount) {
+    throw new DaqError('DAQ_ERR_WAL_CORRUPTED', `stream "${rest.name}": ${file} holds ${Array.isArray(tags) ? tags.length : 'no'} tags, the WAL says ${tagsCount}`, { details: { file, stream: rest.name } });
+  }
+  return { ...rest, tags: tags as StreamInfo['tags'], schema };
 }
 
 /** CHECKPOINT payload: JSON. */

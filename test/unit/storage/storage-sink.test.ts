@@ -221,6 +221,33 @@ describe('StorageSink', () => {
     expect(got.rec).toEqual(exp.rec);
     expect(got.waves).toEqual(exp.wv);
     expect(fs.existsSync(path.join(t.dir, 'seg-000000.h5.tmp'))).toBe(false);
+    // The tag table came back from its file (the WAL's stream record only names it).
+    expect(got.dumps[0]!.datasets['scalars/plant.tags/tags/name']).toEqual(tagsInfo.tags!.map((x) => x.name));
+  });
+
+  it('a tag table lives in streams/<stream>.tags.json, not in every WAL stream record; a missing one stops recovery, coded', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    const crashed = new StorageSink({ epochS: 3600 });
+    await crashed.open(runInfo(t.dir));
+    await writeAll(crashed, scal, waves);
+    const file = path.join(t.dir, 'streams', 'plant.tags.tags.json');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(tagsInfo.tags);
+    // The STREAM records in the WAL are small: no tag names inline.
+    const wal = walSegments(path.join(t.dir, 'wal')).map((w) => fs.readFileSync(w.file));
+    expect(wal.some((b) => b.includes('"tags_file":"streams/plant.tags.tags.json"'))).toBe(true);
+    expect(wal.some((b) => b.includes(tagsInfo.tags![1]!.name + '"'))).toBe(false);
+    fs.rmSync(file);
+    await expect(new StorageSink({ epochS: 3600 }).open(runInfo(t.dir))).rejects.toMatchObject({ code: 'DAQ_ERR_WAL_CORRUPTED', message: expect.stringContaining(file) });
+    // The failed open left the folder unlocked and the WAL untouched: with the file back, all is recovered.
+    expect(fs.existsSync(path.join(t.dir, 'LOCK'))).toBe(false);
+    fs.writeFileSync(file, JSON.stringify(tagsInfo.tags));
+    const sink = new StorageSink({ epochS: 3600 });
+    await sink.open(runInfo(t.dir));
+    expect(sink.recovery).toMatchObject({ replayedRecords: 9, corruption: null });
+    await sink.close();
+    expect(stored(t.dir).value).toEqual(expected(scal, waves).value);
   });
 
   it('epoch size: 32 MiB by default, raised to ~3 points per tag for a huge tag table, epochMiB when given', async () => {
