@@ -5,6 +5,7 @@ import { DaqError } from '../errors.ts';
 import { makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 import { lowerBound, slice, sliceU16View } from './h5-slices.ts';
+import type { PoolFile } from './pool-file.ts';
 
 /** One segment's part of the records table. */
 export interface RecordsSegment {
@@ -12,6 +13,8 @@ export interface RecordsSegment {
   start: number;
   /** That segment's `/wave_pool` (or `/streams/<s>/wave_pool`). */
   pool: Dataset;
+  /** The same pool read with positional file reads (contiguous `<u2`), or null: read through h5wasm. */
+  direct?: PoolFile | null;
 }
 
 export interface WavesOptions {
@@ -121,7 +124,8 @@ export class RecordsView {
   rawWave(i: number): Uint16Array {
     const seg = this.segments[this.segmentIndex(i)]!;
     const off = Number(this.localOffset[i]);
-    return slice<Uint16Array>(seg.pool, off, off + this.columns.event_length[i]!);
+    const end = off + this.columns.event_length[i]!;
+    return seg.direct ? seg.direct.read(off, end) : slice<Uint16Array>(seg.pool, off, end);
   }
 
   /** Event i as float32; with `baselineCorrect`, the record's baseline is subtracted. */
@@ -163,8 +167,9 @@ export class RecordsView {
         if (o < a || o - b > MERGE_GAP_SAMPLES || Math.max(b, end) - a > MERGE_SPAN_SAMPLES) break;
         if (end > b) b = end;
       }
-      // A view of h5wasm's heap, valid until the next h5wasm call: `use` must not keep it.
-      const buf = sliceU16View(this.segments[s]!.pool, a, b);
+      // A view of a scratch buffer (or of h5wasm's heap), valid until the next read: `use` must not keep it.
+      const seg = this.segments[s]!;
+      const buf = seg.direct ? seg.direct.view(a, b) : sliceU16View(seg.pool, a, b);
       for (let q = p; q < e; q++) {
         const k = at(q);
         const i = indices[k]!;
