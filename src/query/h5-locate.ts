@@ -38,6 +38,8 @@ export interface Located {
   shape: number[];
   /** numpy-style type string, e.g. `<u2`, `>i8`, `<f4`. */
   dtype: string;
+  /** File address of the dataset's object header (for diagnostics and tests). */
+  header: number;
 }
 
 export interface Unsupported {
@@ -400,7 +402,7 @@ function locateIn(r: Reader, dsPath: string): Located {
   if (n * type.size !== layout.bytes) {
     throw r.corrupt(`${here}: ${shape.join('×')} elements of ${type.size} bytes need ${n * type.size} bytes, the layout holds ${layout.bytes}`);
   }
-  return { kind: 'contiguous', offset: layout.offset, bytes: layout.bytes, shape, dtype: type.dtype };
+  return { kind: 'contiguous', offset: layout.offset, bytes: layout.bytes, shape, dtype: type.dtype, header: addr };
 }
 
 /**

@@ -98,14 +98,20 @@ export class RunReader {
         if (length1d(d) !== len) throw new DaqError('DAQ_ERR_HDF5', `${f.filename}: ${prefix}records/${fld.name} has ${length1d(d)} rows, expected ${len} like records/timestamp`, { details: { file: f.filename, field: fld.name } });
         (cols[fld.name] as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(readAll(d), o);
       }
+      // The pool's metadata read first by h5-locate: a corrupt header is reported as such (h5wasm
+      // would only say the dataset is missing).
+      const direct = this.openPool(f, `${prefix}wave_pool`);
       const pool = required(f, `${prefix}wave_pool`);
+      if (direct && direct.length !== length1d(pool)) {
+        throw new DaqError('DAQ_ERR_HDF5', `${f.filename}: /${prefix}wave_pool has ${length1d(pool)} samples for h5wasm but ${direct.length} in its layout metadata`, { details: { file: f.filename, field: `${prefix}wave_pool` } });
+      }
       const g = pool.attrs['global_offset'] ? pool.get_attribute('global_offset', false) : 0n;
       const global = BigInt((ArrayBuffer.isView(g) ? (g as BigInt64Array)[0] : (g as bigint | number)) ?? 0);
       for (let i = o; i < o + len; i++) {
         local[i] = cols.wave_offset[i]!;
         cols.wave_offset[i] = local[i]! + global;
       }
-      segs.push({ start: o, pool, direct: this.openPool(f, `${prefix}wave_pool`, length1d(pool)) });
+      segs.push({ start: o, pool, direct });
       o += len;
     }
     const view = new RecordsView(cols, segs, local);
@@ -114,14 +120,10 @@ export class RunReader {
   }
 
   /** The pool read directly from the file when it is contiguous `<u2`, else null (h5wasm reads it). */
-  private openPool(f: H5File, dsPath: string, length: number): PoolFile | null {
+  private openPool(f: H5File, dsPath: string): PoolFile | null {
     if (this.options.directReads === false) return null;
     const p = PoolFile.open(f.filename, dsPath);
-    if (!p) return null;
-    this.poolFiles.push(p);
-    if (p.length !== length) {
-      throw new DaqError('DAQ_ERR_HDF5', `${f.filename}: /${dsPath} has ${length} samples for h5wasm but ${p.length} in its layout metadata`, { details: { file: f.filename, field: dsPath } });
-    }
+    if (p) this.poolFiles.push(p);
     return p;
   }
 

@@ -24,18 +24,21 @@ import { h5ready, writeSegmentSync } from '../../src/storage/hdf5/segment-writer
 import { openRun } from '../../src/query/open-run.ts';
 import { RecordsView } from '../../src/query/records-view.ts';
 import { required, slice, sliceU16View } from '../../src/query/h5-slices.ts';
+import { PoolFile } from '../../src/query/pool-file.ts';
 import { envInt, median, printTable, repeat } from './harness.ts';
 import type { Row } from './harness.ts';
 
 const REPS = envInt('BENCH_REPS', 5);
 const M = envInt('QUERY_BENCH_M', 100); // millions of timestamps
 const EVENTS = envInt('QUERY_BENCH_EVENTS', 50_000); // × 1000 samples
+/** Which parts to run (default all): QUERY_BENCH_PARTS=2,3. */
+const parts = new Set((process.env['QUERY_BENCH_PARTS'] ?? '1,2,3').split(',').map(Number));
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-query-bench-'));
 const rows: Row[] = [];
 const py = (code: string, ...args: string[]): string => execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
 
 // 1. queryTimeWindow on M million timestamps.
-{
+if (parts.has(1)) {
   const n = M * 1_000_000;
   const ts = new BigInt64Array(n);
   for (let i = 0; i < n; i++) ts[i] = BigInt(i * 1000 + (i % 7));
@@ -96,7 +99,7 @@ const run = await openRun(dir);
 const records = run.records;
 
 // 2. waves(): float32 GB/s out.
-{
+if (parts.has(2)) {
   const PAD = 1024;
   const all = Int32Array.from({ length: EVENTS }, (_, k) => k);
   const rnd = Int32Array.from({ length: 5000 }, (_, k) => ((k * 2654435761) >>> 0) % EVENTS);
@@ -134,26 +137,19 @@ const records = run.records;
   rows.push({ measure: 'waves(5000 random events, no mask, out: reused buffer)', value: `${randomReused.toFixed(2)} GB/s`, reference: ref, ratio: (randomReused / setRef).toFixed(2) });
 }
 
-// 3. HDF5 slice reads vs h5py, same file, same offsets.
-{
+// 3. Wave-pool slice reads beside h5py on the same file and offsets. Each rep runs ours, then one
+// python process (h5py, warmed up in-process) on the same reads: medians of paired runs.
+if (parts.has(3)) {
   const file = seg.path;
   const pool = required((run as unknown as { files: Parameters<typeof required>[0][] }).files[0]!, 'wave_pool');
+  const direct = PoolFile.open(file, 'wave_pool');
+  if (!direct) throw new Error(`${file}: wave_pool is not contiguous <u2 (h5-locate could not place it)`);
   const picks = Int32Array.from({ length: 5000 }, (_, k) => (((k * 2654435761) >>> 0) % EVENTS) * EV_LEN);
-  const Mod = (await h5ready()) as { _malloc(n: number): number; _free(p: number): void; HEAPU8: Uint8Array; get_dataset_data(...a: unknown[]): number };
-  const fileId = (run as unknown as { files: Array<{ file_id: bigint }> }).files[0]!.file_id;
-  const ptr = Mod._malloc(EV_LEN * 2);
   const perRead = (read: (o: number) => void) => () => {
     const t0 = performance.now();
     for (const o of picks) read(o);
     return ((performance.now() - t0) / picks.length) * 1000;
   };
-  const viaSlice = perRead((o) => slice<Uint16Array>(pool, o, o + EV_LEN));
-  const viaView = perRead((o) => sliceU16View(pool, o, o + EV_LEN).slice());
-  const direct = perRead((o) => {
-    Mod.get_dataset_data(fileId, 'wave_pool', [BigInt(EV_LEN)], [BigInt(o)], [1n], BigInt(ptr));
-    new Uint16Array(Mod.HEAPU8.buffer, ptr, EV_LEN).slice();
-  });
-  const one = perRead((o) => slice<Uint16Array>(pool, o, o + 1));
   const BIG = 1 << 22;
   const bigOffs = Array.from({ length: 20 }, (_, k) => (k * 7_000_003) % (EVENTS * EV_LEN - BIG));
   const bigRead = (read: (o: number) => unknown) => () => {
@@ -161,16 +157,24 @@ const records = run.records;
     for (const o of bigOffs) read(o);
     return (bigOffs.length * BIG * 2) / (performance.now() - t0) / 1e6;
   };
-  // Warm-up: a whole pass (HDF5's metadata cache holds the chunk index afterwards, wasm tiered up).
-  const [s, v, d, o1] = [median(await repeat(REPS, viaSlice, 2)), median(await repeat(REPS, viaView, 2)), median(await repeat(REPS, direct, 2)), median(await repeat(REPS, one, 2))];
-  const big = median(await repeat(REPS, bigRead((o) => slice<Uint16Array>(pool, o, o + BIG)), 1));
-  const bigView = median(await repeat(REPS, bigRead((o) => sliceU16View(pool, o, o + BIG)), 1));
-  Mod._free(ptr);
-  const h = JSON.parse(py(`
+  const bigBuf = new Uint16Array(BIG);
+  const ours = {
+    rnd: perRead((o) => direct.read(o, o + EV_LEN)),
+    rndView: perRead((o) => direct.view(o, o + EV_LEN)),
+    one: perRead((o) => direct.read(o, o + 1)),
+    big: bigRead((o) => direct.read(o, o + BIG)),
+    bigInto: bigRead((o) => direct.readInto(o, o + BIG, bigBuf)),
+    h5wasmRnd: perRead((o) => slice<Uint16Array>(pool, o, o + EV_LEN)),
+    h5wasmView: perRead((o) => sliceU16View(pool, o, o + EV_LEN)),
+    h5wasmBig: bigRead((o) => sliceU16View(pool, o, o + BIG)),
+  };
+  type Key = keyof typeof ours;
+  const pyCode = `
 import h5py, time, json, sys, numpy as np
 f = h5py.File(sys.argv[1], 'r'); d = f['wave_pool']
 picks = (((np.arange(5000, dtype=np.uint64) * np.uint64(2654435761)) & np.uint64(0xffffffff)) % np.uint64(${EVENTS})).astype(np.int64) * ${EV_LEN}
 offs = picks.tolist(); big = [(k * 7000003) % (${EVENTS * EV_LEN} - ${BIG}) for k in range(20)]
+buf = np.empty(${BIG}, dtype=np.uint16)
 def rnd():
     t0 = time.perf_counter()
     for o in offs: d[o:o + ${EV_LEN}]
@@ -183,15 +187,35 @@ def bigr():
     t0 = time.perf_counter()
     for o in big: d[o:o + ${BIG}]
     return len(big) * ${BIG} * 2 / (time.perf_counter() - t0) / 1e9
-for fn in (rnd, one, bigr): fn(); fn()
-print(json.dumps({'rnd': float(np.median([rnd() for _ in range(${REPS})])), 'one': float(np.median([one() for _ in range(${REPS})])), 'big': float(np.median([bigr() for _ in range(${REPS})]))}))
-`, file)) as { rnd: number; one: number; big: number };
-  rows.push({ measure: 'wave pool random 1000-sample read, slice() (h5wasm Dataset.slice)', value: `${s.toFixed(1)} µs`, reference: `h5py same slices ${h.rnd.toFixed(1)} µs`, ratio: `${(h.rnd / s).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${h.rnd / s >= 0.8 ? '✓' : '✗'}` });
-  rows.push({ measure: 'same, sliceU16View() + copy (reused heap buffer; what waves() uses)', value: `${v.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: `${(h.rnd / v).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${h.rnd / v >= 0.8 ? '✓' : '✗'}` });
-  rows.push({ measure: 'same, raw h5wasm get_dataset_data (no JS wrapper)', value: `${d.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: `${(h.rnd / d).toFixed(2)}× h5py speed` });
-  rows.push({ measure: 'per-call floor: random 1-sample read, slice()', value: `${o1.toFixed(1)} µs`, reference: `h5py ${h.one.toFixed(1)} µs`, ratio: `${(h.one / o1).toFixed(2)}× h5py speed` });
-  rows.push({ measure: 'wave pool 4 Mi-sample (8 MiB) reads, slice() (fresh array per call)', value: `${big.toFixed(2)} GB/s`, reference: `h5py ${h.big.toFixed(2)} GB/s`, ratio: `${(big / h.big).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${big / h.big >= 0.8 ? '✓' : '✗'}` });
-  rows.push({ measure: 'wave pool 4 Mi-sample reads, sliceU16View() (what waves()/iterBatches use)', value: `${bigView.toFixed(2)} GB/s`, reference: `h5py ${h.big.toFixed(2)} GB/s`, ratio: `${(bigView / h.big).toFixed(2)}× h5py speed`, goal: `≥ 0.8× ${bigView / h.big >= 0.8 ? '✓' : '✗'}` });
+def bigd():
+    t0 = time.perf_counter()
+    for o in big: d.read_direct(buf, np.s_[o:o + ${BIG}])
+    return len(big) * ${BIG} * 2 / (time.perf_counter() - t0) / 1e9
+fns = {'rnd': rnd, 'one': one, 'big': bigr, 'bigDirect': bigd}
+for fn in fns.values(): fn(); fn()
+print(json.dumps({k: fn() for k, fn in fns.items()}))
+`;
+  const mine: Record<Key, number[]> = Object.fromEntries(Object.keys(ours).map((k) => [k, []])) as never;
+  const theirs: Record<'rnd' | 'one' | 'big' | 'bigDirect', number[]> = { rnd: [], one: [], big: [], bigDirect: [] };
+  for (const fn of Object.values(ours)) for (let w = 0; w < 2; w++) fn(); // warm-up (JIT, wasm tier-up, page cache)
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const k of Object.keys(ours) as Key[]) mine[k].push(ours[k]());
+    const h = JSON.parse(py(pyCode, file)) as Record<keyof typeof theirs, number>;
+    for (const k of Object.keys(theirs) as Array<keyof typeof theirs>) theirs[k].push(h[k]);
+  }
+  direct.close();
+  const m = Object.fromEntries(Object.entries(mine).map(([k, v]) => [k, median(v)])) as Record<Key, number>;
+  const h = Object.fromEntries(Object.entries(theirs).map(([k, v]) => [k, median(v)])) as Record<keyof typeof theirs, number>;
+  const faster = (ref: number, x: number) => `${(ref / x).toFixed(2)}× h5py speed`;
+  const goal = (r: number) => `≥ 0.8× ${r >= 0.8 ? '✓' : '✗'}`;
+  rows.push({ measure: 'wave pool random 1000-sample read, direct (PoolFile.read: pread into a fresh array)', value: `${m.rnd.toFixed(1)} µs`, reference: `h5py d[o:o+1000] ${h.rnd.toFixed(1)} µs`, ratio: faster(h.rnd, m.rnd), goal: goal(h.rnd / m.rnd) });
+  rows.push({ measure: 'same, direct into the reused buffer (PoolFile.view: what waves()/iterBatches use)', value: `${m.rndView.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: faster(h.rnd, m.rndView), goal: goal(h.rnd / m.rndView) });
+  rows.push({ measure: 'per-call floor: random 1-sample read, direct', value: `${m.one.toFixed(1)} µs`, reference: `h5py ${h.one.toFixed(1)} µs`, ratio: faster(h.one, m.one) });
+  rows.push({ measure: 'wave pool 4 Mi-sample (8 MiB) reads, direct into a fresh array', value: `${m.big.toFixed(2)} GB/s`, reference: `h5py d[o:o+BIG] ${h.big.toFixed(2)} GB/s`, ratio: `${(m.big / h.big).toFixed(2)}× h5py speed`, goal: goal(m.big / h.big) });
+  rows.push({ measure: 'same, direct into a reused buffer (PoolFile.readInto)', value: `${m.bigInto.toFixed(2)} GB/s`, reference: `h5py read_direct into a reused array ${h.bigDirect.toFixed(2)} GB/s`, ratio: `${(m.bigInto / h.bigDirect).toFixed(2)}× h5py speed`, goal: goal(m.bigInto / h.bigDirect) });
+  rows.push({ measure: 'fallback (chunked pools of older segments): random 1000-sample read, h5wasm slice()', value: `${m.h5wasmRnd.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: faster(h.rnd, m.h5wasmRnd) });
+  rows.push({ measure: 'fallback: same, h5wasm sliceU16View() (reused heap buffer)', value: `${m.h5wasmView.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: faster(h.rnd, m.h5wasmView) });
+  rows.push({ measure: 'fallback: 4 Mi-sample reads, h5wasm sliceU16View()', value: `${m.h5wasmBig.toFixed(2)} GB/s`, reference: `h5py ${h.big.toFixed(2)} GB/s`, ratio: `${(m.h5wasmBig / h.big).toFixed(2)}× h5py speed` });
 }
 
 run.close();
