@@ -3,6 +3,8 @@ import os from 'node:os';
 import { DaqError } from '../errors.ts';
 import { locateDataset } from './h5-locate.ts';
 
+const identity = (st: fs.Stats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+
 /** One scratch buffer shared by every pool (reads are synchronous): grown, never shrunk. */
 let scratch = new Uint16Array(0);
 
@@ -13,13 +15,18 @@ let scratch = new Uint16Array(0);
  * comes from {@link locateDataset}, which verified the file's metadata (checksums, bounds).
  */
 export class PoolFile {
+  /** Opened on the first read (a run of many segments holds no descriptor for pools never read). */
+  private fd: number | null = null;
+  private closed = false;
+
   private constructor(
     readonly file: string,
-    private fd: number,
     /** Byte offset of sample 0 in the file. */
     readonly offset: number,
     /** Samples in the pool. */
     readonly length: number,
+    /** The file that was located (device, inode, size, mtime): a file replaced since is refused. */
+    private readonly identity: string,
   ) {}
 
   /**
@@ -37,32 +44,41 @@ export class PoolFile {
     }
     try {
       const loc = locateDataset(file, dsPath, fd);
-      if (loc.kind !== 'contiguous' || loc.dtype !== '<u2' || loc.shape.length !== 1) {
-        fs.closeSync(fd);
-        return null;
-      }
-      return new PoolFile(file, fd, loc.offset, loc.shape[0]!);
-    } catch (err) {
+      if (loc.kind !== 'contiguous' || loc.dtype !== '<u2' || loc.shape.length !== 1) return null;
+      return new PoolFile(file, loc.offset, loc.shape[0]!, identity(fs.fstatSync(fd)));
+    } finally {
       fs.closeSync(fd);
-      throw err;
     }
   }
 
-  private check(a: number, b: number): void {
-    if (this.fd < 0) throw new DaqError('DAQ_ERR_HDF5', `${this.file}: wave pool read after the run was closed`, { details: { file: this.file } });
+  private check(a: number, b: number): number {
+    if (this.closed) throw new DaqError('DAQ_ERR_HDF5', `${this.file}: wave pool read after the run was closed`, { details: { file: this.file } });
     if (!(Number.isSafeInteger(a) && Number.isSafeInteger(b) && 0 <= a && a <= b && b <= this.length)) {
       throw new DaqError('DAQ_ERR_HDF5', `could not read ${this.file}:wave_pool[${a}:${b}] (length ${this.length})`, { details: { file: this.file, field: 'wave_pool', offset: a } });
     }
+    if (this.fd === null) {
+      try {
+        this.fd = fs.openSync(this.file, 'r');
+      } catch (err) {
+        throw new DaqError('DAQ_ERR_HDF5', `${this.file}: cannot open for reading: ${(err as Error).message}`, { cause: err, details: { file: this.file } });
+      }
+      if (identity(fs.fstatSync(this.fd)) !== this.identity) {
+        fs.closeSync(this.fd);
+        this.fd = null;
+        throw new DaqError('DAQ_ERR_HDF5', `${this.file} was replaced or modified since the run was opened: reopen the run`, { details: { file: this.file } });
+      }
+    }
+    return this.fd;
   }
 
   /** Samples [a, b) into `out` at `at` (samples). */
   readInto(a: number, b: number, out: Uint16Array, at = 0): Uint16Array {
-    this.check(a, b);
+    const fd = this.check(a, b);
     const bytes = (b - a) * 2;
     const dst = new Uint8Array(out.buffer, out.byteOffset + at * 2, bytes);
     let got = 0;
     while (got < bytes) {
-      const r = fs.readSync(this.fd, dst, got, bytes - got, this.offset + a * 2 + got);
+      const r = fs.readSync(fd, dst, got, bytes - got, this.offset + a * 2 + got);
       if (r <= 0) {
         throw new DaqError('DAQ_ERR_HDF5', `${this.file}: wave_pool[${a}:${b}] cut short at byte ${this.offset + a * 2 + got} (file truncated?)`, { details: { file: this.file, field: 'wave_pool', offset: a } });
       }
@@ -87,7 +103,8 @@ export class PoolFile {
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    this.closed = true;
   }
 }

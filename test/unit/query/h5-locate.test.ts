@@ -182,6 +182,15 @@ describe('malformed or truncated files: a clear error naming the file, never a w
     expectError(() => locateDataset(badSb, 'wave_pool'), badSb, /superblock checksum/);
   });
 
+  it('a pool file replaced after it was located is refused, not read at the old offset', () => {
+    const p = copy('replaced.h5');
+    const pool = PoolFile.open(p, 'wave_pool')!;
+    fs.writeFileSync(p, fs.readFileSync(seg).subarray(0, 4096)); // a different file at the same path
+    expectError(() => pool.read(0, 10), p, /replaced or modified/);
+    pool.close();
+    expectError(() => pool.read(0, 10), p, /closed/);
+  });
+
   it('openRun on a truncated segment throws DAQ_ERR_HDF5 naming the segment', async () => {
     const r = tmpDir('daq-h5locate-run-');
     try {
