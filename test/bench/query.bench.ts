@@ -22,6 +22,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { allocRecordColumns } from '../../src/schema/waveform.ts';
 import { h5ready, writeSegmentSync } from '../../src/storage/hdf5/segment-writer.ts';
 import { openRun } from '../../src/query/open-run.ts';
@@ -38,6 +40,19 @@ const EVENTS = envInt('QUERY_BENCH_EVENTS', 50_000); // × 1000 samples
 const parts = new Set((process.env['QUERY_BENCH_PARTS'] ?? '1,2,3').split(',').map(Number));
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-query-bench-'));
 const rows: Row[] = [];
+// A full GC, then a pause for V8's background sweeper to unmap what it freed, before each timed
+// measurement: otherwise the garbage of a fresh-output measurement (hundreds of MB) is freed
+// inside the next one and charged to it.
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+// `warm` measurements (reused buffers) run once untimed first: a training loop reuses its buffers
+// every step, while this machine's memory reclaimer pages out what sat idle during the python runs.
+const timed = async <T>(fn: () => T, warm = false): Promise<T> => {
+  if (warm) fn();
+  gc();
+  await new Promise((r) => setTimeout(r, 100));
+  return fn();
+};
 const py = (code: string, ...args: string[]): string => execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
 
 // 1. queryTimeWindow on M million timestamps.
@@ -135,6 +150,7 @@ if (parts.has(2)) {
     },
   };
   type Key = keyof typeof ours;
+  const warm = new Set<Key>(['reused', 'reusedMask', 'randomReused', 'setRef']);
   const pyCode = `
 import h5py, time, json, sys, numpy as np
 f = h5py.File(sys.argv[1], 'r'); d = f['wave_pool']; r = f['records']
@@ -160,9 +176,14 @@ print(json.dumps({'contiguous': gather(allidx), 'random': gather(rnd), 'whole': 
   const theirs = { contiguous: [] as number[], random: [] as number[], whole: [] as number[] };
   for (const fn of Object.values(ours)) fn(); // warm-up
   for (let rep = 0; rep < REPS; rep++) {
-    for (const k of Object.keys(ours) as Key[]) mine[k].push(ours[k]());
-    const h = JSON.parse(py(pyCode, seg.path)) as Record<keyof typeof theirs, number>;
-    for (const k of Object.keys(theirs) as Array<keyof typeof theirs>) theirs[k].push(h[k]);
+    // Alternate who goes first, so neither always finds the other's pages in the cache.
+    const runPy = () => {
+      const h = JSON.parse(py(pyCode, seg.path)) as Record<keyof typeof theirs, number>;
+      for (const k of Object.keys(theirs) as Array<keyof typeof theirs>) theirs[k].push(h[k]);
+    };
+    if (rep % 2) runPy();
+    for (const k of Object.keys(ours) as Key[]) mine[k].push(await timed(ours[k], warm.has(k)));
+    if (!(rep % 2)) runPy();
   }
   const m = Object.fromEntries(Object.entries(mine).map(([k, v]) => [k, median(v)])) as Record<Key, number>;
   const h = Object.fromEntries(Object.entries(theirs).map(([k, v]) => [k, median(v)])) as Record<keyof typeof theirs, number>;
@@ -211,6 +232,7 @@ if (parts.has(3)) {
     allocRef: bigRead(() => new Uint16Array(BIG).set(bigBuf)),
   };
   type Key = keyof typeof ours;
+  const warm = new Set<Key>(['rndView', 'bigInto', 'h5wasmView', 'h5wasmBig']);
   const pyCode = `
 import h5py, time, json, sys, numpy as np
 f = h5py.File(sys.argv[1], 'r'); d = f['wave_pool']
@@ -241,9 +263,14 @@ print(json.dumps({k: fn() for k, fn in fns.items()}))
   const theirs: Record<'rnd' | 'one' | 'big' | 'bigDirect', number[]> = { rnd: [], one: [], big: [], bigDirect: [] };
   for (const fn of Object.values(ours)) for (let w = 0; w < 2; w++) fn(); // warm-up (JIT, wasm tier-up, page cache)
   for (let rep = 0; rep < REPS; rep++) {
-    for (const k of Object.keys(ours) as Key[]) mine[k].push(ours[k]());
-    const h = JSON.parse(py(pyCode, file)) as Record<keyof typeof theirs, number>;
-    for (const k of Object.keys(theirs) as Array<keyof typeof theirs>) theirs[k].push(h[k]);
+    // Alternate who goes first, so neither always finds the other's pages in the cache.
+    const runPy = () => {
+      const h = JSON.parse(py(pyCode, file)) as Record<keyof typeof theirs, number>;
+      for (const k of Object.keys(theirs) as Array<keyof typeof theirs>) theirs[k].push(h[k]);
+    };
+    if (rep % 2) runPy();
+    for (const k of Object.keys(ours) as Key[]) mine[k].push(await timed(ours[k], warm.has(k)));
+    if (!(rep % 2)) runPy();
   }
   direct.close();
   const m = Object.fromEntries(Object.entries(mine).map(([k, v]) => [k, median(v)])) as Record<Key, number>;
