@@ -142,10 +142,15 @@ export class RecordsView {
 
   /** Event i as float32; with `baselineCorrect`, the record's baseline is subtracted. */
   wave(i: number, opts: { baselineCorrect?: boolean } = {}): Float32Array {
-    const raw = this.rawWave(i);
+    const seg = this.segments[this.segmentIndex(i)]!;
+    const off = Number(this.localOffset[i]);
+    const end = off + this.columns.event_length[i]!;
+    // Straight from the scratch buffer (or h5wasm's heap) into the result: no intermediate copy.
+    const raw = seg.direct ? seg.direct.view(off, end) : sliceU16View(seg.pool, off, end);
     const out = new Float32Array(raw.length);
+    out.set(raw);
     const b = opts.baselineCorrect ? this.columns.baseline[i]! : 0;
-    for (let k = 0; k < raw.length; k++) out[k] = raw[k]! - b;
+    if (b !== 0) for (let k = 0; k < out.length; k++) out[k]! -= b;
     return out;
   }
 
