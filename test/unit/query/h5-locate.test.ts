@@ -182,6 +182,36 @@ describe('malformed or truncated files: a clear error naming the file, never a w
     expectError(() => locateDataset(badSb, 'wave_pool'), badSb, /superblock checksum/);
   });
 
+  it('fuzz: any flipped metadata byte gives an error, "unsupported", or the true location, never another one', () => {
+    const truth = locateDataset(seg, 'streams/aux/wave_pool') as Located;
+    const orig = fs.readFileSync(seg);
+    // Flips land in the superblock and root group's header (first 2 KiB) or around the pool's header.
+    const where = () => (rnd() < 0.5 ? Math.floor(rnd() * 2048) : Math.max(0, truth.header - 256 + Math.floor(rnd() * 768)));
+    const p = path.join(d.dir, 'fuzz.h5');
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+    const outcomes = { error: 0, unsupported: 0, same: 0 };
+    for (let k = 0; k < 300; k++) {
+      const buf = Buffer.from(orig);
+      const at = where();
+      buf[at] = buf[at]! ^ (1 + Math.floor(rnd() * 255));
+      fs.writeFileSync(p, buf);
+      try {
+        const r = locateDataset(p, 'streams/aux/wave_pool');
+        if (r.kind === 'unsupported') outcomes.unsupported++;
+        else {
+          expect(r).toEqual(truth); // the flipped byte was outside what the locator reads
+          outcomes.same++;
+        }
+      } catch (e) {
+        expect(e).toBeInstanceOf(DaqError);
+        expect((e as DaqError).message).toContain(p);
+        outcomes.error++;
+      }
+    }
+    expect(outcomes.error).toBeGreaterThan(50);
+  });
+
   it('a pool file replaced after it was located is refused, not read at the old offset', () => {
     const p = copy('replaced.h5');
     const pool = PoolFile.open(p, 'wave_pool')!;
