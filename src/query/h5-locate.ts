@@ -10,12 +10,15 @@
  * - version 2 object headers (`OHDR`, continuation blocks `OCHK`), Jenkins lookup3 checksums
  *   verified on the superblock and on every header block read;
  * - groups with compact link storage (link messages in the group's object header: h5wasm's
- *   default up to 8 links, which covers the root group and `/streams/<s>`);
+ *   default up to 8 links, which covers the root group and `/streams/<s>`), and dense link
+ *   storage as libhdf5 writes it for more links (`/streams` with many streams): the name index is
+ *   a version 2 B-tree of one leaf (up to ~45 links), the links live in a fractal heap whose root
+ *   is a direct block or an indirect block of direct blocks;
  * - datasets with a version 3 or 4 data layout message of class contiguous, no filter pipeline,
  *   no external storage, a simple dataspace and a fixed-point or IEEE float datatype.
  *
- * Anything else (superblock 0/1 as h5py writes by default, v1 object headers, symbol-table or
- * dense/fractal-heap groups, soft or external links, chunked/compact/virtual layouts, filters,
+ * Anything else (superblock 0/1 as h5py writes by default, v1 object headers, symbol-table
+ * groups, deeper B-trees or heaps, soft or external links, chunked/compact/virtual layouts, filters,
  * shared datatypes) answers `{ kind: 'unsupported', reason }`, and the caller falls back to
  * h5wasm. Malformed metadata (bad signature or checksum, an address past the end of the file, a
  * message running out of its block, a truncated file) throws DAQ_ERR_HDF5 naming the file and
@@ -289,33 +292,184 @@ function parseMessages(r: Reader, block: Uint8Array, from: number, to: number, a
   }
 }
 
+/**
+ * A link message's target when its name is `want`: the object header address of a hard link,
+ * `undefined` when the name differs. Soft and external links are unsupported.
+ */
+function matchLink(r: Reader, body: DataView, at: number, want: Uint8Array, where: string): number | undefined {
+  const c = new Cursor(body, (w) => r.corrupt(`link message in ${where}: ${w}`, at));
+  if (c.u8('version') !== 1) throw r.corrupt(`link message version (expected 1) in ${where}`, at);
+  const flags = c.u8();
+  const linkType = flags & 0x08 ? c.u8() : 0;
+  if (flags & 0x04) c.skip(8);
+  if (flags & 0x10) c.skip(1);
+  const nameLen = c.uint(1 << (flags & 0x03), 'name length');
+  const got = c.bytes(nameLen, 'link name');
+  if (got.length !== want.length || got.some((b, i) => b !== want[i])) return undefined;
+  const name = new TextDecoder().decode(want);
+  if (linkType !== 0) throw new NotSupported(`${where}/${name} is a ${linkType === 1 ? 'soft' : 'external'} link`);
+  return c.uint(8, 'object address');
+}
+
 /** The object header address of the link `name` in the group whose header holds `messages`. */
 function findLink(r: Reader, messages: Message[], name: string, group: string): number | null {
+  const want = new TextEncoder().encode(name);
   for (const m of messages) {
     if (m.type === MSG.symbolTable) throw new NotSupported(`group ${group} is an old-style symbol-table group`);
     if (m.type === MSG.linkInfo) {
       const c = new Cursor(m.body, (w) => r.corrupt(`link info message of ${group}: ${w}`, m.at));
       if (c.u8() !== 0) throw new NotSupported(`link info message version of ${group}`);
       if (c.u8() & 0x01) c.skip(8);
-      if (c.u64() !== UNDEF) throw new NotSupported(`group ${group} stores its links densely (fractal heap)`);
+      const heap = c.u64('fractal heap address');
+      const nameIndex = c.u64('name index address');
+      if (heap !== UNDEF) return findDenseLink(r, Number(heap), Number(nameIndex), want, group);
     }
   }
-  const want = new TextEncoder().encode(name);
   for (const m of messages) {
     if (m.type !== MSG.link) continue;
-    const c = new Cursor(m.body, (w) => r.corrupt(`link message in ${group}: ${w}`, m.at));
-    if (c.u8('version') !== 1) throw r.corrupt(`link message version (expected 1) in ${group}`, m.at);
-    const flags = c.u8();
-    const linkType = flags & 0x08 ? c.u8() : 0;
-    if (flags & 0x04) c.skip(8);
-    if (flags & 0x10) c.skip(1);
-    const nameLen = c.uint(1 << (flags & 0x03), 'name length');
-    const got = c.bytes(nameLen, 'link name');
-    if (got.length !== want.length || got.some((b, i) => b !== want[i])) continue;
-    if (linkType !== 0) throw new NotSupported(`${group}/${name} is a ${linkType === 1 ? 'soft' : 'external'} link`);
-    return c.uint(8, 'object address');
+    const addr = matchLink(r, m.body, m.at, want, group);
+    if (addr !== undefined) return addr;
   }
   return null;
+}
+
+/** A checksummed block: its signature checked, then its lookup3 checksum over `[0, sumAt)`. */
+function readBlock(r: Reader, at: number, n: number, sig: string, what: string): Uint8Array {
+  const b = r.read(at, n, what);
+  if (String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!) !== sig) throw r.corrupt(`expected ${what} signature "${sig}"`, at);
+  return b;
+}
+
+function checkSumAt(r: Reader, b: Uint8Array, sumAt: number, at: number, what: string): void {
+  if (sumAt + 4 > b.length) throw r.corrupt(`${what} is too short for its checksum`, at);
+  checkChecksum(r, b.subarray(0, sumAt + 4), at, what);
+}
+
+/**
+ * Dense link storage (a group of more than 8 links as h5wasm writes it): the name index (a
+ * version 2 B-tree of name hashes, only a single leaf is read) gives heap IDs; the link message
+ * is read from the fractal heap (a direct root block, or a root indirect block of direct blocks).
+ */
+function findDenseLink(r: Reader, heapAddr: number, indexAddr: number, want: Uint8Array, group: string): number | null {
+  const fail = (at: number) => (w: string) => r.corrupt(`${group}: ${w}`, at);
+  // Fractal heap header.
+  const hh = readBlock(r, heapAddr, Math.min(r.size - heapAddr, 256), 'FRHP', 'fractal heap header');
+  const h = new Cursor(new DataView(hh.buffer, hh.byteOffset, hh.byteLength), fail(heapAddr));
+  h.skip(4);
+  if (h.u8() !== 0) throw new NotSupported(`${group}: fractal heap version`);
+  const idLen = h.u16();
+  const filterLen = h.u16();
+  const heapFlags = h.u8();
+  const maxManaged = h.u32();
+  h.skip(8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8); // huge id, huge btree, free space, fs manager, managed space ×3, counts ×5
+  const width = h.u16();
+  const startSize = h.uint(8, 'starting block size');
+  const maxDirect = h.uint(8, 'maximum direct block size');
+  const maxHeapBits = h.u16();
+  h.skip(2); // starting rows of the root indirect block
+  const root = h.u64('root block address');
+  const rootRows = h.u16();
+  if (filterLen !== 0) throw new NotSupported(`${group}: filtered fractal heap`);
+  checkSumAt(r, hh, h.pos, heapAddr, 'fractal heap header');
+  if (root === UNDEF) return null; // empty heap
+  if (width < 1 || width > 65536 || startSize < 1 || maxDirect < startSize || maxHeapBits < 1 || maxHeapBits > 64) throw r.corrupt(`${group}: fractal heap geometry (width ${width}, blocks ${startSize}-${maxDirect}, ${maxHeapBits} bits)`, heapAddr);
+  const offSize = Math.ceil(maxHeapBits / 8);
+  const lenSize = Math.min(Math.ceil(Math.log2(maxDirect) / 8), Math.floor(Math.log2(Math.max(1, maxManaged)) / 8) + 1);
+  if (1 + offSize + lenSize > idLen) throw r.corrupt(`${group}: heap ID of ${idLen} bytes cannot hold a ${offSize}+${lenSize}-byte managed ID`, heapAddr);
+  const checksummed = (heapFlags & 0x02) !== 0;
+
+  // Name index: a version 2 B-tree of link-name records (type 5: hash, heap ID).
+  const bh = readBlock(r, indexAddr, 38, 'BTHD', 'link name index header');
+  const b = new Cursor(new DataView(bh.buffer, bh.byteOffset, bh.byteLength), fail(indexAddr));
+  b.skip(4);
+  if (b.u8() !== 0) throw new NotSupported(`${group}: v2 B-tree version`);
+  if (b.u8() !== 5) throw r.corrupt(`${group}: the link name index is not a type-5 B-tree`, indexAddr);
+  const nodeSize = b.u32();
+  const recSize = b.u16();
+  const depth = b.u16();
+  b.skip(2);
+  const rootNode = b.uint(8, 'root node address');
+  const nRoot = b.u16();
+  b.skip(8);
+  checkSumAt(r, bh, b.pos, indexAddr, 'link name index header');
+  if (depth !== 0) throw new NotSupported(`${group}: link name index deeper than one leaf (${depth})`);
+  if (recSize !== 4 + idLen || 6 + nRoot * recSize + 4 > nodeSize || nodeSize > MAX_HEADER_BLOCK) throw r.corrupt(`${group}: link name index records (${nRoot} × ${recSize} bytes in a ${nodeSize}-byte node)`, indexAddr);
+  if (nRoot === 0) return null;
+  const leaf = readBlock(r, rootNode, 6 + nRoot * recSize + 4, 'BTLF', 'link name index leaf');
+  checkSumAt(r, leaf, 6 + nRoot * recSize, rootNode, 'link name index leaf');
+  const hash = lookup3(want);
+  const lv = new DataView(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+  for (let k = 0; k < nRoot; k++) {
+    const rec = 6 + k * recSize;
+    if (lv.getUint32(rec, true) !== hash) continue;
+    // Managed-object heap ID: type byte, offset, length (little-endian, variable widths).
+    const id = leaf.subarray(rec + 4, rec + 4 + idLen);
+    if ((id[0]! & 0xc0) !== 0 || ((id[0]! >> 4) & 0x03) !== 0) throw new NotSupported(`${group}: link stored as a huge or tiny heap object`);
+    let off = 0;
+    for (let i = offSize; i >= 1; i--) off = off * 256 + id[i]!;
+    let len = 0;
+    for (let i = offSize + lenSize; i > offSize; i--) len = len * 256 + id[i]!;
+    const body = heapObject(r, { root: Number(root), rootRows, width, startSize, maxDirect, offSize, checksummed, heapAddr }, off, len, group);
+    const addr = matchLink(r, new DataView(body.buffer, body.byteOffset, body.byteLength), heapAddr, want, group);
+    if (addr !== undefined) return addr;
+  }
+  return null;
+}
+
+interface HeapGeometry {
+  root: number;
+  rootRows: number;
+  width: number;
+  startSize: number;
+  maxDirect: number;
+  offSize: number;
+  checksummed: boolean;
+  heapAddr: number;
+}
+
+/** Bytes [off, off + len) of a fractal heap's managed space. */
+function heapObject(r: Reader, g: HeapGeometry, off: number, len: number, group: string): Uint8Array {
+  let block = g.root;
+  let blockOff = 0;
+  let blockSize = g.startSize;
+  if (g.rootRows > 0) {
+    // Root indirect block: rows of `width` direct blocks, sizes start, start, 2·start, 4·start, ...
+    const maxDirectRows = Math.log2(g.maxDirect) - Math.log2(g.startSize) + 2;
+    if (!Number.isInteger(maxDirectRows) || g.rootRows > maxDirectRows) throw new NotSupported(`${group}: fractal heap with indirect child blocks`);
+    const n = g.rootRows * g.width;
+    const ib = readBlock(r, g.root, 5 + 8 + g.offSize + n * 8 + 4, 'FHIB', 'fractal heap indirect block');
+    checkSumAt(r, ib, 5 + 8 + g.offSize + n * 8, g.root, 'fractal heap indirect block');
+    const iv = new DataView(ib.buffer, ib.byteOffset, ib.byteLength);
+    let found = false;
+    let start = 0;
+    for (let row = 0; row < g.rootRows && !found; row++) {
+      const size = row < 2 ? g.startSize : g.startSize * 2 ** (row - 1);
+      for (let col = 0; col < g.width; col++, start += size) {
+        if (off >= start && off < start + size) {
+          const a = iv.getBigUint64(5 + 8 + g.offSize + (row * g.width + col) * 8, true);
+          if (a === UNDEF) throw r.corrupt(`${group}: heap object at offset ${off} lies in an unallocated block`, g.root);
+          [block, blockOff, blockSize] = [Number(a), start, size];
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) throw r.corrupt(`${group}: heap object offset ${off} beyond the heap's root block`, g.root);
+  }
+  if (len < 1 || off - blockOff + len > blockSize) throw r.corrupt(`${group}: heap object [${off}, ${off + len}) outside its ${blockSize}-byte block`, block);
+  const db = readBlock(r, block, blockSize, 'FHDB', 'fractal heap direct block');
+  const headerLen = 5 + 8 + g.offSize + (g.checksummed ? 4 : 0);
+  if (g.checksummed) {
+    const copy = Uint8Array.from(db);
+    const sumAt = 5 + 8 + g.offSize;
+    const stored = new DataView(copy.buffer).getUint32(sumAt, true);
+    copy.fill(0, sumAt, sumAt + 4);
+    const computed = lookup3(copy);
+    if (stored !== computed) throw r.corrupt(`fractal heap direct block checksum mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)})`, block);
+  }
+  const at = off - blockOff;
+  if (at < headerLen) throw r.corrupt(`${group}: heap object offset ${off} inside its block's header`, block);
+  return db.subarray(at, at + len);
 }
 
 /** numpy-style dtype of a datatype message, or unsupported. */

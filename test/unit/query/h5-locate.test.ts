@@ -84,11 +84,60 @@ describe('locateDataset on segments written by h5wasm', () => {
     expect(got[N - 1]).toBe(((N - 1) * 40503) & 0x3fff);
   });
 
-  it('answers unsupported (never a guess) for chunked datasets, dense groups, missing paths, groups', () => {
-    expect(locateDataset(seg, 'records/timestamp')).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('densely') });
+  it('answers unsupported (never a guess) for chunked datasets, missing paths, groups', () => {
+    // /records holds 11 links: dense storage (fractal heap + name index), read to reach the dataset.
+    expect(locateDataset(seg, 'records/timestamp')).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('filter pipeline') });
+    expect(locateDataset(seg, 'records/baseline')).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('chunked') });
+    expect(locateDataset(seg, 'records/nope')).toMatchObject({ kind: 'unsupported' });
     expect(locateDataset(seg, 'nope')).toMatchObject({ kind: 'unsupported' });
     expect(locateDataset(seg, 'streams')).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('not a dataset') });
     expect(locateDataset(seg, 'streams/aux/records/event_length')).toMatchObject({ kind: 'unsupported' });
+  });
+});
+
+describe('dense groups (more than 8 links)', () => {
+  it('/streams with 12 streams (h5wasm) and a 40-dataset group (h5py, root indirect heap block) match h5py', async () => {
+    const d = tmpDir('daq-h5locate-dense-');
+    try {
+      const waves = Array.from({ length: 12 }, (_, k) => {
+        const aux = allocRecordColumns(1);
+        aux.event_length[0] = k + 1;
+        return { stream: `board${k}`, primary: false, dtNs: 4, records: aux, samples: Uint16Array.from({ length: k + 1 }, (_, i) => 100 * k + i), globalSampleOffset: 0n };
+      });
+      const file = writeSegmentSync(d.dir, { runId: 'dense', index: 0, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: 0n, walSeqLast: 0n, scalars: [], waves, tables: [] }).path;
+      const paths = waves.map((w) => `streams/${w.stream}/wave_pool`);
+      const ref = h5pyOffsets(file, paths);
+      for (const p of paths) expect(locateDataset(file, p)).toMatchObject({ kind: 'contiguous', offset: ref[p]!.offset, bytes: ref[p]!.size, dtype: '<u2' });
+      expect(locateDataset(file, 'streams/board99/wave_pool')).toMatchObject({ kind: 'unsupported' });
+      const many = path.join(d.dir, 'many.h5');
+      py(
+        `
+import h5py, numpy as np, sys, json
+with h5py.File(sys.argv[1], 'w', libver='latest') as f:
+    g = f.create_group('g')
+    for k in range(40): g['dataset_number_%02d' % k] = np.arange(k + 1, dtype='<u2')
+    h = f.create_group('h')
+    for k in range(200): h['d%03d' % k] = np.arange(3, dtype='<u2')
+print(json.dumps(True))
+`,
+        [many],
+      );
+      const names = Array.from({ length: 40 }, (_, k) => `g/dataset_number_${String(k).padStart(2, '0')}`);
+      const r2 = h5pyOffsets(many, names);
+      for (const p of names) expect(locateDataset(many, p)).toMatchObject({ kind: 'contiguous', offset: r2[p]!.offset, bytes: r2[p]!.size });
+      // 200 links: a name index deeper than one leaf is not read (h5wasm reads it instead).
+      expect(locateDataset(many, 'h/d150')).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('deeper') });
+      // openRun reads every stream's pool directly, same samples.
+      const run = await openRun(d.dir);
+      try {
+        for (let k = 0; k < 12; k++) expect([...run.recordsOf(`board${k}`).rawWave(0)]).toEqual(Array.from({ length: k + 1 }, (_, i) => 100 * k + i));
+        expect((run.recordsOf('board11') as unknown as { segments: Array<{ direct?: unknown }> }).segments[0]!.direct).toBeTruthy();
+      } finally {
+        run.close();
+      }
+    } finally {
+      d.cleanup();
+    }
   });
 });
 
