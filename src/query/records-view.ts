@@ -64,7 +64,7 @@ const MERGE = {
 };
 
 /** A typed array over fresh memory that is not zeroed first: the caller writes every element. */
-function uninitialised<T extends Float32Array | Uint8Array>(Ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number }, n: number): T {
+function uninitialised<T extends Float32Array | Uint16Array | Uint8Array>(Ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number }, n: number): T {
   const b = Buffer.allocUnsafeSlow(n * Ctor.BYTES_PER_ELEMENT);
   return new Ctor(b.buffer as ArrayBuffer, b.byteOffset, n);
 }
@@ -313,7 +313,7 @@ export class RecordsView {
       const cols = this.slice(start, end);
       let total = 0;
       for (let i = start; i < end; i++) total += this.columns.event_length[i]!;
-      const samples = new Uint16Array(total);
+      const samples = uninitialised(Uint16Array, total); // every sample is written by the gather below
       const offsets = new BigInt64Array(end - start);
       const idx = new Int32Array(end - start);
       for (let k = 0; k < idx.length; k++) idx[k] = start + k;
