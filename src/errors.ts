@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   DAQ_ERR_WAL_CORRUPTED: 'A WAL record failed its CRC or framing check before the tail; names file and offset.',
   DAQ_ERR_WAL_POISONED: 'An fsync or write of the WAL failed; nothing more is acknowledged until restart and recovery.',
   DAQ_ERR_STORAGE_IO: 'A storage write, fsync or rename failed (disk full, I/O error); names the file.',
-  DAQ_ERR_HDF5: 'h5wasm reported a failure (often silently): a dataset or attribute could not be written or read.',
+  DAQ_ERR_HDF5: 'h5wasm reported a failure (often silently): a dataset or attribute could not be written or read; or an HDF5 file read directly has malformed or truncated metadata or data (names the file and what is wrong).',
   DAQ_ERR_RUN_LOCKED: 'Another daemon holds the run folder lock.',
   DAQ_ERR_RUN_NOT_FOUND: 'A run folder or segment does not exist or holds no finished segments.',
   DAQ_ERR_MERGE_ORDER: 'An input of a merge violated its (timestamp, pid, channel) sort order.',

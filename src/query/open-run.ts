@@ -7,12 +7,22 @@ import { DaqError } from '../errors.ts';
 import { allocRecordColumns, RECORD_FIELDS } from '../schema/waveform.ts';
 import { h5ready } from '../storage/hdf5/segment-writer.ts';
 import { dataset, length1d, readAll, required } from './h5-slices.ts';
+import { PoolFile } from './pool-file.ts';
 import { RecordsView } from './records-view.ts';
 import type { RecordsSegment } from './records-view.ts';
 import { ScalarStreamReader } from './scalar-reader.ts';
 import type { TagTable } from './scalar-reader.ts';
 
 export type { TagTable } from './scalar-reader.ts';
+
+export interface OpenRunOptions {
+  /**
+   * Read contiguous wave pools with positional file reads at the offset the file's metadata gives
+   * (default true). False reads every waveform through h5wasm, as for chunked pools of segments
+   * written before the pool was contiguous.
+   */
+  directReads?: boolean;
+}
 
 /** Finished segments only: `seg-NNNNNN.h5` (a `*.tmp` is a segment being written or a crash's leftover). */
 const SEGMENT_RE = /^seg-(\d{6})\.h5$/;
@@ -34,11 +44,13 @@ export class RunReader {
   readonly attrs: Record<string, unknown>;
   private readonly views = new Map<string, RecordsView>();
   private readonly scalarReaders = new Map<string, ScalarStreamReader>();
+  private readonly poolFiles: PoolFile[] = [];
 
   constructor(
     readonly dir: string,
     private readonly files: H5File[],
     readonly segmentPaths: string[],
+    private readonly options: OpenRunOptions = {},
   ) {
     this.attrs = {};
     const f0 = files[0]!;
@@ -86,19 +98,33 @@ export class RunReader {
         if (length1d(d) !== len) throw new DaqError('DAQ_ERR_HDF5', `${f.filename}: ${prefix}records/${fld.name} has ${length1d(d)} rows, expected ${len} like records/timestamp`, { details: { file: f.filename, field: fld.name } });
         (cols[fld.name] as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(readAll(d), o);
       }
+      // The pool's metadata read first by h5-locate: a corrupt header is reported as such (h5wasm
+      // would only say the dataset is missing).
+      const direct = this.openPool(f, `${prefix}wave_pool`);
       const pool = required(f, `${prefix}wave_pool`);
+      if (direct && direct.length !== length1d(pool)) {
+        throw new DaqError('DAQ_ERR_HDF5', `${f.filename}: /${prefix}wave_pool has ${length1d(pool)} samples for h5wasm but ${direct.length} in its layout metadata`, { details: { file: f.filename, field: `${prefix}wave_pool` } });
+      }
       const g = pool.attrs['global_offset'] ? pool.get_attribute('global_offset', false) : 0n;
       const global = BigInt((ArrayBuffer.isView(g) ? (g as BigInt64Array)[0] : (g as bigint | number)) ?? 0);
       for (let i = o; i < o + len; i++) {
         local[i] = cols.wave_offset[i]!;
         cols.wave_offset[i] = local[i]! + global;
       }
-      segs.push({ start: o, pool });
+      segs.push({ start: o, pool, direct });
       o += len;
     }
     const view = new RecordsView(cols, segs, local);
     this.views.set(key, view);
     return view;
+  }
+
+  /** The pool read directly from the file when it is contiguous `<u2`, else null (h5wasm reads it). */
+  private openPool(f: H5File, dsPath: string): PoolFile | null {
+    if (this.options.directReads === false) return null;
+    const p = PoolFile.open(f.filename, dsPath);
+    if (p) this.poolFiles.push(p);
+    return p;
   }
 
   private groupNames(p: string): string[] {
@@ -154,6 +180,8 @@ export class RunReader {
   }
 
   close(): void {
+    for (const p of this.poolFiles) p.close();
+    this.poolFiles.length = 0;
     for (const f of this.files) f.close();
     this.files.length = 0;
   }
@@ -164,13 +192,13 @@ export class RunReader {
  * Throws DAQ_ERR_RUN_NOT_FOUND when the folder is missing or holds no finished segment, and
  * DAQ_ERR_HDF5 naming the file when a segment cannot be opened.
  */
-export async function openRun(dir: string): Promise<RunReader> {
+export async function openRun(dir: string, options: OpenRunOptions = {}): Promise<RunReader> {
   await h5ready();
-  return openRunSync(dir);
+  return openRunSync(dir, options);
 }
 
 /** {@link openRun} once h5wasm is ready (`await h5ready()` first), for callers that cannot await. */
-export function openRunSync(dir: string): RunReader {
+export function openRunSync(dir: string, options: OpenRunOptions = {}): RunReader {
   if (!fs.existsSync(dir)) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `no run folder ${dir}`, { details: { file: dir } });
   const segs = fs
     .readdirSync(dir)
@@ -188,5 +216,5 @@ export function openRunSync(dir: string): RunReader {
     }
     files.push(f);
   }
-  return new RunReader(dir, files, segs);
+  return new RunReader(dir, files, segs, options);
 }

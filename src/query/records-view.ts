@@ -5,6 +5,7 @@ import { DaqError } from '../errors.ts';
 import { makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 import { lowerBound, slice, sliceU16View } from './h5-slices.ts';
+import type { PoolFile } from './pool-file.ts';
 
 /** One segment's part of the records table. */
 export interface RecordsSegment {
@@ -12,6 +13,8 @@ export interface RecordsSegment {
   start: number;
   /** That segment's `/wave_pool` (or `/streams/<s>/wave_pool`). */
   pool: Dataset;
+  /** The same pool read with positional file reads (contiguous `<u2`), or null: read through h5wasm. */
+  direct?: PoolFile | null;
 }
 
 export interface WavesOptions {
@@ -49,10 +52,22 @@ export interface RecordsBatch {
   samples: Uint16Array;
 }
 
-/** Reads of nearby waveforms of one segment are merged into one slice when the gap is at most this. */
-const MERGE_GAP_SAMPLES = 1 << 16;
-/** ... and the merged slice at most this long (bounds the temporary buffer). */
-const MERGE_SPAN_SAMPLES = 1 << 22;
+/**
+ * Reads of nearby waveforms of one segment are merged into one read when the gap is at most `gap`
+ * samples, and the merged read is at most `span` samples (bounds the scratch buffer). Through
+ * h5wasm each call costs ~50-100 µs whatever its size, so merging wide pays; a direct pread costs
+ * ~2-3 µs, so it merges only small gaps and reads in cache-sized spans.
+ */
+const MERGE = {
+  h5wasm: { gap: 1 << 16, span: 1 << 22 },
+  direct: { gap: 1 << 12, span: 1 << 17 },
+};
+
+/** A typed array over fresh memory that is not zeroed first: the caller writes every element. */
+function uninitialised<T extends Float32Array | Uint16Array | Uint8Array>(Ctor: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number }, n: number): T {
+  const b = Buffer.allocUnsafeSlow(n * Ctor.BYTES_PER_ELEMENT);
+  return new Ctor(b.buffer as ArrayBuffer, b.byteOffset, n);
+}
 
 /**
  * Positions of `indices` in ascending order of their values (stable), or null when already
@@ -121,23 +136,30 @@ export class RecordsView {
   rawWave(i: number): Uint16Array {
     const seg = this.segments[this.segmentIndex(i)]!;
     const off = Number(this.localOffset[i]);
-    return slice<Uint16Array>(seg.pool, off, off + this.columns.event_length[i]!);
+    const end = off + this.columns.event_length[i]!;
+    return seg.direct ? seg.direct.read(off, end) : slice<Uint16Array>(seg.pool, off, end);
   }
 
   /** Event i as float32; with `baselineCorrect`, the record's baseline is subtracted. */
   wave(i: number, opts: { baselineCorrect?: boolean } = {}): Float32Array {
-    const raw = this.rawWave(i);
+    const seg = this.segments[this.segmentIndex(i)]!;
+    const off = Number(this.localOffset[i]);
+    const end = off + this.columns.event_length[i]!;
+    // Straight from the scratch buffer (or h5wasm's heap) into the result: no intermediate copy.
+    const raw = seg.direct ? seg.direct.view(off, end) : sliceU16View(seg.pool, off, end);
     const out = new Float32Array(raw.length);
+    out.set(raw);
     const b = opts.baselineCorrect ? this.columns.baseline[i]! : 0;
-    for (let k = 0; k < raw.length; k++) out[k] = raw[k]! - b;
+    if (b !== 0) for (let k = 0; k < out.length; k++) out[k]! -= b;
     return out;
   }
 
   /**
    * Calls `use(k, samples)` for each `indices[k]` (in record order when `indices` is not
-   * ascending, otherwise in the given order), reading nearby waveforms of one
-   * segment with one h5wasm call (each call costs ~0.05-0.1 ms whatever its size). `samples` is a
-   * view of h5wasm's heap: `use` must copy or convert it before returning.
+   * ascending, otherwise in the given order), reading nearby waveforms of one segment with one
+   * read ({@link MERGE}): a pread at the pool's file offset when the pool is contiguous, else an
+   * h5wasm call. `samples` is a view of a scratch buffer (or of h5wasm's heap): `use` must copy
+   * or convert it before returning.
    */
   private gather(indices: ArrayLike<number>, use: (k: number, raw: Uint16Array) => void): void {
     const len = this.columns.event_length;
@@ -153,18 +175,20 @@ export class RecordsView {
       const a = Number(this.localOffset[i0]);
       let b = a + len[i0]!;
       let e = p + 1;
-      const segStart = this.segments[s]!.start;
+      const seg = this.segments[s]!;
+      const { gap, span } = seg.direct ? MERGE.direct : MERGE.h5wasm;
+      const segStart = seg.start;
       const segEnd = this.segments[s + 1]?.start ?? this.length;
       for (; e < n; e++) {
         const i = indices[at(e)]!;
         if (!(i >= segStart && i < segEnd)) break;
         const o = Number(this.localOffset[i]);
         const end = o + len[i]!;
-        if (o < a || o - b > MERGE_GAP_SAMPLES || Math.max(b, end) - a > MERGE_SPAN_SAMPLES) break;
+        if (o < a || o - b > gap || Math.max(b, end) - a > span) break;
         if (end > b) b = end;
       }
-      // A view of h5wasm's heap, valid until the next h5wasm call: `use` must not keep it.
-      const buf = sliceU16View(this.segments[s]!.pool, a, b);
+      // A view of a scratch buffer (or of h5wasm's heap), valid until the next read: `use` must not keep it.
+      const buf = seg.direct ? seg.direct.view(a, b) : sliceU16View(seg.pool, a, b);
       for (let q = p; q < e; q++) {
         const k = at(q);
         const i = indices[k]!;
@@ -195,21 +219,24 @@ export class RecordsView {
     if (reuse && (reuse.data.length < n * pad || (withMask && (reuse.mask?.length ?? 0) < n * pad))) {
       throw new DaqError('DAQ_ERR_TRACE_RANGE', `waves: out buffers need ${n * pad} elements (data ${reuse.data.length}, mask ${reuse.mask?.length ?? 'none'})`, { details: { needed: n * pad } });
     }
-    const data = reuse ? reuse.data.subarray(0, n * pad) : new Float32Array(n * pad);
-    const mask = reuse && withMask ? reuse.mask!.subarray(0, n * pad) : new Uint8Array(withMask ? n * pad : 0);
+    // Fresh outputs are uninitialised memory (every element is written below: samples or padding
+    // zeros): zeroed allocation costs as much again as the gather on this kind of machine.
+    const data = reuse ? reuse.data.subarray(0, n * pad) : uninitialised(Float32Array, n * pad);
+    const mask = reuse && withMask ? reuse.mask!.subarray(0, n * pad) : withMask ? uninitialised(Uint8Array, n * pad) : new Uint8Array(0);
     const base = this.columns.baseline;
     const correct = opts.baselineCorrect === true;
     this.gather(indices, (k, raw) => {
       const m = Math.min(raw.length, pad);
       const row = k * pad;
+      // Uint16 → Float32 by TypedArray.set (native, vectorised: ~13 GB/s), then the baseline
+      // subtracted in place (2× faster than converting and subtracting in one JS loop).
+      data.set(m === raw.length ? raw : raw.subarray(0, m), row);
       const b = correct ? base[indices[k]!]! : 0;
-      // Uint16 → Float32 by TypedArray.set (native conversion) unless a baseline is subtracted.
-      if (b === 0) data.set(m === raw.length ? raw : raw.subarray(0, m), row);
-      else for (let s = 0; s < m; s++) data[row + s] = raw[s]! - b;
-      if (reuse && m < pad) data.fill(0, row + m, row + pad);
+      if (b !== 0) for (let s = row, e = row + m; s < e; s++) data[s]! -= b;
+      if (m < pad) data.fill(0, row + m, row + pad);
       if (withMask) {
         mask.fill(1, row, row + m);
-        if (reuse && m < pad) mask.fill(0, row + m, row + pad);
+        if (m < pad) mask.fill(0, row + m, row + pad);
       }
     });
     return { data, mask, lengths };
@@ -286,7 +313,7 @@ export class RecordsView {
       const cols = this.slice(start, end);
       let total = 0;
       for (let i = start; i < end; i++) total += this.columns.event_length[i]!;
-      const samples = new Uint16Array(total);
+      const samples = uninitialised(Uint16Array, total); // every sample is written by the gather below
       const offsets = new BigInt64Array(end - start);
       const idx = new Int32Array(end - start);
       for (let k = 0; k < idx.length; k++) idx[k] = start + k;

@@ -1,9 +1,15 @@
 /**
- * Sample source over one HDF5 dataset, read lazily by h5wasm hyperslabs: only the requested
- * slice is read from disk. h5wasm converts big-endian datasets to native order itself.
+ * Sample source over one HDF5 dataset, read lazily: only the requested slice is read from disk.
+ * A contiguous, unfiltered, little-endian dataset (a segment's `/wave_pool`, h5py's default
+ * layout in a `libver='latest'` file) is read with positional file reads at the offset
+ * `h5-locate` finds in the metadata; anything else by h5wasm hyperslabs (h5wasm converts
+ * big-endian datasets to native order itself).
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import h5wasm from 'h5wasm/node';
 import { DaqError } from '../../errors.ts';
+import { locateDataset } from '../h5-locate.ts';
 import type { DTypeName, TraceArray } from './dtype.ts';
 import type { SampleSource } from './sample-source.ts';
 
@@ -23,9 +29,27 @@ function formatError(file: string, message: string, details: Record<string, unkn
   return new DaqError('DAQ_ERR_TRACE_FORMAT', `${file}: ${message}`, { details: { file, ...details } });
 }
 
+/** Where a contiguous dataset's bytes lie, for direct reads. */
+interface DirectLayout {
+  offset: number;
+  /** Bytes per element. */
+  size: number;
+  /** Elements per row (the last dimension). */
+  cols: number;
+}
+
 export class Hdf5SampleSource implements SampleSource {
   readonly format = 'hdf5' as const;
   #file: H5File | undefined;
+  #fd: number | null = null;
+  /** Set when the dataset is read directly from the file (see the module comment). */
+  direct: DirectLayout | null = null;
+
+  /** Reads through `fd` (an open descriptor of `file`, now owned by this source) at `layout`. */
+  useDirect(layout: DirectLayout, fd: number): void {
+    this.direct = layout;
+    this.#fd = fd;
+  }
 
   constructor(
     readonly file: string,
@@ -43,6 +67,7 @@ export class Hdf5SampleSource implements SampleSource {
   async readInto(start: number, count: number, out: TraceArray): Promise<void> {
     if (this.#file === undefined) throw new DaqError('DAQ_ERR_TRACE_RANGE', `${this.file}: trace is closed`);
     if (count === 0) return;
+    if (this.direct) return this.readDirect(start, count, out, this.direct);
     const ranges: [number, number][] = this.channel === undefined
       ? [[start, start + count]]
       : [[this.channel, this.channel + 1], [start, start + count]];
@@ -54,6 +79,19 @@ export class Hdf5SampleSource implements SampleSource {
     (out as { set(a: ArrayLike<unknown>): void }).set(data);
   }
 
+  private readDirect(start: number, count: number, out: TraceArray, d: DirectLayout): void {
+    const fd = this.#fd!;
+    const bytes = count * d.size;
+    const dst = new Uint8Array(out.buffer, out.byteOffset, bytes);
+    const at = d.offset + ((this.channel ?? 0) * d.cols + start) * d.size;
+    let got = 0;
+    while (got < bytes) {
+      const r = fs.readSync(fd, dst, got, bytes - got, at + got);
+      if (r <= 0) throw new DaqError('DAQ_ERR_HDF5', `${this.file}: reading ${this.datasetPath}[${start}:${start + count}] stopped at byte ${at + got} (file truncated?)`, { details: { file: this.file } });
+      got += r;
+    }
+  }
+
   async close(): Promise<void> {
     this.closeSync();
   }
@@ -62,6 +100,8 @@ export class Hdf5SampleSource implements SampleSource {
     const f = this.#file;
     this.#file = undefined;
     f?.close();
+    if (this.#fd !== null) fs.closeSync(this.#fd);
+    this.#fd = null;
   }
 }
 
@@ -132,7 +172,21 @@ export async function openHdf5Source(file: string, options: Hdf5OpenOptions = {}
       }
       length = options.length;
     }
-    return new Hdf5SampleSource(file, h5, ds, path, dtype, length, shape, shape.length === 2 ? channel : undefined);
+    const src = new Hdf5SampleSource(file, h5, ds, path, dtype, length, shape, shape.length === 2 ? channel : undefined);
+    // Direct reads when the bytes are contiguous, unfiltered and already in native (little-endian)
+    // order; h5-locate throws DAQ_ERR_HDF5 naming the file when the metadata is malformed.
+    const fd = fs.openSync(file, 'r');
+    try {
+      const loc = locateDataset(file, path, fd);
+      const want = `<${dtype.startsWith('float') ? 'f' : dtype.startsWith('u') ? 'u' : 'i'}${meta.size}`;
+      if (os.endianness() === 'LE' && loc.kind === 'contiguous' && loc.dtype === want && loc.shape.join() === shape.join()) {
+        src.useDirect({ offset: loc.offset, size: meta.size, cols }, fd);
+      } else fs.closeSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return src;
   } catch (err) {
     h5.close();
     throw err;

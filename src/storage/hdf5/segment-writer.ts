@@ -96,13 +96,18 @@ interface ColumnSpec {
   codec: Codec;
   chunk: number;
   unit?: string | undefined;
+  /**
+   * Contiguous layout (no chunks, fixed size, never filtered): the raw data is one run of bytes in
+   * the file, which the query side reads with plain positional reads (src/query/h5-locate.ts).
+   */
+  contiguous?: boolean;
 }
 
 function dataset(group: Group, name: string, data: ArrayLike<unknown> & { length: number }, spec: ColumnSpec, file: string): Dataset {
   const n = data.length;
   const args: Parameters<Group['create_dataset']>[0] = { name, data: data as never, shape: [n] };
   if (spec.dtype) args.dtype = spec.dtype;
-  if (n > 0) {
+  if (n > 0 && !spec.contiguous) {
     args.chunks = [chunkLength(n, spec.chunk)];
     args.maxshape = [null];
     if (spec.codec !== 'raw') {
@@ -139,7 +144,9 @@ function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   for (const f of RECORD_FIELDS) {
     dataset(records, f.name, part.records[f.name], RECORD_SPECS[f.name]!, file);
   }
-  const pool = dataset(group, 'wave_pool', part.samples, { dtype: '<H', codec: 'raw', chunk: CHUNKS.wavePool, unit: 'ADC counts' }, file);
+  // Contiguous: the pool's size is known when the segment is written, and readers then find every
+  // waveform at `offset + 2 × wave_offset` in the file (docs/file-layout.md).
+  const pool = dataset(group, 'wave_pool', part.samples, { dtype: '<H', codec: 'raw', chunk: CHUNKS.wavePool, unit: 'ADC counts', contiguous: true }, file);
   int64Attr(pool, 'global_offset', part.globalSampleOffset);
   pool.create_attribute('dt_ns', part.dtNs);
 }

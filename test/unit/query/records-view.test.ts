@@ -9,6 +9,7 @@ import { allocRecordColumns, recordColumns } from '../../../src/schema/waveform.
 import type { SegmentContent } from '../../../src/storage/segment.ts';
 import type { TagInfo } from '../../../src/schema/scalar.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
+import { py } from '../../helpers/h5py.ts';
 
 interface Rec { t: bigint; ch: number; wave: number[]; baseline: number }
 type Pt = [tag: number, tNs: bigint, value: number, quality: number];
@@ -217,6 +218,106 @@ describe('openRun errors', () => {
       await expect(openRun(d.dir)).rejects.toMatchObject({ code: 'DAQ_ERR_HDF5', message: expect.stringContaining('seg-000000.h5') });
     } finally {
       d.cleanup();
+    }
+  });
+});
+
+const bytes = (a: ArrayBufferView): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe('direct reads (contiguous pools, pread at the offset h5-locate found) and the h5wasm fallback agree', () => {
+  /** A bigger run: 3 segments of random-length events; segment 1's pool rewritten chunked by h5py (an older segment). */
+  const big = tmpDir('daq-rv-direct-');
+  const waves: number[][] = [];
+  const bases: number[] = [];
+  let direct: RunReader;
+  let fallback: RunReader;
+  let mixed: RunReader;
+  let mixedDir: { dir: string; cleanup: () => void };
+  beforeAll(async () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+    for (let s = 0; s < 3; s++) {
+      const recs: Rec[] = [];
+      for (let i = 0; i < 400; i++) {
+        const len = i % 37 === 0 ? 0 : Math.floor(rnd() * 3000) + (i % 50 === 1 ? 20_000 : 0);
+        const wave = Array.from({ length: len }, () => Math.floor(rnd() * 16384));
+        recs.push({ t: BigInt(s * 1000 + i), ch: i % 4, wave, baseline: Math.round(rnd() * 2000) / 4 });
+        waves.push(wave);
+        bases.push(recs[recs.length - 1]!.baseline);
+      }
+      writeSegmentSync(big.dir, content(s, recs, [], 0n));
+    }
+    mixedDir = tmpDir('daq-rv-mixed-');
+    for (const f of fs.readdirSync(big.dir)) fs.copyFileSync(path.join(big.dir, f), path.join(mixedDir.dir, f));
+    py(
+      `
+import h5py, sys, json
+with h5py.File(sys.argv[1], 'r+') as f:
+    d = f['wave_pool']; data = d[()]; attrs = dict(d.attrs); del f['wave_pool']
+    n = f.create_dataset('wave_pool', data=data, chunks=(4096,), maxshape=(None,))
+    for k, v in attrs.items(): n.attrs[k] = v
+print(json.dumps(True))
+`,
+      [path.join(mixedDir.dir, 'seg-000001.h5')],
+    );
+    direct = await openRun(big.dir);
+    fallback = await openRun(big.dir, { directReads: false });
+    mixed = await openRun(mixedDir.dir);
+  });
+  afterAll(() => {
+    for (const r of [direct, fallback, mixed]) r?.close();
+    big.cleanup();
+    mixedDir?.cleanup();
+  });
+
+  it('every pool of a new run is read directly; a chunked pool falls back to h5wasm', () => {
+    const pools = (r: RunReader) => (r.records as unknown as { segments: Array<{ direct?: unknown }> }).segments.map((s) => s.direct != null);
+    expect(pools(direct)).toEqual([true, true, true]);
+    expect(pools(fallback)).toEqual([false, false, false]);
+    expect(pools(mixed)).toEqual([true, false, true]);
+  });
+
+  it('waves(), wave(), rawWave() and iterBatches give identical results on all three readers', () => {
+    const n = waves.length;
+    const idx = Int32Array.from({ length: 700 }, (_, k) => ((k * 2654435761) >>> 0) % n);
+    const sorted = Int32Array.from({ length: n }, (_, k) => k);
+    for (const opts of [{}, { padTo: 1000 }, { padTo: 5000, baselineCorrect: true }, { mask: false, padTo: 3001 }]) {
+      for (const ix of [idx, sorted]) {
+        const [a, b, c] = [direct, fallback, mixed].map((r) => r.records.waves(ix, opts));
+        expect(bytes(a!.data).equals(bytes(b!.data))).toBe(true);
+        expect(bytes(a!.data).equals(bytes(c!.data))).toBe(true);
+        expect(bytes(a!.mask).equals(bytes(b!.mask))).toBe(true);
+        expect([...a!.lengths]).toEqual([...b!.lengths]);
+      }
+    }
+    // Against the written values, with reused (stale) out buffers.
+    const pad = 2500;
+    const out = { data: new Float32Array(idx.length * pad).fill(NaN), mask: new Uint8Array(idx.length * pad).fill(7) };
+    const r = direct.records.waves(idx, { padTo: pad, baselineCorrect: true, out });
+    const want = new Float32Array(idx.length * pad);
+    const wantMask = new Uint8Array(idx.length * pad);
+    idx.forEach((i, k) => {
+      const w = waves[i]!.slice(0, pad);
+      w.forEach((s, j) => (want[k * pad + j] = s - bases[i]!));
+      wantMask.fill(1, k * pad, k * pad + w.length);
+    });
+    expect(bytes(r.data).equals(bytes(want))).toBe(true);
+    expect(bytes(r.mask).equals(bytes(wantMask))).toBe(true);
+    for (const i of [0, 1, 51, 399, 400, 401, 799, 1199]) {
+      for (const rd of [direct, fallback, mixed]) {
+        expect([...rd.records.rawWave(i)]).toEqual(waves[i]);
+        expect([...rd.records.wave(i, { baselineCorrect: true })]).toEqual(waves[i]!.map((s) => Math.fround(s - bases[i]!)));
+      }
+    }
+    const all = Uint16Array.from(waves.flat());
+    for (const rd of [direct, fallback, mixed]) {
+      const got: Uint16Array[] = [];
+      for (const b of rd.records.iterBatches(97)) {
+        const c = recordColumns(b.records);
+        for (let k = 0; k < b.records.numRows; k++) got.push(b.samples.subarray(Number(c.wave_offset[k]), Number(c.wave_offset[k]) + c.event_length[k]!));
+      }
+      expect(got.map((g) => g.length)).toEqual(waves.map((w) => w.length));
+      expect(Buffer.concat(got.map(bytes)).equals(bytes(all))).toBe(true);
     }
   });
 });

@@ -18,6 +18,11 @@ with h5py.File('run.h5', 'w') as f:
     f.create_dataset('be', data=np.linspace(0, 1, 1001).astype('>f8'))
     f.create_dataset('multi', data=np.arange(60, dtype='<f4').reshape(3, 20))
     f.create_dataset('names', data=np.array([b'a', b'b']))
+with h5py.File('latest.h5', 'w', libver='latest') as f:
+    f.create_dataset('wave_pool', data=(np.arange(300000) * 7 % 16384).astype('<u2'))
+    f.create_dataset('multi', data=np.arange(600, dtype='<f4').reshape(3, 200))
+    f.create_dataset('i8', data=np.arange(-50, 50, dtype='<i8'))
+    f.create_dataset('be', data=np.arange(100, dtype='>i4'))
 with h5py.File('nopool.h5', 'w') as f:
     f.create_dataset('meta/names', data=np.array([b'a']))
     f.create_dataset('grid', data=np.zeros((2, 2)))
@@ -85,6 +90,31 @@ describe('loadTrace HDF5', () => {
     const ts = await loadTrace(tmp.file('run.h5'), { dataset: '/records/timestamp' });
     expect(list(await ts.slice(8, 10))).toEqual([8n, 9n]);
     await ts.close();
+  });
+
+  it('reads contiguous little-endian datasets directly from the file, others through h5wasm, same values', async () => {
+    const direct = (t: unknown) => (t as { source: { direct: unknown } }).source.direct;
+    const t = await loadTrace(tmp.file('latest.h5'));
+    expect(direct(t)).not.toBeNull();
+    expect(list(await t.slice(299_990, 300_000))).toEqual(Array.from({ length: 10 }, (_, i) => ((299_990 + i) * 7) % 16384));
+    let ok = true;
+    for await (const { start, data } of t.iterChunks(65536, { overlap: 10 })) for (let i = 0; i < data.length; i++) if (data[i] !== ((start + i) * 7) % 16384) ok = false;
+    expect(ok).toBe(true);
+    await t.close();
+    const m = await loadTrace(tmp.file('latest.h5'), { dataset: 'multi', channel: 2 });
+    expect(direct(m)).not.toBeNull();
+    expect(list(await m.slice(198, 200))).toEqual([598, 599]);
+    await m.close();
+    const i8 = await loadTrace(tmp.file('latest.h5'), { dataset: 'i8' });
+    expect(list(await i8.slice(0, 2))).toEqual([-50n, -49n]);
+    await i8.close();
+    const be = await loadTrace(tmp.file('latest.h5'), { dataset: 'be' });
+    expect(direct(be)).toBeNull(); // big-endian: h5wasm swaps it
+    expect(list(await be.slice(98, 100))).toEqual([98, 99]);
+    await be.close();
+    const chunked = await loadTrace(tmp.file('run.h5'));
+    expect(direct(chunked)).toBeNull();
+    await chunked.close();
   });
 
   it('without /wave_pool picks the first 1-D numeric dataset; names missing or non-numeric datasets', async () => {

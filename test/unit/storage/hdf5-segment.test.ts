@@ -157,9 +157,13 @@ describe('writeSegmentSync: the layout, read back by h5py', () => {
     expect(h.attrs['records']).toMatchObject({ NX_class: 'NXdata', signal: 'event_length', axes: 'timestamp' });
   });
 
-  it('/wave_pool: uint16, global_offset, and wave_pool[wave_offset:+event_length] is each waveform', () => {
+  it('/wave_pool: uint16, contiguous, global_offset, and wave_pool[wave_offset:+event_length] is each waveform', () => {
     const w = content.waves[0]!;
     expect(h.ds['wave_pool']!.dtype).toBe('<u2');
+    // Contiguous, unfiltered (docs/file-layout.md): readers find sample k at get_offset() + 2k.
+    expect(h.ds['wave_pool']!.chunks).toBeNull();
+    expect(h.ds['wave_pool']!.compression).toBeNull();
+    expect(h.ds['streams/ch0/wave_pool']!.chunks).toBeNull();
     expect(h.ds['wave_pool']!.data).toEqual([...w.samples]);
     expect(h.attrs['wave_pool']).toMatchObject({ global_offset: '1000', dt_ns: 4, units: 'ADC counts' });
     for (let i = 0; i < 5; i++) {
@@ -211,6 +215,9 @@ describe('writeSegmentSync: the layout, read back by h5py', () => {
     expect(dump).toMatch(/SCALEOFFSET/);
     expect(dump).toMatch(/COMPRESSION DEFLATE \{ LEVEL 1 \}/);
     expect(dump).toContain('H5T_STD_I64LE');
+    const pool = execFileSync('h5dump', ['-H', '-p', '-d', '/wave_pool', file], { encoding: 'utf8' });
+    expect(pool).toMatch(/CONTIGUOUS/);
+    expect(pool).toContain('H5T_STD_U16LE');
   });
 
   it('compressed scalars take ≤ 12 bytes a point on simulated plant data (1000 tags at 10 Hz)', () => {
