@@ -16,7 +16,7 @@ function words(a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: num
 export class SourceBatch {
   readonly v: KeyViews;
   readonly tsW: Uint32Array;
-  readonly baseW: Uint32Array;
+  readonly base: Float64Array;
   readonly timeW: Uint32Array;
   readonly pid: Int32Array;
   readonly ch: Int16Array;
@@ -41,7 +41,7 @@ export class SourceBatch {
   ) {
     this.v = keyViews(cols);
     this.tsW = words(cols.timestamp);
-    this.baseW = words(cols.baseline);
+    this.base = cols.baseline;
     this.timeW = words(cols.time);
     this.pid = cols.pid;
     this.ch = cols.channel;
@@ -183,7 +183,7 @@ export class WaveOutputBuilder {
 /** An output batch's columns as the row-by-row copy writes them (64-bit columns as 32-bit words). */
 class OutColumns {
   readonly tsW: Uint32Array;
-  readonly baseW: Uint32Array;
+  readonly base: Float64Array;
   readonly timeW: Uint32Array;
   readonly offW: Uint32Array;
   readonly idW: Uint32Array;
@@ -202,7 +202,7 @@ class OutColumns {
   ) {
     this.d32 = new Uint32Array(samples.buffer, 0, samples.length >> 1);
     this.tsW = words(c.timestamp);
-    this.baseW = words(c.baseline);
+    this.base = c.baseline;
     this.timeW = words(c.time);
     this.offW = words(c.wave_offset);
     this.idW = words(c.event_id);
@@ -240,7 +240,7 @@ function numberRows(idW: Uint32Array, n: number, first: number): void {
  * flags in.
  */
 function copyRuns(d: OutColumns, c: RecordColumns, sources: SourceBatch[], runSrc: Int32Array, from: Int32Array, to: Int32Array, runFlags: Uint32Array, k0: number, k1: number): void {
-  const dTs = d.tsW, dBase = d.baseW, dTime = d.timeW, dOff = d.offW;
+  const dTs = d.tsW, dBase = d.base, dTime = d.timeW, dOff = d.offW;
   const dPid = d.pid, dCh = d.ch, dDt = d.dt, dTrig = d.trig, dFlags = d.flags, dLen = d.len;
   const samples = d.samples;
   const d32 = d.d32;
@@ -255,15 +255,14 @@ function copyRuns(d: OutColumns, c: RecordColumns, sources: SourceBatch[], runSr
       so = copyRunSamples(samples, d32, dOff, s, a, b, o, so);
       o += b - a;
     } else {
-      const sTs = s.tsW, sBase = s.baseW, sTime = s.timeW, sPid = s.pid, sCh = s.ch, sDt = s.dt, sTrig = s.trig, sFlags = s.flags;
+      const sTs = s.tsW, sBase = s.base, sTime = s.timeW, sPid = s.pid, sCh = s.ch, sDt = s.dt, sTrig = s.trig, sFlags = s.flags;
       const sl = s.len, src = s.samples, offLo = s.v.offLo, offHi = s.v.offHi;
       for (let r = a; r < b; r++, o++) {
         const r2 = 2 * r;
         const o2 = 2 * o;
         dTs[o2] = sTs[r2]!;
         dTs[o2 + 1] = sTs[r2 + 1]!;
-        dBase[o2] = sBase[r2]!;
-        dBase[o2 + 1] = sBase[r2 + 1]!;
+        dBase[o] = sBase[r]!; // a float column: copied as a double (x64 moves keep every bit)
         dTime[o2] = sTime[r2]!;
         dTime[o2 + 1] = sTime[r2 + 1]!;
         dPid[o] = sPid[r]!;
@@ -282,7 +281,7 @@ function copyRuns(d: OutColumns, c: RecordColumns, sources: SourceBatch[], runSr
           copyWave(samples, d32, so, s, lo, l);
         }
         dOff[o2] = so;
-        dOff[o2 + 1] = so > 0xffffffff ? Math.floor(so / 4294967296) : 0;
+        if (so > 0xffffffff) dOff[o2 + 1] = Math.floor(so / 4294967296); // else 0, as allocated
         so += l;
       }
     }
