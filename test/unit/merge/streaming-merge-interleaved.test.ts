@@ -63,54 +63,61 @@ describe('StreamingMerge: inputs interleaved event by event', () => {
     }
   });
 
-  it('copies every column of every row exactly, float bit patterns included', () => {
-    const rng = new Xorshift(23);
-    const k = 3;
-    const n = 200;
-    const specials = [NaN, -0, Infinity, -Infinity, 5e-324, -1.5];
-    const inputs: WaveBatch[] = [];
-    for (let s = 0; s < k; s++) {
-      const c = allocRecordColumns(n);
-      const samples = new Uint16Array(n * 3);
-      for (let i = 0; i < n; i++) {
-        c.timestamp[i] = BigInt(i * k + s);
-        c.pid[i] = s;
-        c.channel[i] = -s - 1;
-        c.baseline[i] = i < specials.length ? specials[i]! : rng.next() * 1e6 - 5e5;
-        c.dt[i] = 1 + s;
-        c.trigger_type[i] = (i * 7 - 300) | 0;
-        c.flags[i] = (0xfffffff0 + s) >>> 0; // high bits set: unsigned 32-bit
-        c.wave_offset[i] = BigInt(3 * i);
-        c.event_length[i] = 3;
-        c.time[i] = -(2n ** 62n) + BigInt(i * 1_000_003 + s);
-        samples.set([i, s, 0xffff - i], 3 * i);
+  // Runs of one row (the row-by-row copy) and of 40 rows (a column at a time).
+  for (const burst of [1, 40]) {
+    it(`copies every column of every row exactly, float bit patterns included (runs of ${burst})`, () => {
+      const rng = new Xorshift(23 + burst);
+      const k = 3;
+      const n = 200;
+      const specials = [NaN, -0, Infinity, -Infinity, 5e-324, -1.5];
+      const inputs: WaveBatch[] = [];
+      const where = new Map<bigint, [number, number]>(); // timestamp -> (input, row)
+      for (let s = 0; s < k; s++) {
+        const c = allocRecordColumns(n);
+        const samples = new Uint16Array(n * 3);
+        for (let i = 0; i < n; i++) {
+          c.timestamp[i] = BigInt((Math.floor(i / burst) * k + s) * burst + (i % burst));
+          where.set(c.timestamp[i]!, [s, i]);
+          c.pid[i] = s;
+          c.channel[i] = -s - 1;
+          c.baseline[i] = i < specials.length ? specials[i]! : rng.next() * 1e6 - 5e5;
+          c.dt[i] = 1 + s;
+          c.trigger_type[i] = (i * 7 - 300) | 0;
+          c.flags[i] = (0xfffffff0 + s) >>> 0; // high bits set: unsigned 32-bit
+          c.wave_offset[i] = BigInt(3 * i);
+          c.event_length[i] = 3;
+          c.time[i] = -(2n ** 62n) + BigInt(i * 1_000_003 + s);
+          samples.set([i, s, 0xffff - i], 3 * i);
+        }
+        // A NaN with a payload (its bits are the value; they must arrive unchanged).
+        new Uint32Array(c.baseline.buffer).set([0x12345678, 0x7ff80abc], 2 * (specials.length + 1));
+        inputs.push({ kind: 'waveform', stream: `in${s}`, batch: makeRecordsBatch(c), samples });
       }
-      // A NaN with a payload (its bits are the value; they must arrive unchanged).
-      new Uint32Array(c.baseline.buffer).set([0x12345678, 0x7ff80abc], 2 * (specials.length + 1));
-      inputs.push({ kind: 'waveform', stream: `in${s}`, batch: makeRecordsBatch(c), samples });
-    }
-    const m = new StreamingMerge({ output: 'r', maxOutputRows: 128 });
-    inputs.forEach((_, s) => m.addInput(`in${s}`));
-    inputs.forEach((wb, s) => m.push(`in${s}`, wb));
-    const out = m.finish();
-    const src = inputs.map((wb) => recordColumns(wb.batch));
-    const words = (c: RecordColumns, name: 'timestamp' | 'baseline' | 'time', r: number) => [...new Uint32Array(c[name].buffer, c[name].byteOffset + 8 * r, 2)];
-    let row = 0;
-    for (const b of out) {
-      const c = recordColumns(b.batch);
-      for (let r = 0; r < b.batch.numRows; r++, row++) {
-        const s = row % k;
-        const i = Math.floor(row / k);
-        const e = src[s]!;
-        for (const name of ['timestamp', 'baseline', 'time'] as const) expect(words(c, name, r)).toEqual(words(e, name, i));
-        expect([c.pid[r], c.channel[r], c.dt[r], c.trigger_type[r], c.flags[r], c.event_length[r]]).toEqual([e.pid[i], e.channel[i], e.dt[i], e.trigger_type[i], e.flags[i], e.event_length[i]]);
-        expect(c.event_id[r]).toBe(BigInt(row));
-        const off = Number(c.wave_offset[r]);
-        expect([...b.samples.subarray(off, off + 3)]).toEqual([i, s, 0xffff - i]);
+      const m = new StreamingMerge({ output: 'r', maxOutputRows: 128 });
+      inputs.forEach((_, s) => m.addInput(`in${s}`));
+      inputs.forEach((wb, s) => m.push(`in${s}`, wb));
+      const out = m.finish();
+      const src = inputs.map((wb) => recordColumns(wb.batch));
+      const words = (c: RecordColumns, name: 'timestamp' | 'baseline' | 'time', r: number) => [...new Uint32Array(c[name].buffer, c[name].byteOffset + 8 * r, 2)];
+      let row = 0;
+      let last = -1n;
+      for (const b of out) {
+        const c = recordColumns(b.batch);
+        for (let r = 0; r < b.batch.numRows; r++, row++) {
+          expect(c.timestamp[r]! > last).toBe(true);
+          last = c.timestamp[r]!;
+          const [s, i] = where.get(c.timestamp[r]!)!;
+          const e = src[s]!;
+          for (const name of ['timestamp', 'baseline', 'time'] as const) expect(words(c, name, r)).toEqual(words(e, name, i));
+          expect([c.pid[r], c.channel[r], c.dt[r], c.trigger_type[r], c.flags[r], c.event_length[r]]).toEqual([e.pid[i], e.channel[i], e.dt[i], e.trigger_type[i], e.flags[i], e.event_length[i]]);
+          expect(c.event_id[r]).toBe(BigInt(row));
+          const off = Number(c.wave_offset[r]);
+          expect([...b.samples.subarray(off, off + 3)]).toEqual([i, s, 0xffff - i]);
+        }
       }
-    }
-    expect(row).toBe(k * n);
-  });
+      expect(row).toBe(k * n);
+    });
+  }
 
   it('counts buffered events per input as they are emitted', () => {
     const rng = new Xorshift(24);
