@@ -77,6 +77,8 @@ export class WaveOutputBuilder {
   private runFrom = new Int32Array(256);
   private runTo = new Int32Array(256);
   private runFlags = new Uint32Array(256);
+  /** Some run of the current plan has flags (late events): only then does the build OR them in. */
+  private flagged = false;
   private runs = 0;
   private nextEventId = 0;
   private nextSample = 0n;
@@ -106,6 +108,7 @@ export class WaveOutputBuilder {
     this.runFrom[k] = from;
     this.runTo[k] = to;
     this.runFlags[k] = flags;
+    if (flags) this.flagged = true;
   }
 
   private grow(): void {
@@ -159,6 +162,7 @@ export class WaveOutputBuilder {
     this.sources = [];
     this.gen = generations++;
     this.runs = 0;
+    this.flagged = false;
     return out;
   }
 
@@ -171,7 +175,8 @@ export class WaveOutputBuilder {
     const total = sampleTotal(this.sources, this.runSrc, this.runFrom, this.runTo, k0, k1);
     const c = allocRecordColumns(n);
     const d = new OutColumns(c, new Uint16Array(total));
-    copyRuns(d, c, this.sources, this.runSrc, this.runFrom, this.runTo, this.runFlags, k0, k1);
+    copyRuns(d, c, this.sources, this.runSrc, this.runFrom, this.runTo, k0, k1);
+    if (this.flagged) orFlags(d.flags, this.runFlags, this.runFrom, this.runTo, k0, k1);
     numberRows(d.idW, n, this.nextEventId);
     this.nextEventId += n;
     const globalSampleOffset = this.nextSample;
@@ -236,10 +241,10 @@ function numberRows(idW: Uint32Array, n: number, first: number): void {
 
 /**
  * Copies runs k0..k1 to d from row 0 and sample 0: long runs a column at a time, short ones
- * (interleaved inputs: mostly one row) row by row, every column in one pass; then ORs each run's
- * flags in.
+ * (interleaved inputs: mostly one row) row by row, every column in one pass. Run flags are ORed in
+ * afterwards, by `orFlags`, only when some run has them.
  */
-function copyRuns(d: OutColumns, c: RecordColumns, sources: SourceBatch[], runSrc: Int32Array, from: Int32Array, to: Int32Array, runFlags: Uint32Array, k0: number, k1: number): void {
+function copyRuns(d: OutColumns, c: RecordColumns, sources: SourceBatch[], runSrc: Int32Array, from: Int32Array, to: Int32Array, k0: number, k1: number): void {
   const dTs = d.tsW, dBase = d.base, dTime = d.timeW, dOff = d.offW;
   const dPid = d.pid, dCh = d.ch, dDt = d.dt, dTrig = d.trig, dFlags = d.flags, dLen = d.len;
   const samples = d.samples;
@@ -285,8 +290,17 @@ function copyRuns(d: OutColumns, c: RecordColumns, sources: SourceBatch[], runSr
         so += l;
       }
     }
+  }
+}
+
+/** ORs each run's flags into its rows (runs k0..k1 from row 0). */
+function orFlags(flags: Uint32Array, runFlags: Uint32Array, from: Int32Array, to: Int32Array, k0: number, k1: number): void {
+  let o = 0;
+  for (let k = k0; k <= k1; k++) {
     const f = runFlags[k]!;
-    if (f) for (let w = o - (b - a); w < o; w++) dFlags[w] = dFlags[w]! | f;
+    const n = to[k]! - from[k]!;
+    if (f) for (let w = o; w < o + n; w++) flags[w] = flags[w]! | f;
+    o += n;
   }
 }
 
@@ -355,7 +369,7 @@ function copyWave(dst: Uint16Array, d32: Uint32Array, d: number, s: SourceBatch,
     let wd = i >> 1;
     const wend = wd + n;
     if ((h & 1) === 0) {
-      while (wd < wend) d32[wd++] = s32[ws++]!;
+      while (wd < wend) d32[wd++] = s32[ws++]! | 0;
       i += 2 * n;
       j += 2 * n;
     } else if (ws + n < s32.length) {
