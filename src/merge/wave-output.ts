@@ -9,9 +9,10 @@ function words(a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: num
 }
 
 /**
- * An input batch prepared for gathering: its columns (64-bit ones as 32-bit words, so no BigInt
- * is made; baseline's float64 bits are copied as words, unchanged), samples and key views. One
- * field per column keeps the row-by-row copy to plain loads from one object shape.
+ * An input batch prepared for gathering: its columns (64-bit integer ones as 32-bit words, so no
+ * BigInt is made; baseline as float64, which loads and stores move bit for bit on x64, NaN
+ * payloads included), samples (also as 32-bit words) and key views. One field per column keeps
+ * the row-by-row copy to plain loads from one object shape.
  */
 export class SourceBatch {
   readonly v: KeyViews;

@@ -89,8 +89,8 @@ describe('StreamingMerge: inputs interleaved event by event', () => {
           c.time[i] = -(2n ** 62n) + BigInt(i * 1_000_003 + s);
           samples.set([i, s, 0xffff - i], 3 * i);
         }
-        // A NaN with a payload (its bits are the value; they must arrive unchanged).
-        new Uint32Array(c.baseline.buffer).set([0x12345678, 0x7ff80abc], 2 * (specials.length + 1));
+        // NaNs with payloads, quiet and signalling (their bits are the value: they must arrive unchanged).
+        new Uint32Array(c.baseline.buffer).set([0x12345678, 0x7ff80abc, 1, 0x7ff00000, 0xdeadbeef, 0xfff7ffff], 2 * (specials.length + 1));
         inputs.push({ kind: 'waveform', stream: `in${s}`, batch: makeRecordsBatch(c), samples });
       }
       const m = new StreamingMerge({ output: 'r', maxOutputRows: 128 });
