@@ -84,17 +84,27 @@ export class LoserTree {
     return this.node[0]!;
   }
 
-  /** After slot s (the winner) got a new key: replays its matches up to the root. */
-  replay(s: number): void {
+  /**
+   * After slot s (the winner) got a new key: replays its matches up to the root; returns the new
+   * winner. The climbing key's t stays in a local, so a level costs one load and one compare
+   * unless the t are equal.
+   */
+  replay(s: number): number {
+    const t = this.t;
+    const node = this.node;
     let w = s;
+    let tw = t[s]!;
     for (let j = (s + this.m) >> 1; j >= 1; j >>= 1) {
-      const l = this.node[j]!;
-      if (this.less(l, w)) {
-        this.node[j] = w;
+      const l = node[j]!;
+      const tl = t[l]!;
+      if (tl < tw || (tl === tw && this.less(l, w))) {
+        node[j] = w;
         w = l;
+        tw = tl;
       }
     }
-    this.node[0] = w;
+    node[0] = w;
+    return w;
   }
 
   /** The second-smallest slot: the best of the winner's beaten opponents; -1 when m = 1. */

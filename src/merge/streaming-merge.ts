@@ -59,9 +59,15 @@ interface Input {
   timedOut: boolean;
   lastPushMs: number;
   bufferedBytes: number;
-  bufferedEvents: number;
   lateEvents: number;
   timeouts: number;
+}
+
+/** Events of `input` not yet emitted (counted when asked: the merge loop keeps no tally). */
+function bufferedEvents(input: Input): number {
+  let n = 0;
+  for (let h = input.head; h < input.queue.length; h++) n += input.queue[h]!.end - input.queue[h]!.row;
+  return n;
 }
 
 export interface InputStats {
@@ -148,7 +154,6 @@ export class StreamingMerge {
       timedOut: false,
       lastPushMs: this.opts.now(),
       bufferedBytes: 0,
-      bufferedEvents: 0,
       lateEvents: 0,
       timeouts: 0,
     };
@@ -198,7 +203,6 @@ export class StreamingMerge {
       if (release) p.release = release;
       input.queue.push(p);
       input.bufferedBytes += bytes;
-      input.bufferedEvents += n - start;
       this.buffered += bytes;
     }
     return this.buffered < this.opts.maxBufferedBytes;
@@ -267,7 +271,7 @@ export class StreamingMerge {
           i.id,
           {
             buffered_bytes: i.bufferedBytes,
-            buffered_events: i.bufferedEvents,
+            buffered_events: bufferedEvents(i),
             late_events: i.lateEvents,
             timeouts: i.timeouts,
             timed_out: i.timedOut,
@@ -327,9 +331,12 @@ export class StreamingMerge {
     const m = slots.length;
     if (m === 0) return;
     const tree = new LoserTree(m);
+    // Each slot's current batch, so an event costs no queue lookups.
+    const cur: Pending[] = [];
     for (let s = 0; s < m; s++) {
       const input = slots[s]!;
       const p = input.queue[input.head]!;
+      cur.push(p);
       const v = p.src.v;
       tree.set(s, v.tsHi[2 * p.row + 1]!, v.tsLo[2 * p.row]!, v.pid[p.row]!, v.ch[p.row]!);
     }
@@ -340,12 +347,13 @@ export class StreamingMerge {
     const bLo = bound ? bound.lo : 0;
     const bP = bound ? bound.pid * 65536 + bound.ch + 32768 : 0;
     const t = tree.t;
+    const out = this.out;
 
     let lastSrc: SourceBatch | null = null;
     let lastRow = 0;
     let prev = -1;
+    let w = tree.winner();
     for (;;) {
-      const w = tree.winner();
       const tw = t[w]!;
       if (!(tw < bT)) {
         // Not below the bound (or exhausted: +Infinity), unless equal as float64 and below exactly.
@@ -354,10 +362,11 @@ export class StreamingMerge {
         const l = tree.lo[w]!;
         if (h > bHi || (h === bHi && (l > bLo || (l === bLo && tree.p[w]! >= bP)))) break;
       }
-      const input = slots[w]!;
-      const p = input.queue[input.head]!;
-      const v = p.src.v;
-      let end = p.row + 1;
+      const p = cur[w]!;
+      const src = p.src;
+      const v = src.v;
+      const row = p.row;
+      let end = row + 1;
       if (w === prev && end < p.end) {
         // Won twice in a row: the run goes on while its rows precede the runner-up and the bound.
         let lim = p.end;
@@ -367,33 +376,41 @@ export class StreamingMerge {
         end = lim;
       }
       prev = w;
-      this.out.append(p.src, p.row, end, 0);
-      lastSrc = p.src;
+      out.append(src, row, end, 0);
+      lastSrc = src;
       lastRow = end - 1;
-      input.bufferedEvents -= end - p.row;
       p.row = end;
-      if (p.row === p.end) {
-        input.bufferedBytes -= p.bytes;
-        this.buffered -= p.bytes;
-        input.queue[input.head] = undefined as never;
-        input.head++;
-        if (input.head === input.queue.length) {
-          input.queue.length = 0;
-          input.head = 0;
-        }
-        p.release?.();
-      }
-      if (input.head < input.queue.length) {
-        const q = input.queue[input.head]!;
-        const qv = q.src.v;
-        const r = q.row;
-        tree.set(w, qv.tsHi[2 * r + 1]!, qv.tsLo[2 * r]!, qv.pid[r]!, qv.ch[r]!);
+      if (end < p.end) {
+        tree.set(w, v.tsHi[2 * end + 1]!, v.tsLo[2 * end]!, v.pid[end]!, v.ch[end]!);
       } else {
-        tree.exhaust(w);
+        const q = this.consumed(slots[w]!);
+        if (q) {
+          cur[w] = q;
+          const qv = q.src.v;
+          const r = q.row;
+          tree.set(w, qv.tsHi[2 * r + 1]!, qv.tsLo[2 * r]!, qv.pid[r]!, qv.ch[r]!);
+        } else {
+          tree.exhaust(w);
+        }
       }
-      tree.replay(w);
+      w = tree.replay(w);
     }
     if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
+  }
+
+  /** The head batch of `input` is fully emitted: releases it; returns the next one, if any. */
+  private consumed(input: Input): Pending | undefined {
+    const p = input.queue[input.head]!;
+    input.bufferedBytes -= p.bytes;
+    this.buffered -= p.bytes;
+    input.queue[input.head] = undefined as never;
+    input.head++;
+    if (input.head === input.queue.length) {
+      input.queue.length = 0;
+      input.head = 0;
+    }
+    p.release?.();
+    return input.queue[input.head];
   }
 
   private collect(): WaveBatch[] {

@@ -2,7 +2,8 @@
  * StreamingMerge throughput: k = 2, 8, 64 inputs over N records in total (BENCH_RECORDS, default
  * 10 M), records/s merged and GB/s of samples moved, beside a plain TypedArray.set copy of the same
  * bytes (samples + record columns) measured in the same run.
- * `node bin/run-ts.js test/bench/merge.bench.ts`
+ * `node bin/run-ts.js test/bench/merge.bench.ts`; BENCH_REPS runs per figure (median), BENCH_CASES
+ * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
@@ -86,8 +87,10 @@ function copyOnce(inputs: WaveBatch[][]): number {
   return (performance.now() - t) / 1000;
 }
 
+const CASES = process.env['BENCH_CASES']?.split(',');
 const rows = [];
 for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 1000]] as const) {
+  if (CASES && !CASES.includes(`${k}/${block}`)) continue;
   const { inputs, samples } = makeInputs(k, block);
   const records = inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0);
   const mergeS = median(await repeat(REPS, () => mergeOnce(inputs)));

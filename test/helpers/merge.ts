@@ -1,0 +1,73 @@
+import { expect } from 'vitest';
+import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
+import type { Xorshift } from '../../src/instruments/rng.ts';
+import type { WaveBatch } from '../../src/schema/batch.ts';
+import { eventsOf, waveBatch } from './waves.ts';
+import type { Ev } from './waves.ts';
+import { sameBytes } from './bytes.ts';
+
+/** The merge's expected output: a stable sort of the inputs' concatenation by (t, pid, channel). */
+export function reference(inputs: Ev[][]): Ev[] {
+  const all = inputs.flat(); // concatenation in input order
+  const idx = all.map((_, i) => i);
+  idx.sort((a, b) => {
+    const x = all[a]!;
+    const y = all[b]!;
+    if (x.t !== y.t) return x.t < y.t ? -1 : 1;
+    if (x.pid !== y.pid) return x.pid - y.pid;
+    if (x.ch !== y.ch) return x.ch - y.ch;
+    return a - b; // stable
+  });
+  return idx.map((i) => all[i]!);
+}
+
+/**
+ * Splits each input into random batches and pushes them in a random interleaving, draining as it
+ * goes; `wrap` may change each batch before it is pushed (e.g. move its samples).
+ */
+export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wrap: (wb: WaveBatch) => WaveBatch = (wb) => wb): WaveBatch[] {
+  const m = new StreamingMerge({ output: 'records', maxOutputRows, silenceTimeoutMs: 1e12 });
+  const queues = inputs.map((evs, k) => {
+    m.addInput(`in${k}`);
+    const batches: Ev[][] = [];
+    let i = 0;
+    while (i < evs.length) {
+      const size = 1 + Math.floor(rng.next() * Math.max(1, evs.length / 3));
+      batches.push(evs.slice(i, i + size));
+      i += size;
+    }
+    return batches;
+  });
+  const out: WaveBatch[] = [];
+  let live = queues.map((q, k) => (q.length ? k : -1)).filter((k) => k >= 0);
+  inputs.forEach((evs, k) => evs.length === 0 && m.end(`in${k}`));
+  while (live.length > 0) {
+    const k = live[Math.floor(rng.next() * live.length)]!;
+    m.push(`in${k}`, wrap(waveBatch(`in${k}`, queues[k]!.shift()!)));
+    if (queues[k]!.length === 0) {
+      if (rng.next() < 0.5) m.end(`in${k}`);
+      live = live.filter((x) => x !== k);
+    }
+    out.push(...m.drain());
+  }
+  out.push(...m.finish());
+  return out;
+}
+
+/** Checks that the merged output is exactly the reference: order, waves, event_id, a contiguous pool. */
+export function expectMergedExactly(out: WaveBatch[], inputs: Ev[][]) {
+  const got = eventsOf(out);
+  const ref = reference(inputs);
+  expect(got.length).toBe(ref.length);
+  let expectOffset = 0n;
+  for (let i = 0; i < ref.length; i++) {
+    const g = got[i]!;
+    const r = ref[i]!;
+    if (g.t !== r.t || g.pid !== r.pid || g.ch !== r.ch || g.src !== r.src || !sameBytes(g.wave, r.wave)) {
+      throw new Error(`event ${i}: got (t ${g.t}, pid ${g.pid}, ch ${g.ch}, src ${g.src}) expected (t ${r.t}, pid ${r.pid}, ch ${r.ch}, src ${r.src}), waves equal: ${sameBytes(g.wave, r.wave)}`);
+    }
+    expect(g.eventId).toBe(BigInt(i));
+    expect(g.globalOffset).toBe(expectOffset); // contiguous global pool
+    expectOffset += BigInt(g.wave.length);
+  }
+}
