@@ -40,3 +40,32 @@ export function minMaxDecimate(
   }
   return out;
 }
+
+/**
+ * The same decimation over a ring: the `count` logical points start at physical index `first`
+ * of `y` and `x` (equal lengths) and wrap at their end. Reads the ring in place: no copy.
+ */
+export function minMaxDecimateRing(y: Float64Array, x: Float64Array, first: number, count: number, buckets: number): Decimated {
+  const cap = y.length;
+  const n = Math.max(0, Math.min(count, cap));
+  const b = Math.max(0, Math.min(buckets, n));
+  const out: Decimated = { x: new Float64Array(b), min: new Float64Array(b), max: new Float64Array(b) };
+  for (let k = 0; k < b; k++) {
+    const a = Math.floor((k * n) / b);
+    const e = Math.floor(((k + 1) * n) / b);
+    let p = first + a;
+    if (p >= cap) p -= cap;
+    let lo = y[p]!;
+    let hi = lo;
+    out.x[k] = x[p]!;
+    for (let i = a + 1; i < e; i++) {
+      if (++p === cap) p = 0;
+      const v = y[p]!;
+      if (v < lo) lo = v;
+      else if (v > hi) hi = v;
+    }
+    out.min[k] = lo;
+    out.max[k] = hi;
+  }
+  return out;
+}

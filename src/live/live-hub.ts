@@ -1,7 +1,6 @@
 import { Field, Float64, Int16, Schema, Uint32 } from 'apache-arrow';
 import { RecordBatch } from 'apache-arrow';
-import { defer, filter, finalize, interval, map, share, startWith } from 'rxjs';
-import type { Observable } from 'rxjs';
+import { Observable, defer, share, startWith } from 'rxjs';
 import { makeBatch } from '../schema/batch.ts';
 import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
 import { scalarColumns } from '../schema/scalar.ts';
@@ -119,6 +118,16 @@ export class LiveHub {
   private readonly views = new Map<string, Observable<LiveFrame>>();
   pushedBatches = 0;
   pushedRows = 0;
+  /**
+   * Time spent serving viewers, ms: building frames and handing them to every viewer (in the
+   * server: encoding once, sending to each). Nothing else in the hub depends on viewers. Wall
+   * time, and the process's CPU time over the same spans (process.cpuUsage: with other threads
+   * busy at the same moments it counts them too).
+   */
+  serveMs = 0;
+  serveCpuMs = 0;
+  /** View ticks that produced a frame. */
+  ticks = 0;
 
   addStream(info: StreamInfo): void {
     if (info.kind === 'scalar') {
@@ -215,21 +224,34 @@ export class LiveHub {
     if (existing) return existing;
     // A viewer joining a view already running gets its latest frame at once, then the ticks.
     let latest: LiveFrame | null = null;
-    const ticks$ = defer(() => {
+    const ticks$ = new Observable<LiveFrame>((subscriber) => {
       let seenVersion = -1;
       const tags = st.kind === 'scalar' ? this.watch(st, opts.tags) : [];
-      return interval(period).pipe(
-        filter(() => st.version !== seenVersion && (st.kind !== 'table' || st.latest !== null)),
-        map(() => {
-          seenVersion = st.version;
-          return (latest = this.frame(st, tags, pixels));
-        }),
-        finalize(() => {
-          if (st.kind === 'scalar') this.unwatch(st, tags);
-          this.views.delete(key);
-          latest = null;
-        }),
-      );
+      const timer = setInterval(() => {
+        if (st.version === seenVersion || (st.kind === 'table' && st.latest === null)) return;
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        seenVersion = st.version;
+        try {
+          latest = this.frame(st, tags, pixels);
+        } catch (err) {
+          subscriber.error(err);
+          return;
+        }
+        // Synchronous through share(): every viewer of the view gets it (the server encodes it
+        // once and sends it to each), so the time measured is this tick's whole serving cost.
+        subscriber.next(latest);
+        this.serveMs += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        this.serveCpuMs += (c.user + c.system) / 1000;
+        this.ticks++;
+      }, period);
+      return () => {
+        clearInterval(timer);
+        if (st.kind === 'scalar') this.unwatch(st, tags);
+        this.views.delete(key);
+        latest = null;
+      };
     }).pipe(share());
     const view$ = defer(() => (latest ? ticks$.pipe(startWith(latest)) : ticks$));
     this.views.set(key, view$);
@@ -269,10 +291,9 @@ export class LiveHub {
   }
 
   private trendFrame(st: ScalarState, ids: number[], pixels: number): LiveFrame {
-    const parts = ids.map((id) => {
-      const { t, v } = st.rings.get(id)!.ordered();
-      return { key: id, d: minMaxDecimate(v, pixels, t) };
-    });
+    // Decimated straight from each ring (fixed capacity): the work per frame does not grow with
+    // the ingest rate, and nothing is copied.
+    const parts = ids.map((id) => ({ key: id, d: st.rings.get(id)!.decimate(pixels) }));
     return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), packParts(parts, Uint32Array)) };
   }
 
@@ -298,6 +319,6 @@ export class LiveHub {
   stats(): Record<string, number> {
     let rings = 0;
     for (const s of this.states.values()) if (s.kind === 'scalar') rings += s.rings.size;
-    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings };
+    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings, view_ticks: this.ticks, serve_ms: Math.round(this.serveMs * 1000) / 1000, serve_cpu_ms: Math.round(this.serveCpuMs * 1000) / 1000 };
   }
 }

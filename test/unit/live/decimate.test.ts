@@ -49,4 +49,24 @@ describe('TrendRing', () => {
     expect([...v]).toEqual([20, 30, 40]);
     expect(r.length).toBe(3);
   });
+
+  it('decimates in place, wrapped or not, exactly as the ordered copy would be', () => {
+    for (const [capacity, pushed, buckets] of [
+      [10, 4, 3], // not full
+      [10, 10, 4], // full, not wrapped
+      [10, 17, 4], // wrapped
+      [1000, 2345, 7], // wrapped, buckets straddle the wrap
+      [7, 30, 20], // more buckets than points
+      [5, 0, 4], // empty
+    ] as const) {
+      const r = new TrendRing(capacity);
+      for (let i = 0; i < pushed; i++) r.push(100 + i, Math.sin(i * 1.7) * 50 + (i % 13));
+      const { t, v } = r.ordered();
+      const want = minMaxDecimate(v, buckets, t);
+      const got = r.decimate(buckets);
+      expect([...got.x]).toEqual([...want.x]);
+      expect([...got.min]).toEqual([...want.min]);
+      expect([...got.max]).toEqual([...want.max]);
+    }
+  });
 });
