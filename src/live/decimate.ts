@@ -29,10 +29,11 @@ export function minMaxDecimate(
     const e = start + Math.floor(((k + 1) * n) / b);
     let lo = y[a]!;
     let hi = lo;
+    // Selects rather than branches: on noisy data a branch per point mispredicts.
     for (let i = a + 1; i < e; i++) {
       const v = y[i]!;
-      if (v < lo) lo = v;
-      else if (v > hi) hi = v;
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
     }
     out.x[k] = x ? x[a]! : a;
     out.min[k] = lo;
@@ -51,18 +52,28 @@ export function minMaxDecimateRing(y: Float64Array, x: Float64Array, first: numb
   const b = Math.max(0, Math.min(buckets, n));
   const out: Decimated = { x: new Float64Array(b), min: new Float64Array(b), max: new Float64Array(b) };
   for (let k = 0; k < b; k++) {
+    // Logical bucket [a, e) is physical [p, pe), or [p, cap) then [0, pe) where it wraps.
     const a = Math.floor((k * n) / b);
     const e = Math.floor(((k + 1) * n) / b);
     let p = first + a;
     if (p >= cap) p -= cap;
+    let pe = first + e;
+    if (pe > cap) pe -= cap;
     let lo = y[p]!;
     let hi = lo;
     out.x[k] = x[p]!;
-    for (let i = a + 1; i < e; i++) {
-      if (++p === cap) p = 0;
-      const v = y[p]!;
-      if (v < lo) lo = v;
-      else if (v > hi) hi = v;
+    const stop = pe > p ? pe : cap;
+    for (let i = p + 1; i < stop; i++) {
+      const v = y[i]!;
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    if (pe <= p) {
+      for (let i = 0; i < pe; i++) {
+        const v = y[i]!;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+      }
     }
     out.min[k] = lo;
     out.max[k] = hi;

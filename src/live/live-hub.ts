@@ -51,6 +51,8 @@ interface ScalarState {
   lastTimeMs: Float64Array;
   version: number;
   frames: FrameCache;
+  /** The trend frame schema, made once. */
+  frameSchema: Schema;
 }
 
 interface ScopeTrace {
@@ -65,6 +67,8 @@ interface WaveState {
   latest: Map<number, ScopeTrace>;
   version: number;
   frames: FrameCache;
+  /** The scope frame schema, made once. */
+  frameSchema: Schema;
 }
 
 /**
@@ -143,9 +147,10 @@ export class LiveHub {
         lastTimeMs: new Float64Array(n),
         version: 0,
         frames: new Map(),
+        frameSchema: trendSchema(info.name),
       });
     } else if (info.kind === 'waveform') {
-      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0, frames: new Map() });
+      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0, frames: new Map(), frameSchema: scopeSchema(info.name) });
     } else if (info.kind === 'table') {
       this.states.set(info.name, { kind: 'table', info, latest: null, version: 0, frames: new Map() });
     }
@@ -294,7 +299,7 @@ export class LiveHub {
     // Decimated straight from each ring (fixed capacity): the work per frame does not grow with
     // the ingest rate, and nothing is copied.
     const parts = ids.map((id) => ({ key: id, d: st.rings.get(id)!.decimate(pixels) }));
-    return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), packParts(parts, Uint32Array)) };
+    return { stream: st.info.name, kind: 'trend', batch: makeBatch(st.frameSchema, packParts(parts, Uint32Array)) };
   }
 
   /** The newest table batch, at most `pixels` of its last rows, tagged with stream and kind. */
@@ -313,7 +318,7 @@ export class LiveHub {
       for (let i = 0; i < d.x.length; i++) d.x[i] = d.x[i]! * tr.dtNs;
       return { key: ch, d };
     });
-    return { stream: st.info.name, kind: 'scope', batch: makeBatch(scopeSchema(st.info.name), packParts(parts, Int16Array)) };
+    return { stream: st.info.name, kind: 'scope', batch: makeBatch(st.frameSchema, packParts(parts, Int16Array)) };
   }
 
   stats(): Record<string, number> {

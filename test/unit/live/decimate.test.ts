@@ -58,6 +58,8 @@ describe('TrendRing', () => {
       [1000, 2345, 7], // wrapped, buckets straddle the wrap
       [7, 30, 20], // more buckets than points
       [5, 0, 4], // empty
+      [10, 17, 1], // one bucket: the whole wrapped ring
+      [10, 10, 1], // one bucket: the whole ring, not wrapped
     ] as const) {
       const r = new TrendRing(capacity);
       for (let i = 0; i < pushed; i++) r.push(100 + i, Math.sin(i * 1.7) * 50 + (i % 13));
