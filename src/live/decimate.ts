@@ -47,10 +47,20 @@ export function minMaxDecimate(
  * of `y` and `x` (equal lengths) and wrap at their end. Reads the ring in place: no copy.
  */
 export function minMaxDecimateRing(y: Float64Array, x: Float64Array, first: number, count: number, buckets: number): Decimated {
+  const b = Math.max(0, Math.min(buckets, count, y.length));
+  const out: Decimated = { x: new Float64Array(b), min: new Float64Array(b), max: new Float64Array(b) };
+  minMaxDecimateRingInto(y, x, first, count, buckets, out, 0);
+  return out;
+}
+
+/**
+ * {@link minMaxDecimateRing} writing its buckets into `out` from index `at` (so that several
+ * series fill one set of frame columns); returns the number of buckets written.
+ */
+export function minMaxDecimateRingInto(y: Float64Array, x: Float64Array, first: number, count: number, buckets: number, out: Decimated, at: number): number {
   const cap = y.length;
   const n = Math.max(0, Math.min(count, cap));
   const b = Math.max(0, Math.min(buckets, n));
-  const out: Decimated = { x: new Float64Array(b), min: new Float64Array(b), max: new Float64Array(b) };
   for (let k = 0; k < b; k++) {
     // Logical bucket [a, e) is physical [p, pe), or [p, cap) then [0, pe) where it wraps.
     const a = Math.floor((k * n) / b);
@@ -61,7 +71,7 @@ export function minMaxDecimateRing(y: Float64Array, x: Float64Array, first: numb
     if (pe > cap) pe -= cap;
     let lo = y[p]!;
     let hi = lo;
-    out.x[k] = x[p]!;
+    out.x[at + k] = x[p]!;
     const stop = pe > p ? pe : cap;
     for (let i = p + 1; i < stop; i++) {
       const v = y[i]!;
@@ -75,8 +85,8 @@ export function minMaxDecimateRing(y: Float64Array, x: Float64Array, first: numb
         hi = v > hi ? v : hi;
       }
     }
-    out.min[k] = lo;
-    out.max[k] = hi;
+    out.min[at + k] = lo;
+    out.max[at + k] = hi;
   }
-  return out;
+  return b;
 }

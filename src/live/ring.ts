@@ -1,4 +1,4 @@
-import { minMaxDecimateRing } from './decimate.ts';
+import { minMaxDecimateRing, minMaxDecimateRingInto } from './decimate.ts';
 import type { Decimated } from './decimate.ts';
 
 /**
@@ -31,6 +31,12 @@ export class TrendRing {
   decimate(buckets: number): Decimated {
     const first = (this.next - this.count + this.capacity) % this.capacity;
     return minMaxDecimateRing(this.v, this.t, first, this.count, buckets);
+  }
+
+  /** The same, written into `out` from index `at`; returns the number of buckets, min(buckets, length). */
+  decimateInto(buckets: number, out: Decimated, at: number): number {
+    const first = (this.next - this.count + this.capacity) % this.capacity;
+    return minMaxDecimateRingInto(this.v, this.t, first, this.count, buckets, out, at);
   }
 
   /** The points oldest first, as fresh arrays. */

@@ -69,6 +69,13 @@ describe('TrendRing', () => {
       expect([...got.x]).toEqual([...want.x]);
       expect([...got.min]).toEqual([...want.min]);
       expect([...got.max]).toEqual([...want.max]);
+      // Into shared frame columns, at an offset, leaving the rest alone.
+      const m = want.x.length;
+      const out = { x: new Float64Array(m + 5).fill(-1), min: new Float64Array(m + 5).fill(-1), max: new Float64Array(m + 5).fill(-1) };
+      expect(r.decimateInto(buckets, out, 3)).toBe(m);
+      expect([...out.min]).toEqual([-1, -1, -1, ...want.min, -1, -1]);
+      expect([...out.x.subarray(3, 3 + m)]).toEqual([...want.x]);
+      expect([...out.max.subarray(3, 3 + m)]).toEqual([...want.max]);
     }
   });
 });
