@@ -124,9 +124,10 @@ export class LiveHub {
   pushedRows = 0;
   /**
    * Time spent serving viewers, ms: building frames and handing them to every viewer (in the
-   * server: encoding once, sending to each). Nothing else in the hub depends on viewers. Wall
-   * time, and the process's CPU time over the same spans (process.cpuUsage: with other threads
-   * busy at the same moments it counts them too).
+   * server: encoding once, sending to each). Besides this, viewers only make `push` write their
+   * watched tags into rings (once per point, whatever the number of viewers). Wall time, and the
+   * process's CPU time over the same spans (process.cpuUsage: with other threads busy at the
+   * same moments it counts them too).
    */
   serveMs = 0;
   serveCpuMs = 0;
