@@ -1,5 +1,9 @@
-import { Table, tableToIPC } from 'apache-arrow';
+import { DataType, Table, tableToIPC } from 'apache-arrow';
 import type { RecordBatch, Schema } from 'apache-arrow';
+import { makeBatch } from '../schema/batch.ts';
+
+type NumericArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
+type NumericArrayCtor = { new (n: number): NumericArray; new (b: ArrayBuffer, offset: number, n: number): NumericArray; BYTES_PER_ELEMENT: number };
 
 /**
  * Arrow IPC stream bytes (schema + one record batch + end-of-stream) of a live frame, as
@@ -47,6 +51,52 @@ export class FrameEncoder {
     }
     this.fromPrefix++;
     return assemble(prefix, columns);
+  }
+
+  /**
+   * A frame's IPC stream bytes allocated before its data: `columns` are views into the body, one
+   * per field, `numRows` long. Fill them, make the batch from them (makeBatch), and `bytes` is
+   * that batch's IPC stream, as `encode` would return it, with no second allocation or copy. Only
+   * for schemas of integer and floating-point columns (else null: build and `encode` instead).
+   */
+  allocate(schema: Schema, numRows: number): { bytes: Uint8Array; columns: NumericArray[] } | null {
+    const ctors: NumericArrayCtor[] = [];
+    for (const f of schema.fields) {
+      if (!(DataType.isInt(f.type) || DataType.isFloat(f.type))) return null;
+      ctors.push(f.type.ArrayType as NumericArrayCtor);
+    }
+    const key = fingerprint(schema);
+    let bySchema = this.prefixes.get(key);
+    if (bySchema === null) return null;
+    let prefix = bySchema?.get(numRows);
+    if (!prefix) {
+      // The prefix of this shape, from a batch of zeros (checked like any template).
+      const zero = makeBatch(schema, ctors.map((C) => new C(numRows)));
+      const columns = flatColumns(zero);
+      const t = columns && template(zero, columns);
+      if (!t) {
+        this.prefixes.set(key, null);
+        return null;
+      }
+      if (!bySchema) {
+        if (this.prefixes.size >= 256) this.prefixes.clear();
+        this.prefixes.set(key, (bySchema = new Map()));
+      }
+      if (bySchema.size >= 8) bySchema.clear();
+      bySchema.set(numRows, (prefix = t.prefix));
+    }
+    let body = 0;
+    for (const C of ctors) body += pad8(C.BYTES_PER_ELEMENT * numRows);
+    const bytes = new Uint8Array(prefix.byteLength + body + EOS.byteLength);
+    bytes.set(prefix, 0);
+    bytes.set(EOS, prefix.byteLength + body);
+    let o = prefix.byteLength; // a multiple of 8, as every IPC message is
+    const columns = ctors.map((C) => {
+      const col = new C(bytes.buffer as ArrayBuffer, o, numRows);
+      o += pad8(C.BYTES_PER_ELEMENT * numRows);
+      return col;
+    });
+    return { bytes, columns };
   }
 }
 

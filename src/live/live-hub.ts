@@ -8,6 +8,7 @@ import { recordColumns } from '../schema/waveform.ts';
 import { DaqError } from '../errors.ts';
 import { minMaxDecimate } from './decimate.ts';
 import { TrendRing } from './ring.ts';
+import { FrameEncoder } from './ipc.ts';
 
 /** What a viewer asks for on one stream. */
 export interface LiveViewOptions {
@@ -27,6 +28,8 @@ export interface LiveFrame {
   stream: string;
   kind: 'trend' | 'scope' | 'table';
   batch: RecordBatch;
+  /** The batch as an Arrow IPC stream, when it was built straight into one (trend frames). */
+  ipc?: Uint8Array;
 }
 
 const trendSchema = (stream: string) =>
@@ -120,6 +123,8 @@ export class LiveHub {
   private readonly states = new Map<string, State>();
   /** One shared frame stream per view (stream, tags, pixels, interval): its viewers tick together. */
   private readonly views = new Map<string, Observable<LiveFrame>>();
+  /** Lays trend frames out as Arrow IPC streams from the start (see FrameEncoder.allocate). */
+  private readonly encoder = new FrameEncoder();
   pushedBatches = 0;
   pushedRows = 0;
   /**
@@ -301,15 +306,20 @@ export class LiveHub {
     // frame does not grow with the ingest rate, and nothing is copied twice.
     const rings = ids.map((id) => st.rings.get(id)!);
     const n = rings.reduce((a, r) => a + Math.min(pixels, r.length), 0);
-    const key = new Uint32Array(n);
-    const d = { x: new Float64Array(n), min: new Float64Array(n), max: new Float64Array(n) };
+    // The columns are laid out inside the frame's IPC bytes: one allocation, and the server sends
+    // these bytes as they are.
+    const lay = this.encoder.allocate(st.frameSchema, n);
+    const [key, x, min, max] = (lay?.columns ?? [new Uint32Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n)]) as [Uint32Array, Float64Array, Float64Array, Float64Array];
+    const d = { x, min, max };
     let o = 0;
     rings.forEach((r, j) => {
       const k = r.decimateInto(pixels, d, o);
       key.fill(ids[j]!, o, o + k);
       o += k;
     });
-    return { stream: st.info.name, kind: 'trend', batch: makeBatch(st.frameSchema, [key, d.x, d.min, d.max]) };
+    const frame: LiveFrame = { stream: st.info.name, kind: 'trend', batch: makeBatch(st.frameSchema, [key, x, min, max]) };
+    if (lay) frame.ipc = lay.bytes;
+    return frame;
   }
 
   /** The newest table batch, at most `pixels` of its last rows, tagged with stream and kind. */

@@ -144,7 +144,7 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
   const encoder = new FrameEncoder();
   const encodeFrame = (frame: LiveFrame): Uint8Array => {
     let bytes = encoded.get(frame);
-    if (!bytes) encoded.set(frame, (bytes = encoder.encode(frame.batch)));
+    if (!bytes) encoded.set(frame, (bytes = frame.ipc ?? encoder.encode(frame.batch)));
     return bytes;
   };
   const viewers = new Set<WebSocket>();

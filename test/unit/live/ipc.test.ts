@@ -44,6 +44,8 @@ describe('FrameEncoder', () => {
     const enc = new FrameEncoder();
     for (const s of ['p.tags', 'records']) {
       const f = await firstValueFrom(hub.stream$(s, { intervalMs: 20, pixels: 50 }));
+      // Trend frames come already laid out as IPC: the same bytes apache-arrow writes.
+      if (s === 'p.tags') expect(f.ipc && Buffer.from(f.ipc).equals(Buffer.from(arrowBytes(f.batch)))).toBe(true);
       expect(Buffer.from(enc.encode(f.batch)).equals(Buffer.from(arrowBytes(f.batch)))).toBe(true);
       expect(Buffer.from(enc.encode(f.batch)).equals(Buffer.from(arrowBytes(f.batch)))).toBe(true);
     }
@@ -56,5 +58,23 @@ describe('FrameEncoder', () => {
     const scope = makeBatch(new Schema([new Field('channel', new Int16(), false), new Field('name', new Utf8(), false)]), [Int16Array.of(1), ['x']]);
     expect(tableFromIPC(enc.encode(scope)).numRows).toBe(1);
     expect(enc.fromPrefix).toBe(2); // none of these
+  });
+
+  it('allocates a frame as IPC bytes whose columns are filled in place', () => {
+    const enc = new FrameEncoder();
+    for (const n of [0, 3, 7, 2400, 7]) {
+      const lay = enc.allocate(schema, n)!;
+      const [tag, t, min, max] = lay.columns as [Uint32Array, Float64Array, Float64Array, Float64Array];
+      for (let i = 0; i < n; i++) {
+        tag[i] = i % 3;
+        t[i] = 1e12 + i;
+        min[i] = -i / 3;
+        max[i] = i * 7.5;
+      }
+      const b = makeBatch(schema, [tag, t, min, max]);
+      expect(Buffer.from(lay.bytes).equals(Buffer.from(arrowBytes(b)))).toBe(true);
+      expect(Buffer.from(enc.encode(b)).equals(Buffer.from(lay.bytes))).toBe(true);
+    }
+    expect(enc.allocate(new Schema([new Field('name', new Utf8(), false)]), 3)).toBeNull();
   });
 });
