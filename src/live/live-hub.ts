@@ -1,7 +1,6 @@
 import { Field, Float64, Int16, Schema, Uint32 } from 'apache-arrow';
 import { RecordBatch } from 'apache-arrow';
-import { defer, filter, finalize, interval, map, share, startWith } from 'rxjs';
-import type { Observable } from 'rxjs';
+import { Observable, defer, share, startWith } from 'rxjs';
 import { makeBatch } from '../schema/batch.ts';
 import type { StreamBatch, StreamInfo } from '../schema/batch.ts';
 import { scalarColumns } from '../schema/scalar.ts';
@@ -9,6 +8,7 @@ import { recordColumns } from '../schema/waveform.ts';
 import { DaqError } from '../errors.ts';
 import { minMaxDecimate } from './decimate.ts';
 import { TrendRing } from './ring.ts';
+import { FrameEncoder } from './ipc.ts';
 
 /** What a viewer asks for on one stream. */
 export interface LiveViewOptions {
@@ -28,6 +28,8 @@ export interface LiveFrame {
   stream: string;
   kind: 'trend' | 'scope' | 'table';
   batch: RecordBatch;
+  /** The batch as an Arrow IPC stream, when it was built straight into one (trend frames). */
+  ipc?: Uint8Array;
 }
 
 const trendSchema = (stream: string) =>
@@ -52,6 +54,8 @@ interface ScalarState {
   lastTimeMs: Float64Array;
   version: number;
   frames: FrameCache;
+  /** The trend frame schema, made once. */
+  frameSchema: Schema;
 }
 
 interface ScopeTrace {
@@ -66,6 +70,8 @@ interface WaveState {
   latest: Map<number, ScopeTrace>;
   version: number;
   frames: FrameCache;
+  /** The scope frame schema, made once. */
+  frameSchema: Schema;
 }
 
 /**
@@ -117,8 +123,21 @@ export class LiveHub {
   private readonly states = new Map<string, State>();
   /** One shared frame stream per view (stream, tags, pixels, interval): its viewers tick together. */
   private readonly views = new Map<string, Observable<LiveFrame>>();
+  /** Lays trend frames out as Arrow IPC streams from the start (see FrameEncoder.allocate). */
+  private readonly encoder = new FrameEncoder();
   pushedBatches = 0;
   pushedRows = 0;
+  /**
+   * Time spent serving viewers, ms: building frames and handing them to every viewer (in the
+   * server: encoding once, sending to each). Besides this, viewers only make `push` write their
+   * watched tags into rings (once per point, whatever the number of viewers). Wall time, and the
+   * process's CPU time over the same spans (process.cpuUsage: with other threads busy at the
+   * same moments it counts them too).
+   */
+  serveMs = 0;
+  serveCpuMs = 0;
+  /** View ticks that produced a frame. */
+  ticks = 0;
 
   addStream(info: StreamInfo): void {
     if (info.kind === 'scalar') {
@@ -134,9 +153,10 @@ export class LiveHub {
         lastTimeMs: new Float64Array(n),
         version: 0,
         frames: new Map(),
+        frameSchema: trendSchema(info.name),
       });
     } else if (info.kind === 'waveform') {
-      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0, frames: new Map() });
+      this.states.set(info.name, { kind: 'waveform', info, latest: new Map(), version: 0, frames: new Map(), frameSchema: scopeSchema(info.name) });
     } else if (info.kind === 'table') {
       this.states.set(info.name, { kind: 'table', info, latest: null, version: 0, frames: new Map() });
     }
@@ -215,21 +235,34 @@ export class LiveHub {
     if (existing) return existing;
     // A viewer joining a view already running gets its latest frame at once, then the ticks.
     let latest: LiveFrame | null = null;
-    const ticks$ = defer(() => {
+    const ticks$ = new Observable<LiveFrame>((subscriber) => {
       let seenVersion = -1;
       const tags = st.kind === 'scalar' ? this.watch(st, opts.tags) : [];
-      return interval(period).pipe(
-        filter(() => st.version !== seenVersion && (st.kind !== 'table' || st.latest !== null)),
-        map(() => {
-          seenVersion = st.version;
-          return (latest = this.frame(st, tags, pixels));
-        }),
-        finalize(() => {
-          if (st.kind === 'scalar') this.unwatch(st, tags);
-          this.views.delete(key);
-          latest = null;
-        }),
-      );
+      const timer = setInterval(() => {
+        if (st.version === seenVersion || (st.kind === 'table' && st.latest === null)) return;
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        seenVersion = st.version;
+        try {
+          latest = this.frame(st, tags, pixels);
+        } catch (err) {
+          subscriber.error(err);
+          return;
+        }
+        // Synchronous through share(): every viewer of the view gets it (the server encodes it
+        // once and sends it to each), so the time measured is this tick's whole serving cost.
+        subscriber.next(latest);
+        this.serveMs += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        this.serveCpuMs += (c.user + c.system) / 1000;
+        this.ticks++;
+      }, period);
+      return () => {
+        clearInterval(timer);
+        if (st.kind === 'scalar') this.unwatch(st, tags);
+        this.views.delete(key);
+        latest = null;
+      };
     }).pipe(share());
     const view$ = defer(() => (latest ? ticks$.pipe(startWith(latest)) : ticks$));
     this.views.set(key, view$);
@@ -269,11 +302,24 @@ export class LiveHub {
   }
 
   private trendFrame(st: ScalarState, ids: number[], pixels: number): LiveFrame {
-    const parts = ids.map((id) => {
-      const { t, v } = st.rings.get(id)!.ordered();
-      return { key: id, d: minMaxDecimate(v, pixels, t) };
+    // Decimated straight from each ring (fixed capacity) into the frame's columns: the work per
+    // frame does not grow with the ingest rate, and nothing is copied twice.
+    const rings = ids.map((id) => st.rings.get(id)!);
+    const n = rings.reduce((a, r) => a + Math.min(pixels, r.length), 0);
+    // The columns are laid out inside the frame's IPC bytes: one allocation, and the server sends
+    // these bytes as they are.
+    const lay = this.encoder.allocate(st.frameSchema, n);
+    const [key, x, min, max] = (lay?.columns ?? [new Uint32Array(n), new Float64Array(n), new Float64Array(n), new Float64Array(n)]) as [Uint32Array, Float64Array, Float64Array, Float64Array];
+    const d = { x, min, max };
+    let o = 0;
+    rings.forEach((r, j) => {
+      const k = r.decimateInto(pixels, d, o);
+      key.fill(ids[j]!, o, o + k);
+      o += k;
     });
-    return { stream: st.info.name, kind: 'trend', batch: makeBatch(trendSchema(st.info.name), packParts(parts, Uint32Array)) };
+    const frame: LiveFrame = { stream: st.info.name, kind: 'trend', batch: makeBatch(st.frameSchema, [key, x, min, max]) };
+    if (lay) frame.ipc = lay.bytes;
+    return frame;
   }
 
   /** The newest table batch, at most `pixels` of its last rows, tagged with stream and kind. */
@@ -292,12 +338,12 @@ export class LiveHub {
       for (let i = 0; i < d.x.length; i++) d.x[i] = d.x[i]! * tr.dtNs;
       return { key: ch, d };
     });
-    return { stream: st.info.name, kind: 'scope', batch: makeBatch(scopeSchema(st.info.name), packParts(parts, Int16Array)) };
+    return { stream: st.info.name, kind: 'scope', batch: makeBatch(st.frameSchema, packParts(parts, Int16Array)) };
   }
 
   stats(): Record<string, number> {
     let rings = 0;
     for (const s of this.states.values()) if (s.kind === 'scalar') rings += s.rings.size;
-    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings };
+    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings, view_ticks: this.ticks, serve_ms: Math.round(this.serveMs * 1000) / 1000, serve_cpu_ms: Math.round(this.serveCpuMs * 1000) / 1000 };
   }
 }

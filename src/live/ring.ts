@@ -1,3 +1,6 @@
+import { minMaxDecimateRing, minMaxDecimateRingInto } from './decimate.ts';
+import type { Decimated } from './decimate.ts';
+
 /**
  * A fixed-capacity ring of (time, value) points for one tag's trend: appending overwrites the
  * oldest point, so memory stays bounded whatever the rate.
@@ -22,6 +25,18 @@ export class TrendRing {
 
   get length(): number {
     return this.count;
+  }
+
+  /** Min/max decimation of the points, oldest first, into at most `buckets` buckets (in place: no copy). */
+  decimate(buckets: number): Decimated {
+    const first = (this.next - this.count + this.capacity) % this.capacity;
+    return minMaxDecimateRing(this.v, this.t, first, this.count, buckets);
+  }
+
+  /** The same, written into `out` from index `at`; returns the number of buckets, min(buckets, length). */
+  decimateInto(buckets: number, out: Decimated, at: number): number {
+    const first = (this.next - this.count + this.capacity) % this.capacity;
+    return minMaxDecimateRingInto(this.v, this.t, first, this.count, buckets, out, at);
   }
 
   /** The points oldest first, as fresh arrays. */

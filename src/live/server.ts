@@ -4,12 +4,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { timingSafeEqual } from 'node:crypto';
-import { Table, tableToIPC } from 'apache-arrow';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { Subscription } from 'rxjs';
 import { DaqError } from '../errors.ts';
 import type { LiveFrame, LiveHub, LiveViewOptions } from './live-hub.ts';
+import { FrameEncoder } from './ipc.ts';
 
 export interface LiveServerOptions {
   /** Bind address. Anything but loopback requires `token`. Default 127.0.0.1. */
@@ -141,9 +141,10 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
 
   // A frame shared by several viewers (same view, same data) is encoded once.
   const encoded = new WeakMap<LiveFrame, Uint8Array>();
+  const encoder = new FrameEncoder();
   const encodeFrame = (frame: LiveFrame): Uint8Array => {
     let bytes = encoded.get(frame);
-    if (!bytes) encoded.set(frame, (bytes = tableToIPC(new Table([frame.batch]), 'stream')));
+    if (!bytes) encoded.set(frame, (bytes = frame.ipc ?? encoder.encode(frame.batch)));
     return bytes;
   };
   const viewers = new Set<WebSocket>();

@@ -1,10 +1,18 @@
 /**
  * Live view: latency from an instrument emitting a batch to a WebSocket client receiving it
- * (p50/p95), and the daemon's ingest rate with 0, 1 and 10 viewers attached, each measured in the
- * same run. `node bin/run-ts.js test/bench/live.bench.ts` (BENCH_SECONDS, BENCH_REPS).
+ * (p50/p95), and what viewers cost the daemon's ingest. For the latter, each rep starts a daemon
+ * ingesting as fast as it can and two viewer processes connected to it (1 viewer, 10 viewers), then
+ * switches their subscriptions so that windows with 0, 1 and 10 viewers alternate second by second;
+ * per window: points/s, the daemon process's CPU per point (process.cpuUsage: user + system, every
+ * thread) and the CPU LiveHub spent serving viewers. Ratios are taken within a cycle of three
+ * adjacent windows. CPU per point without / with viewers is the ingest rate the daemon reaches on
+ * the same CPU; the throughput ratio also carries whatever else the machine runs. The daemon is
+ * pinned to core 0 and the viewer processes (standing in for remote browsers) to core 1 (taskset).
+ * `BENCH_REPS=5 node bin/run-ts.js test/bench/live.bench.ts` (BENCH_REPS, BENCH_CYCLES per rep (6),
+ * BENCH_WINDOW_MS, BENCH_SECONDS of latency sampling per rep, BENCH_PIN=0 to not pin).
  */
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,9 +27,89 @@ import { envInt, median, printTable, repeat } from './harness.ts';
 const SECONDS = envInt('BENCH_SECONDS', 4);
 const REPS = envInt('BENCH_REPS', 3);
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-live-bench-'));
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+/** Pin this process (the daemon) to core 0 and the viewers to core 1 (BENCH_PIN=0: don't). */
+const PIN = process.env.BENCH_PIN !== '0' && os.availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+const DAEMON_CORE = 0;
+const VIEWER_CORE = 1;
+// -a: every thread of this process; threads started later inherit the mask.
+if (PIN) execFileSync('taskset', ['-a', '-p', '-c', String(DAEMON_CORE), String(process.pid)], { stdio: 'ignore' });
 
-/** Ingest points/s of an unpaced simulator through the manager to a null sink, with `viewers` live clients. */
-async function ingest(viewers: number): Promise<number> {
+/** One measured window of an unpaced ingest with 0, 1 or 10 viewers subscribed. */
+interface Window {
+  /** Points/s through the manager to the null sink (wall clock). */
+  rate: number;
+  /** Daemon process CPU (user + system, every thread: process.cpuUsage) per point, ns. */
+  cpuNsPerPoint: number;
+  /** The system (kernel) part of it, ns. */
+  sysNsPerPoint: number;
+  /** Daemon process CPU over wall time (1 = one core busy all the time). */
+  cpuShare: number;
+  /**
+   * CPU time the daemon spent serving viewers (LiveHub.serveCpuMs: building each view's frame and
+   * handing it to every viewer, the server encoding it once and sending it to each) over its CPU time.
+   */
+  serveShare: number;
+  /** Frames sent per second (all viewers together). */
+  framesPerSecond: number;
+  /** CPU of the viewer processes (both: one with 1 viewer, one with 10) over wall time. */
+  viewerCpuShare: number;
+}
+
+/** utime + stime of a process in seconds, from /proc (Linux), or NaN. */
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15 of stat(5)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const VIEWERS = [0, 1, 10] as const;
+const WINDOW_MS = envInt('BENCH_WINDOW_MS', 1000);
+/** After switching viewers on or off: their first frames, the trend rings filling. */
+const SETTLE_MS = 300;
+
+/** A process of `n` viewers connected to the daemon (see live-viewers.ts), ready and subscribed. */
+async function viewerProcess(url: string, n: number) {
+  // Viewers stand for browsers on other machines. Pinned (default when taskset exists and there
+  // are 2+ cores): this process (the daemon) on core 0, the viewers on core 1, so their decoding
+  // never takes the daemon's core. Unpinned: they run at nice 19.
+  const args = [process.execPath, path.resolve('bin/run-ts.js'), path.join(import.meta.dirname, 'live-viewers.ts'), url, String(n)];
+  const proc = spawn(PIN ? 'taskset' : 'nice', PIN ? ['-c', String(VIEWER_CORE), ...args] : ['-n', '19', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += String(d);
+      if (err.includes('ready')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`viewer process exited (${code}): ${err}`)));
+  });
+  return {
+    set: (on: boolean) => proc.stdin!.write(on ? 'on\n' : 'off\n'),
+    cpu: () => procCpuSeconds(proc.pid!),
+    /** Ends the process; resolves to the frames its viewers received. */
+    async close(): Promise<number> {
+      let out = '';
+      proc.stdout!.on('data', (d) => (out += d));
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.stdin!.end();
+      await exited;
+      return Number(out);
+    },
+  };
+}
+
+/**
+ * One rep: a daemon ingesting from an unpaced simulator into a null sink, two viewer processes
+ * connected to it (1 viewer and 10 viewers), and `cycles` cycles of three windows: no viewer
+ * subscribed, the 1 subscribed, the 10 subscribed (order rotating from cycle to cycle). Windows a
+ * second apart see the same machine load, so their ratios cancel most of the drift that
+ * separate measurements seconds or minutes apart would carry.
+ */
+async function ingestRep(cycles: number, rotate: number): Promise<Array<Record<number, Window>>> {
   const config = validateConfig(
     { run: { out: base }, instruments: [{ name: 'plant', type: 'sim-scalar', options: { tags: 10_000, rate_hz: 1000, realtime: false, batch_rows: 65536 } }], storage: { sinks: ['none'] }, merge: { enabled: false } },
     'bench',
@@ -30,37 +118,49 @@ async function ingest(viewers: number): Promise<number> {
   const sink = new NullSink();
   const d = await Daemon.start({ config, log: () => {}, extraSinks: [sink], liveTargets: [{ id: 'live', target: hub }] });
   const server = await startServer({ port: 0, hub, status: () => d.status(), metrics: () => '' });
-  // Viewers live in another process, as real ones do: their decoding does not share this thread.
-  // Viewers stand for browsers on other machines: their process runs at the lowest CPU priority
-  // (nice 19), so on this 2-core machine their decoding takes only idle cycles and what is
-  // measured is the daemon's own cost of serving them (frame building, encoding, sending).
-  const viewerProc = viewers > 0 ? spawn('nice', ['-n', '19', process.execPath, path.resolve('bin/run-ts.js'), path.join(import.meta.dirname, 'live-viewers.ts'), server.url, String(viewers)], { stdio: ['pipe', 'pipe', 'pipe'] }) : null;
-  if (viewerProc) {
-    // Measure only once every viewer is connected and receiving (their start-up costs CPU).
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      viewerProc.stderr!.on('data', (d: Buffer) => {
-        err += String(d);
-        if (err.includes('ready')) resolve();
-      });
-      viewerProc.once('exit', (code) => reject(new Error(`viewer process exited (${code}): ${err}`)));
-    });
+  const procs: Record<number, Awaited<ReturnType<typeof viewerProcess>>> = { 1: await viewerProcess(server.url, 1), 10: await viewerProcess(server.url, 10) };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const select = (v: number) => {
+    procs[1]!.set(v === 1);
+    procs[10]!.set(v === 10);
+  };
+  select(0);
+  await sleep(1000);
+  const out: Array<Record<number, Window>> = [];
+  for (let c = 0; c < cycles; c++) {
+    const cycle: Record<number, Window> = {};
+    for (let k = 0; k < VIEWERS.length; k++) {
+      const v = VIEWERS[(c + rotate + k) % VIEWERS.length]!;
+      select(v);
+      await sleep(SETTLE_MS);
+      const r0 = sink.rows;
+      const s0 = hub.serveCpuMs;
+      const f0 = server.stats().sent_frames;
+      const v0 = procs[1]!.cpu() + procs[10]!.cpu();
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      await sleep(WINDOW_MS);
+      const cu = process.cpuUsage(c0);
+      const wall = (performance.now() - t) / 1000;
+      const rows = sink.rows - r0;
+      const cpu = (cu.user + cu.system) / 1e6;
+      cycle[v] = {
+        rate: rows / wall,
+        cpuNsPerPoint: (cpu * 1e9) / rows,
+        sysNsPerPoint: (cu.system * 1e3) / rows,
+        cpuShare: cpu / wall,
+        serveShare: (hub.serveCpuMs - s0) / 1000 / cpu,
+        framesPerSecond: (server.stats().sent_frames - f0) / wall,
+        viewerCpuShare: (procs[1]!.cpu() + procs[10]!.cpu() - v0) / wall,
+      };
+    }
+    out.push(cycle);
   }
-  await new Promise((r) => setTimeout(r, 1000));
-  const r0 = sink.rows;
-  const t = performance.now();
-  await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  const rate = (sink.rows - r0) / ((performance.now() - t) / 1000);
-  if (viewerProc) {
-    let out = '';
-    viewerProc.stdout!.on('data', (d) => (out += d));
-    viewerProc.stdin!.end();
-    await new Promise((r) => viewerProc.once('exit', r));
-    if (!(Number(out) > 0)) throw new Error(`viewers received no frames (${out})`);
-  }
+  const received = [await procs[1]!.close(), await procs[10]!.close()];
+  if (!received.every((x) => x > 0)) throw new Error(`viewers received no frames (${received.join(', ')})`);
   await server.close();
   await d.stop();
-  return rate;
+  return out;
 }
 
 /** Latency: a real-time instrument; for each frame, now minus the time of the newest point in it. */
@@ -93,19 +193,66 @@ async function latency(): Promise<number[]> {
   return lat;
 }
 
+/** "median (min–max)" of xs, each shown by `f`. */
+const spread = (xs: number[], f: (x: number) => string): string => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
+const mps = (x: number) => (x / 1e6).toFixed(2);
+const r3 = (x: number) => x.toFixed(3);
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const CYCLES = envInt('BENCH_CYCLES', 6);
+
 try {
-  // One warm-up, then the three configurations interleaved rep by rep, so JIT warm-up and the
-  // machine's drift fall evenly on all three.
-  await ingest(0);
-  const runs: Record<number, number[]> = { 0: [], 1: [], 10: [] };
-  for (let rep = 0; rep < REPS; rep++) for (const v of [0, 1, 10]) runs[v]!.push(await ingest(v));
-  const rates: Record<number, number> = { 0: median(runs[0]!), 1: median(runs[1]!), 10: median(runs[10]!) };
+  console.log(
+    `live ingest: ${PIN ? `daemon pinned to core ${DAEMON_CORE}, viewers to core ${VIEWER_CORE} (taskset)` : 'unpinned, viewers at nice 19'}; ${REPS} rep(s), a daemon each, x ${CYCLES} cycles x windows of ${WINDOW_MS} ms with 0 / 1 / 10 viewers subscribed`,
+  );
+  await ingestRep(1, 0); // warm-up (JIT), discarded
+  const cycles: Array<Record<number, Window>> = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    const got = await ingestRep(CYCLES, rep);
+    cycles.push(...got);
+    const med = (v: number, f: keyof Window) => median(got.map((c) => c[v]![f]));
+    console.log(
+      `  rep ${rep + 1} (medians of ${got.length} windows each): ` +
+        VIEWERS.map((v) => `${v} viewers ${mps(med(v, 'rate'))} M/s, ${med(v, 'cpuNsPerPoint').toFixed(1)} ns/point (sys ${med(v, 'sysNsPerPoint').toFixed(1)}), ${med(v, 'cpuShare').toFixed(2)} cores, serving ${pct(med(v, 'serveShare'))}`).join('; '),
+    );
+  }
+  const field = (v: number, f: keyof Window) => cycles.map((c) => c[v]![f]);
+  /** Per cycle: the rate with n viewers over the rate without, and CPU per point without over with n. */
+  const rateRatio = (n: number) => cycles.map((c) => c[n]!.rate / c[0]!.rate);
+  const costRatio = (n: number) => cycles.map((c) => c[0]!.cpuNsPerPoint / c[n]!.cpuNsPerPoint);
   const lats = (await repeat(REPS, () => latency(), 0)).flat().sort((a, b) => a - b);
   const q = (p: number) => lats[Math.min(lats.length - 1, Math.floor(p * lats.length))]!;
-  printTable(`live view, ${SECONDS} s per measurement, ${REPS} runs`, [
+  const ns = (x: number) => x.toFixed(2);
+  const pinned = PIN ? 'pinned: daemon core 0, viewers core 1' : 'unpinned, viewers nice 19';
+  printTable(`live view; ingest: ${cycles.length} cycles of ${WINDOW_MS} ms windows (${REPS} daemon runs), median (min–max) over cycles, ratios within a cycle`, [
     { measure: 'newest point emitted -> client received (20 ms sampling, 10 ms batches)', value: `p50 ${q(0.5).toFixed(0)} ms, p95 ${q(0.95).toFixed(0)} ms`, reference: `${lats.length} frames`, goal: 'p95 <= 50 ms' },
-    { measure: 'ingest with 1 viewer', value: `${(rates[1]! / 1e6).toFixed(2)} M points/s`, reference: `no viewer: ${(rates[0]! / 1e6).toFixed(2)} M/s`, ratio: (rates[1]! / rates[0]!).toFixed(3), goal: '>= 0.98' },
-    { measure: 'ingest with 10 viewers', value: `${(rates[10]! / 1e6).toFixed(2)} M points/s`, reference: `no viewer: ${(rates[0]! / 1e6).toFixed(2)} M/s`, ratio: (rates[10]! / rates[0]!).toFixed(3), goal: '>= 0.98' },
+    ...[1, 10].flatMap((n) => [
+      {
+        measure: `ingest with ${n} viewer${n > 1 ? 's' : ''} (${pinned})`,
+        value: `${spread(field(n, 'rate'), mps)} M points/s`,
+        reference: `no viewer: ${spread(field(0, 'rate'), mps)} M points/s`,
+        ratio: spread(rateRatio(n), r3),
+        goal: '>= 0.98',
+      },
+      {
+        measure: `daemon CPU per ingested point with ${n} viewer${n > 1 ? 's' : ''} (process.cpuUsage: user+sys, all threads; ratio: no-viewer cost / this cost, the ingest rate reached on the same CPU)`,
+        value: `${spread(field(n, 'cpuNsPerPoint'), ns)} ns`,
+        reference: `no viewer: ${spread(field(0, 'cpuNsPerPoint'), ns)} ns`,
+        ratio: spread(costRatio(n), r3),
+        goal: '>= 0.98',
+      },
+      {
+        measure: `daemon CPU spent serving ${n} viewer${n > 1 ? 's' : ''} (frame build + IPC encode + sends, timed per tick in LiveHub) / the daemon's CPU; ratio: 1 - share`,
+        value: `${spread(field(n, 'serveShare'), pct)}`,
+        reference: `${median(field(n, 'framesPerSecond')).toFixed(0)} frames/s sent; daemon CPU ${spread(field(n, 'cpuShare'), (x) => x.toFixed(2))} cores`,
+        ratio: spread(field(n, 'serveShare').map((x) => 1 - x), (x) => x.toFixed(4)),
+        goal: '<= 2% (>= 0.98)',
+      },
+    ]),
+    {
+      measure: 'CPU used (cores): daemon with 0 / 1 / 10 viewers; both viewer processes with 1 / 10 subscribed',
+      value: `${VIEWERS.map((v) => median(field(v, 'cpuShare')).toFixed(2)).join(' / ')}; ${[1, 10].map((v) => median(field(v, 'viewerCpuShare')).toFixed(2)).join(' / ')}`,
+      reference: '',
+    },
   ]);
 } finally {
   fs.rmSync(base, { recursive: true, force: true });

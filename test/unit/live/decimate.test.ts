@@ -49,4 +49,33 @@ describe('TrendRing', () => {
     expect([...v]).toEqual([20, 30, 40]);
     expect(r.length).toBe(3);
   });
+
+  it('decimates in place, wrapped or not, exactly as the ordered copy would be', () => {
+    for (const [capacity, pushed, buckets] of [
+      [10, 4, 3], // not full
+      [10, 10, 4], // full, not wrapped
+      [10, 17, 4], // wrapped
+      [1000, 2345, 7], // wrapped, buckets straddle the wrap
+      [7, 30, 20], // more buckets than points
+      [5, 0, 4], // empty
+      [10, 17, 1], // one bucket: the whole wrapped ring
+      [10, 10, 1], // one bucket: the whole ring, not wrapped
+    ] as const) {
+      const r = new TrendRing(capacity);
+      for (let i = 0; i < pushed; i++) r.push(100 + i, Math.sin(i * 1.7) * 50 + (i % 13));
+      const { t, v } = r.ordered();
+      const want = minMaxDecimate(v, buckets, t);
+      const got = r.decimate(buckets);
+      expect([...got.x]).toEqual([...want.x]);
+      expect([...got.min]).toEqual([...want.min]);
+      expect([...got.max]).toEqual([...want.max]);
+      // Into shared frame columns, at an offset, leaving the rest alone.
+      const m = want.x.length;
+      const out = { x: new Float64Array(m + 5).fill(-1), min: new Float64Array(m + 5).fill(-1), max: new Float64Array(m + 5).fill(-1) };
+      expect(r.decimateInto(buckets, out, 3)).toBe(m);
+      expect([...out.min]).toEqual([-1, -1, -1, ...want.min, -1, -1]);
+      expect([...out.x.subarray(3, 3 + m)]).toEqual([...want.x]);
+      expect([...out.max.subarray(3, 3 + m)]).toEqual([...want.max]);
+    }
+  });
 });

@@ -22,6 +22,9 @@ describe('LiveHub frames', () => {
         expect(c.batch.numRows).toBeLessThanOrEqual(a.batch.numRows);
       }
       expect(new Set(frames.map(([a]) => a)).size).toBe(3); // each tick showed new data
+      // Ticks are counted per view (a and b share one), with the time spent serving them.
+      expect(hub.stats()['view_ticks']).toBeGreaterThanOrEqual(6);
+      expect(hub.stats()['serve_ms']).toBeGreaterThanOrEqual(0);
       // The newest value of t2 (id 2) in the last frame is the last one pushed before it.
       const last = frames[2]![0];
       const tag = last.batch.getChild('tag')!.toArray() as Uint32Array;
