@@ -445,6 +445,11 @@ export class Daemon {
     this.lastRates = { at: now, streams: Object.fromEntries(Object.entries(cur).map(([k, v]) => [k, { rows: v.rows, bytes: v.bytes }])) };
   }
 
+  /** Starts every sink's latency quantiles afresh (benchmarks: after a warm-up). */
+  resetStats(): void {
+    for (const s of this.sinks) s.sink.resetStats?.();
+  }
+
   status(): DaemonStatus {
     const streams: Record<string, StreamRate> = {};
     for (const [name, s] of Object.entries(this.fanout.streamStats())) {

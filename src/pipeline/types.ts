@@ -30,6 +30,8 @@ export interface Sink {
   close(): Promise<void>;
   /** Counters for /status and /metrics (flat names, numbers). */
   stats?(): Record<string, number>;
+  /** Starts latency quantiles afresh (they cover the last few thousand events otherwise). */
+  resetStats?(): void;
 }
 
 /**

@@ -467,6 +467,11 @@ export class StorageSink implements Sink {
     if (s.writerWasmBytes !== undefined) this.writerWasmBytes = Math.max(this.writerWasmBytes, s.writerWasmBytes);
   }
 
+  resetStats(): void {
+    this.wal?.ackMs.clear();
+    this.wal?.fsyncMs.clear();
+  }
+
   stats(): Record<string, number> {
     const w = this.wal;
     if (!w) return {};

@@ -21,6 +21,12 @@ export class LatencyRing {
     return s[Math.min(this.n - 1, Math.floor(q * this.n))]!;
   }
 
+  /** Forgets every value (e.g. after a warm-up, so quantiles describe what follows). */
+  clear(): void {
+    this.n = 0;
+    this.next = 0;
+  }
+
   get count(): number {
     return this.n;
   }
