@@ -1,3 +1,5 @@
+import { allocRecordColumns } from '../../src/schema/waveform.ts';
+import type { SegmentContent } from '../../src/storage/segment.ts';
 /** Small helpers shared by the benchmarks: medians over repeated runs and a printed table. */
 
 export function median(xs: number[]): number {
@@ -32,3 +34,24 @@ export function printTable(title: string, rows: Row[]): void {
 }
 
 export const envInt = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
+
+/**
+ * A segment's content of `events` fixed-length waveforms back to back (timestamps 1 µs apart,
+ * 8 channels, pseudo-random samples): the wave-pool fixture of the HDF5 and query benchmarks.
+ */
+export function fixedWaveContent(events: number, length: number, index = 0, t0UnixNs = 0n): SegmentContent {
+  const r = allocRecordColumns(events);
+  const samples = new Uint16Array(events * length);
+  for (let i = 0; i < samples.length; i++) samples[i] = (i * 2654435761) >>> 18;
+  for (let i = 0; i < events; i++) {
+    r.timestamp[i] = BigInt(i) * 1_000_000n;
+    r.channel[i] = i % 8;
+    r.baseline[i] = 1000;
+    r.event_id[i] = BigInt(i);
+    r.dt[i] = 4;
+    r.wave_offset[i] = BigInt(i * length);
+    r.event_length[i] = length;
+    r.time[i] = t0UnixNs + BigInt(i) * 1000n;
+  }
+  return { runId: 'b', index, software: 'bench', configJson: '{}', lineageJson: '{}', t0UnixNs, walSeqLast: 0n, scalars: [], waves: [{ stream: 'records', primary: true, dtNs: 4, records: r, samples, globalSampleOffset: 0n }], tables: [] };
+}

@@ -22,7 +22,7 @@ import { h5ready, writeSegmentSync } from '../../src/storage/hdf5/segment-writer
 import { sortByTagThenTime } from '../../src/storage/hdf5/tag-sort.ts';
 import { openRun } from '../../src/query/open-run.ts';
 import { RecordsView } from '../../src/query/records-view.ts';
-import { envInt, median, printTable, repeat } from './harness.ts';
+import { envInt, fixedWaveContent, median, printTable, repeat } from './harness.ts';
 import type { Row } from './harness.ts';
 
 const REPS = envInt('BENCH_REPS', 5);
@@ -34,21 +34,7 @@ const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-hdf5-bench-'));
 await h5ready();
 
 function waveContent(index: number): SegmentContent {
-  const n = EVENTS;
-  const r = allocRecordColumns(n);
-  const samples = new Uint16Array(n * 1000);
-  for (let i = 0; i < samples.length; i++) samples[i] = (i * 2654435761) >>> 18;
-  for (let i = 0; i < n; i++) {
-    r.timestamp[i] = BigInt(i) * 1_000_000n;
-    r.channel[i] = i % 8;
-    r.baseline[i] = 1000;
-    r.event_id[i] = BigInt(i);
-    r.dt[i] = 4;
-    r.wave_offset[i] = BigInt(i * 1000);
-    r.event_length[i] = 1000;
-    r.time[i] = T0 + BigInt(i) * 1000n;
-  }
-  return { runId: 'b', index, software: 'bench', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [], waves: [{ stream: 'records', primary: true, dtNs: 4, records: r, samples, globalSampleOffset: 0n }], tables: [] };
+  return fixedWaveContent(EVENTS, 1000, index, T0);
 }
 
 function scalarContent(index: number, jitterNs = 0): SegmentContent {

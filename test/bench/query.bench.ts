@@ -30,7 +30,7 @@ import { openRun } from '../../src/query/open-run.ts';
 import { RecordsView } from '../../src/query/records-view.ts';
 import { required, slice, sliceU16View } from '../../src/query/h5-slices.ts';
 import { PoolFile } from '../../src/query/pool-file.ts';
-import { envInt, median, printTable, repeat } from './harness.ts';
+import { envInt, fixedWaveContent, median, printTable, repeat } from './harness.ts';
 import type { Row } from './harness.ts';
 
 const REPS = envInt('BENCH_REPS', 5);
@@ -98,21 +98,7 @@ print(json.dumps(out))
 const EV_LEN = 1000;
 const dir = fs.mkdtempSync(path.join(base, 'w-'));
 await h5ready();
-const seg = (() => {
-  const r = allocRecordColumns(EVENTS);
-  const samples = new Uint16Array(EVENTS * EV_LEN);
-  for (let i = 0; i < samples.length; i++) samples[i] = (i * 2654435761) >>> 18;
-  for (let i = 0; i < EVENTS; i++) {
-    r.timestamp[i] = BigInt(i) * 1_000_000n;
-    r.channel[i] = i % 8;
-    r.baseline[i] = 1000;
-    r.event_id[i] = BigInt(i);
-    r.dt[i] = 4;
-    r.wave_offset[i] = BigInt(i * EV_LEN);
-    r.event_length[i] = EV_LEN;
-  }
-  return writeSegmentSync(dir, { runId: 'b', index: 0, software: 'bench', configJson: '{}', lineageJson: '{}', t0UnixNs: 0n, walSeqLast: 0n, scalars: [], waves: [{ stream: 'records', primary: true, dtNs: 4, records: r, samples, globalSampleOffset: 0n }], tables: [] });
-})();
+const seg = writeSegmentSync(dir, fixedWaveContent(EVENTS, EV_LEN));
 const run = await openRun(dir);
 const records = run.records;
 
