@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineInstrument } from '../plugin.ts';
 import { makeScalarBatch, Quality, scalarSchema } from '../schema/scalar.ts';
-import type { TagInfo } from '../schema/scalar.ts';
+import type { TagInfo, TagTable } from '../schema/scalar.ts';
 import type { StreamBatch } from '../schema/batch.ts';
 import { hash32, hashUnit } from './rng.ts';
 import { pace } from './pace.ts';
@@ -30,13 +30,49 @@ export type SimScalarOptions = z.infer<typeof simScalarOptions>;
 const MODELS = ['drift', 'sine', 'step', 'noise'] as const;
 const UNITS = ['degC', 'bar', 'm3/h', 'kW', 'V', 'A', '%'];
 
-/** Tag table of a sim-scalar instance (the same for a given option set). */
-export function simScalarTags(opts: SimScalarOptions): TagInfo[] {
-  const tags: TagInfo[] = new Array(opts.tags);
-  for (let i = 0; i < opts.tags; i++) {
-    tags[i] = { id: i, name: `${opts.tag_prefix}${i}`, unit: UNITS[i % UNITS.length]!, type: 'float64' };
+/**
+ * Tag table of a sim-scalar instance (the same for a given option set), computed on demand: tag i
+ * is `<tag_prefix><i>`, unit `UNITS[i % 7]`, float64. No object per tag is held (at 1M tags an
+ * array of objects costs ~90 MB of heap); readers get one when they ask.
+ */
+export class SimTagTable implements TagTable {
+  constructor(
+    readonly prefix: string,
+    readonly length: number,
+  ) {}
+
+  at(i: number): TagInfo {
+    return { id: i, name: `${this.prefix}${i}`, unit: UNITS[i % UNITS.length]!, type: 'float64' };
   }
-  return tags;
+
+  *[Symbol.iterator](): Iterator<TagInfo> {
+    for (let i = 0; i < this.length; i++) yield this.at(i);
+  }
+
+  map<U>(fn: (tag: TagInfo, index: number) => U): U[] {
+    const out = new Array<U>(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = fn(this.at(i), i);
+    return out;
+  }
+
+  /** As Array.prototype.slice (negative bounds count from the end). */
+  slice(start = 0, end = this.length): TagInfo[] {
+    const n = this.length;
+    const a = start < 0 ? Math.max(0, n + start) : Math.min(start, n);
+    const b = end < 0 ? Math.max(0, n + end) : Math.min(end, n);
+    const out: TagInfo[] = [];
+    for (let i = a; i < b; i++) out.push(this.at(i));
+    return out;
+  }
+
+  /** JSON.stringify writes the table as the array it stands for. */
+  toJSON(): TagInfo[] {
+    return this.slice();
+  }
+}
+
+export function simScalarTags(opts: SimScalarOptions): SimTagTable {
+  return new SimTagTable(opts.tag_prefix, opts.tags);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { makeData, RecordBatch, Struct } from 'apache-arrow';
 import type { Schema } from 'apache-arrow';
-import type { TagInfo } from './scalar.ts';
+import type { TagTable } from './scalar.ts';
 
 /**
  * The typed array of column `i` of a batch, exactly `numRows` long. Arrow's `values` can be longer
@@ -46,7 +46,7 @@ export interface StreamInfo {
   schema: Schema;
   lineage: Lineage;
   /** Scalar streams: the tag table. */
-  tags?: TagInfo[];
+  tags?: TagTable;
   /** Waveform streams: the channels present. */
   channels?: number[];
   /** Waveform streams: sample interval in ns. */

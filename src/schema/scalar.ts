@@ -35,6 +35,25 @@ export interface TagInfo {
   type: 'float64' | 'int32' | 'bool';
 }
 
+/**
+ * A scalar stream's tag table as the pipeline reads it: an array of {@link TagInfo} (what
+ * plugins declare) or any object that lists its tags the same way without holding one object per
+ * tag (a built-in simulator's table of a million tags is computed on demand: ~90 MB less heap
+ * than the array). Readers use only these members; `toJSON` (arrays have none: JSON.stringify
+ * writes them as they are) gives the plain array for the WAL's stream registry.
+ */
+export interface TagTable {
+  readonly length: number;
+  [Symbol.iterator](): Iterator<TagInfo>;
+  map<U>(fn: (tag: TagInfo, index: number) => U): U[];
+  slice(start?: number, end?: number): TagInfo[];
+}
+
+/** The table as a plain array (the table itself when it is one; else one object per tag, made now). */
+export function tagArray(tags: TagTable): readonly TagInfo[] {
+  return Array.isArray(tags) ? (tags as readonly TagInfo[]) : tags.slice();
+}
+
 /** Column arrays of a scalar batch. Passed by reference: no copy is made. */
 export interface ScalarColumns {
   timestampNs: BigInt64Array;

@@ -2,7 +2,6 @@ import { batchBytes, columnValues } from '../schema/batch.ts';
 import type { StreamBatch, StreamInfo, WaveBatch } from '../schema/batch.ts';
 import { concatScalarColumns, scalarColumns } from '../schema/scalar.ts';
 import { allocRecordColumns, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
-import { encodedTagTable } from './hdf5/tag-table.ts';
 import type { ScalarSegmentPart, TableSegmentPart, WaveSegmentPart } from './segment.ts';
 
 /**
@@ -42,7 +41,7 @@ export class Epoch {
       const info = streams.get(stream);
       if (info?.kind !== 'scalar') continue;
       const c = concatScalarColumns(list.map((b) => scalarColumns(b.batch)));
-      const part: ScalarSegmentPart = { stream, tags: encodedTagTable(info.tags ?? []), ...c };
+      const part: ScalarSegmentPart = { stream, tags: info.tags ?? [], ...c }; // encoded by the sink if this segment stores it
       out.push(part);
     }
     return out;

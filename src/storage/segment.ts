@@ -1,5 +1,5 @@
 import type { RecordColumns } from '../schema/waveform.ts';
-import type { TagInfo } from '../schema/scalar.ts';
+import type { TagTable } from '../schema/scalar.ts';
 import type { EncodedTagTable } from './hdf5/tag-table.ts';
 
 /**
@@ -31,7 +31,7 @@ export interface ScalarSegmentPart {
    * The stream's tag table: as objects, or encoded once for every segment (the sink's way); null
    * when the table is the one already stored in segment `tagsSegment` (unchanged since).
    */
-  tags: TagInfo[] | EncodedTagTable | null;
+  tags: TagTable | EncodedTagTable | null;
   /** Index of the segment that stores this table (attribute `tags_segment`); default this one. */
   tagsSegment?: number;
   timestampNs: BigInt64Array;

@@ -10,8 +10,9 @@ import { LossLog } from './loss-log.ts';
 import { acquireRunLock } from './run-lock.ts';
 import type { SegmentContent, SegmentSummary } from './segment.ts';
 import { SegmentWriter } from './hdf5/segment-writer-pool.ts';
-import { encodedTagTable, isEncodedTagTable } from './hdf5/tag-table.ts';
-import type { EncodedTagTable } from './hdf5/tag-table.ts';
+import { encodedTagTable, isEncodedTagTable, takeEncodedTagTable } from './hdf5/tag-table.ts';
+import { tagArray } from '../schema/scalar.ts';
+import type { TagTable } from '../schema/scalar.ts';
 import { decodeBatch, decodeCheckpoint, decodeStream, encodeBatch, encodeCheckpoint, encodeStream } from './wal/codec.ts';
 import { RecordType } from './wal/frame.ts';
 import { scanWal, walSegments } from './wal/wal-reader.ts';
@@ -107,7 +108,7 @@ export class StorageSink implements Sink {
   /** Records stored so far in the merged records stream (event_id of the next one). */
   private readonly events = new Map<string, bigint>();
   /** Per scalar stream: the tag table this session stored last, and in which segment. */
-  private readonly tagTablesStored = new Map<string, { table: EncodedTagTable; segment: number }>();
+  private readonly tagTablesStored = new Map<string, { table: TagTable; segment: number }>();
   private failed: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly writers: SegmentWriter[];
@@ -386,7 +387,10 @@ export class StorageSink implements Sink {
       if (prev && prev.table === part.tags) {
         part.tags = null;
         part.tagsSegment = prev.segment;
-      } else if (part.tags && isEncodedTagTable(part.tags)) this.tagTablesStored.set(part.stream, { table: part.tags, segment: index });
+      } else if (part.tags && !isEncodedTagTable(part.tags)) {
+        this.tagTablesStored.set(part.stream, { table: part.tags, segment: index });
+        part.tags = takeEncodedTagTable(part.tags); // encoded at addStream; not kept once stored
+      }
     }
     // Global sample counts through this segment, for its checkpoint.
     const samples = Object.fromEntries([...this.samples].map(([k, v]) => [k, v.toString()]));
@@ -454,7 +458,7 @@ export class StorageSink implements Sink {
       rel = path.join('streams', `${encodeURIComponent(info.name)}.tags.json`);
       const file = path.join(this.run.dir, rel);
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(`${file}.tmp`, JSON.stringify(info.tags));
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(tagArray(info.tags)));
       commitFileSync(`${file}.tmp`, file);
       this.tagFiles.set(info, rel);
     }

@@ -1,4 +1,4 @@
-import type { TagInfo } from '../../schema/scalar.ts';
+import type { TagTable } from '../../schema/scalar.ts';
 
 /** One fixed-length string column, already encoded: `n × width` bytes, UTF-8, zero-padded. */
 export interface FixedStrings {
@@ -47,7 +47,7 @@ function fixedStrings(values: readonly string[]): FixedStrings {
   return { bytes, width };
 }
 
-export function encodeTagTable(tags: readonly TagInfo[]): EncodedTagTable {
+export function encodeTagTable(tags: TagTable): EncodedTagTable {
   return {
     encoded: true,
     id: Uint32Array.from(tags, (t) => t.id),
@@ -57,12 +57,23 @@ export function encodeTagTable(tags: readonly TagInfo[]): EncodedTagTable {
   };
 }
 
-const cache = new WeakMap<readonly TagInfo[], EncodedTagTable>();
+const cache = new WeakMap<TagTable, EncodedTagTable>();
 
 /** {@link encodeTagTable}, cached per tag-table array (a stream's table is replaced, never edited). */
-export function encodedTagTable(tags: readonly TagInfo[]): EncodedTagTable {
+export function encodedTagTable(tags: TagTable): EncodedTagTable {
   let t = cache.get(tags);
   if (!t) cache.set(tags, (t = encodeTagTable(tags)));
+  return t;
+}
+
+/**
+ * The table's encoding for the one segment that stores it, no longer cached: a session stores a
+ * table once and later segments refer to it, so keeping the bytes (~30 MB at 1M tags) for the
+ * rest of the run would only cost memory. Encodes it if it was not pre-encoded.
+ */
+export function takeEncodedTagTable(tags: TagTable): EncodedTagTable {
+  const t = cache.get(tags) ?? encodeTagTable(tags);
+  cache.delete(tags);
   return t;
 }
 

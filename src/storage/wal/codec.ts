@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { DaqError } from '../../errors.ts';
 import type { StreamBatch, StreamInfo } from '../../schema/batch.ts';
+import { tagArray } from '../../schema/scalar.ts';
 import { IpcStreamEncoder } from '../../util/ipc-encoder.ts';
 
 const enc = new TextEncoder();
@@ -65,7 +66,7 @@ export function decodeBatch(payload: Buffer): StreamBatch {
  */
 export function encodeStream(info: StreamInfo, opts: { tagsFile?: string } = {}): Uint8Array[] {
   const { schema, tags, ...rest } = info;
-  const meta = opts.tagsFile && tags ? { ...rest, tags_file: opts.tagsFile, tags_count: tags.length } : tags ? { ...rest, tags } : rest;
+  const meta = opts.tagsFile && tags ? { ...rest, tags_file: opts.tagsFile, tags_count: tags.length } : tags ? { ...rest, tags: tagArray(tags) } : rest;
   const json = enc.encode(JSON.stringify(meta));
   const schemaIpc = tableToIPC(new Table(schema), 'stream');
   const head = new Uint8Array(4);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ScalarGenerator, simScalarOptions, simScalar, batchRows } from '../../../src/instruments/sim-scalar.ts';
-import { scalarColumns } from '../../../src/schema/scalar.ts';
+import { ScalarGenerator, simScalarOptions, simScalar, simScalarTags, batchRows } from '../../../src/instruments/sim-scalar.ts';
+import { scalarColumns, tagArray } from '../../../src/schema/scalar.ts';
 import { sameBytes } from '../../helpers/bytes.ts';
 import { concatScalar } from '../../helpers/scalar.ts';
 
@@ -90,6 +90,25 @@ describe('sim-scalar', () => {
       let bad = 0;
       for (let r = 0; r < c.tag.length; r++) if (c.timestampNs[r] !== t0 + BigInt(Math.round(g.timeOffsetNs(r)))) bad++;
       expect(bad, `t0 ${t0}`).toBe(0);
+    }
+  });
+});
+
+describe('SimTagTable', () => {
+  const table = simScalarTags(simScalarOptions.parse({ tags: 10, tag_prefix: 'p/t' }));
+  const plain = Array.from({ length: 10 }, (_, i) => ({ id: i, name: `p/t${i}`, unit: ['degC', 'bar', 'm3/h', 'kW', 'V', 'A', '%'][i % 7]!, type: 'float64' }));
+
+  it('reads as the array of objects it stands for, without holding one', () => {
+    expect(table.length).toBe(10);
+    expect([...table]).toEqual(plain);
+    expect(table.map((t, i) => `${i}:${t.name}`)).toEqual(plain.map((t, i) => `${i}:${t.name}`));
+    expect(JSON.parse(JSON.stringify(table))).toEqual(plain);
+    expect(tagArray(table)).toEqual(plain);
+  });
+
+  it('slices as Array.prototype.slice does, negative and out-of-range bounds included', () => {
+    for (const [a, b] of [[0, 4], [3, undefined], [-3, undefined], [-12, 2], [8, 20], [5, 2], [undefined, undefined], [2, -2]] as const) {
+      expect(table.slice(a, b), `slice(${a}, ${b})`).toEqual(plain.slice(a, b));
     }
   });
 });

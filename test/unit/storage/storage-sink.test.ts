@@ -192,7 +192,7 @@ describe('StorageSink', () => {
     // Readers still name every tag in every segment.
     const run = await openRun(t.dir);
     try {
-      const name = tagsInfo.tags![7]!.name;
+      const name = tagsInfo.tags!.slice(7, 8)[0]!.name;
       const exp = expected(scal, waves);
       const n7 = exp.tag.filter((x) => x === 7).length;
       expect(run.readTag(name, -(2n ** 62n), 2n ** 62n).numRows).toBe(2 * n7);
@@ -233,11 +233,11 @@ describe('StorageSink', () => {
     await crashed.open(runInfo(t.dir));
     await writeAll(crashed, scal, waves);
     const file = path.join(t.dir, 'streams', 'plant.tags.tags.json');
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(tagsInfo.tags);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(tagsInfo.tags!.slice());
     // The STREAM records in the WAL are small: no tag names inline.
     const wal = walSegments(path.join(t.dir, 'wal')).map((w) => fs.readFileSync(w.file));
     expect(wal.some((b) => b.includes('"tags_file":"streams/plant.tags.tags.json"'))).toBe(true);
-    expect(wal.some((b) => b.includes(tagsInfo.tags![1]!.name + '"'))).toBe(false);
+    expect(wal.some((b) => b.includes(tagsInfo.tags!.slice(1, 2)[0]!.name + '"'))).toBe(false);
     fs.rmSync(file);
     await expect(new StorageSink({ epochS: 3600 }).open(runInfo(t.dir))).rejects.toMatchObject({ code: 'DAQ_ERR_WAL_CORRUPTED', message: expect.stringContaining(file) });
     // The failed open left the folder unlocked and the WAL untouched: with the file back, all is recovered.
