@@ -11,7 +11,6 @@ import { acquireRunLock } from './run-lock.ts';
 import type { SegmentContent, SegmentSummary } from './segment.ts';
 import { SegmentWriter } from './hdf5/segment-writer-pool.ts';
 import { encodedTagTable, isEncodedTagTable, takeEncodedTagTable } from './hdf5/tag-table.ts';
-import { tagArray } from '../schema/scalar.ts';
 import type { TagTable } from '../schema/scalar.ts';
 import { decodeBatch, decodeCheckpoint, decodeStream, encodeBatch, encodeCheckpoint, encodeStream } from './wal/codec.ts';
 import { RecordType } from './wal/frame.ts';
@@ -458,7 +457,7 @@ export class StorageSink implements Sink {
       rel = path.join('streams', `${encodeURIComponent(info.name)}.tags.json`);
       const file = path.join(this.run.dir, rel);
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(`${file}.tmp`, JSON.stringify(tagArray(info.tags)));
+      writeTagsJson(`${file}.tmp`, info.tags);
       commitFileSync(`${file}.tmp`, file);
       this.tagFiles.set(info, rel);
     }
@@ -506,5 +505,23 @@ export class StorageSink implements Sink {
       losses: this.losses?.count ?? 0,
       recovered_records: this.recovery?.replayedRecords ?? 0,
     };
+  }
+}
+
+/**
+ * Writes a tag table as a JSON array (the format decodeStream reads), 64k tags at a time: a
+ * million tags are ~60 MB of JSON, which is never one string, nor a million objects at once.
+ */
+function writeTagsJson(file: string, tags: TagTable): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, '[');
+    for (let a = 0; a < tags.length; a += 65536) {
+      const part = JSON.stringify(tags.slice(a, Math.min(tags.length, a + 65536)));
+      fs.writeSync(fd, a === 0 ? part.slice(1, -1) : `,${part.slice(1, -1)}`);
+    }
+    fs.writeSync(fd, ']');
+  } finally {
+    fs.closeSync(fd);
   }
 }

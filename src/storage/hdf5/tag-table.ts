@@ -1,4 +1,4 @@
-import type { TagTable } from '../../schema/scalar.ts';
+import type { TagInfo, TagTable } from '../../schema/scalar.ts';
 
 /** One fixed-length string column, already encoded: `n × width` bytes, UTF-8, zero-padded. */
 export interface FixedStrings {
@@ -26,35 +26,60 @@ function utf8Length(v: string): number {
   return v.length;
 }
 
-function fixedStrings(values: readonly string[]): FixedStrings {
-  let width = 1;
-  for (const v of values) width = Math.max(width, utf8Length(v));
-  const bytes = new Uint8Array(values.length * width); // zero-filled: shorter strings are NUL-padded
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  for (let i = 0, o = 0; i < values.length; i++, o += width) {
-    const v = values[i]!;
-    let ascii = true;
-    for (let c = 0; c < v.length; c++) {
-      const code = v.charCodeAt(c);
-      if (code > 0x7f) {
-        ascii = false;
-        break;
-      }
-      bytes[o + c] = code;
+/** Writes v (UTF-8, at most `width` bytes) at bytes[o...] (ASCII without an encoder). */
+function put(bytes: Uint8Array, buf: Buffer, o: number, width: number, v: string): void {
+  for (let c = 0; c < v.length; c++) {
+    const code = v.charCodeAt(c);
+    if (code > 0x7f) {
+      buf.write(v, o, width, 'utf8');
+      return;
     }
-    if (!ascii) buf.write(v, o, width, 'utf8');
+    bytes[o + c] = code;
   }
-  return { bytes, width };
 }
 
+function column(n: number, width: number): FixedStrings & { buf: Buffer } {
+  const bytes = new Uint8Array(n * width); // zero-filled: shorter strings are NUL-padded
+  return { bytes, width, buf: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) };
+}
+
+/**
+ * Encodes a table in two passes over its tags (widths and ids, then bytes), 64k tags at a time
+ * through `slice`: a table that makes its tags on demand never has them all at once.
+ */
 export function encodeTagTable(tags: TagTable): EncodedTagTable {
-  return {
-    encoded: true,
-    id: Uint32Array.from(tags, (t) => t.id),
-    name: fixedStrings(tags.map((t) => t.name)),
-    unit: fixedStrings(tags.map((t) => t.unit)),
-    type: fixedStrings(tags.map((t) => t.type)),
+  const n = tags.length;
+  const CHUNK = 65536;
+  const chunks = function* (): Generator<[number, readonly TagInfo[]]> {
+    for (let a = 0; a < n; a += CHUNK) yield [a, Array.isArray(tags) ? (tags as readonly TagInfo[]).slice(a, a + CHUNK) : tags.slice(a, a + CHUNK)];
   };
+  const id = new Uint32Array(n);
+  let wName = 1;
+  let wUnit = 1;
+  let wType = 1;
+  for (const [a, part] of chunks()) {
+    for (let k = 0; k < part.length; k++) {
+      const t = part[k]!;
+      id[a + k] = t.id;
+      wName = Math.max(wName, utf8Length(t.name));
+      wUnit = Math.max(wUnit, utf8Length(t.unit));
+      wType = Math.max(wType, utf8Length(t.type));
+    }
+  }
+  const name = column(n, wName);
+  const unit = column(n, wUnit);
+  const type = column(n, wType);
+  for (const [a, part] of chunks()) {
+    for (let k = 0; k < part.length; k++) {
+      const t = part[k]!;
+      const i = a + k;
+      put(name.bytes, name.buf, i * wName, wName, t.name);
+      put(unit.bytes, unit.buf, i * wUnit, wUnit, t.unit);
+      put(type.bytes, type.buf, i * wType, wType, t.type);
+    }
+  }
+  const strip = (c: FixedStrings & { buf: Buffer }): FixedStrings => ({ bytes: c.bytes, width: c.width });
+  return { encoded: true, id, name: strip(name), unit: strip(unit), type: strip(type) };
 }
 
 const cache = new WeakMap<TagTable, EncodedTagTable>();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodedTagTable, encodeTagTable, takeEncodedTagTable } from '../../../src/storage/hdf5/tag-table.ts';
 import type { TagInfo } from '../../../src/schema/scalar.ts';
+import { simScalarOptions, simScalarTags } from '../../../src/instruments/sim-scalar.ts';
 
 const tags: TagInfo[] = [
   { id: 0, name: 'plant/a', unit: 'degC', type: 'float64' },
@@ -24,5 +25,21 @@ describe('tag table encoding', () => {
     const again = takeEncodedTagTable(tags); // not cached any more: encoded anew
     expect(again).not.toBe(pre);
     expect(again).toEqual(pre);
+  });
+
+  it('encodes a table made on demand, across its 64k-tag chunks, as the same table as an array', () => {
+    const sim = simScalarTags(simScalarOptions.parse({ tags: 70_000 }));
+    const t = encodeTagTable(sim);
+    const u = encodeTagTable(sim.slice());
+    for (const k of ['name', 'unit', 'type'] as const) {
+      expect(t[k].width, k).toBe(u[k].width);
+      expect(Buffer.from(t[k].bytes).equals(Buffer.from(u[k].bytes)), k).toBe(true);
+    }
+    expect(Buffer.from(t.id.buffer).equals(Buffer.from(u.id.buffer))).toBe(true);
+    const name = (i: number) => Buffer.from(t.name.bytes.subarray(i * t.name.width, (i + 1) * t.name.width)).toString('utf8').replace(/\0+$/, '');
+    for (const i of [0, 65535, 65536, 69999]) {
+      expect(name(i)).toBe(sim.at(i).name);
+      expect(t.id[i]).toBe(i);
+    }
   });
 });
