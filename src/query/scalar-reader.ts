@@ -148,8 +148,8 @@ type Counts = Uint8Array | Uint16Array | Uint32Array;
 class DenseIndex implements TagIndex {
   private readonly n: number;
   private blockStart: Float64Array | null = null;
-  /** Prefix sums of the counts (n + 1), for small indexes. */
-  private prefix: Float64Array | null = null;
+  /** Prefix sums of the counts (n + 1), read on first use, for small indexes. */
+  private small: Float64Array | null = null;
   constructor(
     private readonly count: Dataset,
     private readonly blockStartDs: Dataset,
@@ -157,12 +157,15 @@ class DenseIndex implements TagIndex {
     private readonly rows: number,
   ) {
     this.n = length1d(count);
-    if (this.n <= SMALL_INDEX) {
-      const c = readAll<Counts>(count);
-      const p = new Float64Array(this.n + 1);
-      for (let i = 0; i < this.n; i++) p[i + 1] = p[i]! + c[i]!;
-      this.prefix = p;
-    }
+  }
+
+  private get prefix(): Float64Array | null {
+    if (this.small || this.n > SMALL_INDEX) return this.small;
+    const c = readAll<Counts>(this.count);
+    const p = new Float64Array(this.n + 1);
+    for (let i = 0; i < this.n; i++) p[i + 1] = p[i]! + c[i]!;
+    this.small = p;
+    return p;
   }
 
   /** Rows of ids [id0, id1] (inclusive, id1 < n) as the first row of id0 and the counts of the ids (one chunk when in one block). */
@@ -178,9 +181,10 @@ class DenseIndex implements TagIndex {
 
   find(id: number): { start: number; count: number } | null {
     if (id >= this.n) return null;
-    if (this.prefix) {
-      const count = this.prefix[id + 1]! - this.prefix[id]!;
-      return count > 0 ? { start: this.prefix[id]!, count } : null;
+    const p = this.prefix;
+    if (p) {
+      const count = p[id + 1]! - p[id]!;
+      return count > 0 ? { start: p[id]!, count } : null;
     }
     const r = this.run(id, id);
     const count = r.counts[0]!;
@@ -189,7 +193,8 @@ class DenseIndex implements TagIndex {
 
   rowOf(id: number): number {
     if (id >= this.n) return this.rows;
-    if (this.prefix) return this.prefix[id]!;
+    const p = this.prefix;
+    if (p) return p[id]!;
     if (id % this.block === 0) {
       this.blockStart ??= toF64(readAll<BigInt64Array>(this.blockStartDs));
       return this.blockStart[id / this.block]!;
@@ -203,9 +208,10 @@ class DenseIndex implements TagIndex {
     if (b <= a) return { tag: new Uint32Array(0), start: new Float64Array(0), count: new Float64Array(0) };
     let row: number;
     let counts: ArrayLike<number>;
-    if (this.prefix) {
-      row = this.prefix[a]!;
-      counts = Float64Array.from({ length: b - a }, (_, i) => this.prefix![a + i + 1]! - this.prefix![a + i]!);
+    const p = this.prefix;
+    if (p) {
+      row = p[a]!;
+      counts = Float64Array.from({ length: b - a }, (_, i) => p[a + i + 1]! - p[a + i]!);
     } else {
       const r = this.run(a, b - 1);
       row = r.row;
