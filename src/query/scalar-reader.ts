@@ -22,7 +22,10 @@ export interface TagTable {
   type: string[];
 }
 
-/** Tag indexes up to this many tags are read whole and kept; larger ones are binary-searched on disk. */
+/**
+ * Tag indexes up to this many entries (sparse rows, or dense ids) are read whole and kept; larger
+ * sparse ones are binary-searched on disk, larger dense ones read one block of counts per lookup.
+ */
 const SMALL_INDEX = 1 << 16;
 /** A tag with more points than this in a segment is binary-searched on disk rather than read whole. */
 const LARGE_TAG_ROWS = 1 << 18;
@@ -32,10 +35,222 @@ const SKIP_CHECK_ROWS = 1 << 12;
 interface Seg {
   f: H5File;
   base: string;
-  n: number;
-  ids: Uint32Array | null;
-  ix: { tag: Dataset; start: Dataset; count: Dataset };
+  /** Rows of the segment (every row belongs to one tag of the index). */
+  rows: number;
+  ix: TagIndex;
   col: { ts: Dataset; value: Dataset; quality: Dataset };
+}
+
+/** Tags present in an id range of a segment, with their rows `[start, start+count)`. */
+interface Entries {
+  tag: Uint32Array;
+  start: Float64Array;
+  count: Float64Array;
+}
+
+/**
+ * A segment's tag index, whichever its layout (docs/file-layout.md): rows of tags idLo <= tag < idHi
+ * are the contiguous `[rowOf(idLo), rowOf(idHi))`, each tag's sorted by time.
+ */
+interface TagIndex {
+  /** Tag `id`'s rows, or null when it has none in the segment. */
+  find(id: number): { start: number; count: number } | null;
+  /** First row of the tags >= id (the segment's row count when there are none). */
+  rowOf(id: number): number;
+  /** The tags present with idLo <= tag < idHi, ascending. */
+  entries(idLo: number, idHi: number): Entries;
+  /** An id strictly inside (idLo, idHi) splitting the range's tags about evenly, with how many the range holds; null under two. */
+  split(idLo: number, idHi: number): { id: number; tags: number } | null;
+}
+
+/** Rows of a sorted int64 dataset as numbers (starts and counts of a segment are < 2^53). */
+const toF64 = (v: BigInt64Array): Float64Array => Float64Array.from(v, Number);
+
+/**
+ * The sparse layout (segments written before 2026-11-24, and segments where few ids have points):
+ * one row (tag, start, count) per tag present, sorted by tag. Small indexes are read whole; larger
+ * ones are binary-searched on disk.
+ */
+class SparseIndex implements TagIndex {
+  private readonly n: number;
+  private ids: Uint32Array | null = null;
+  constructor(
+    private readonly tag: Dataset,
+    private readonly start: Dataset,
+    private readonly count: Dataset,
+    private readonly rows: number,
+  ) {
+    this.n = length1d(tag);
+  }
+
+  /** First row of the index whose tag is >= id (binary search; on disk for big indexes). */
+  private lowerBound(id: number): number {
+    if (id >= 2 ** 32) return this.n;
+    let lo = 0;
+    let hi = this.n;
+    if (this.n <= SMALL_INDEX) {
+      this.ids ??= readAll<Uint32Array>(this.tag);
+      const ids = this.ids;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ids[mid]! < id) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    }
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (at<number>(this.tag, mid) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private tagAt(k: number): number {
+    return this.ids ? this.ids[k]! : at<number>(this.tag, k);
+  }
+
+  find(id: number): { start: number; count: number } | null {
+    const k = this.lowerBound(id);
+    if (k >= this.n || this.tagAt(k) !== id) return null;
+    const count = Number(at<bigint>(this.count, k));
+    return count > 0 ? { start: Number(at<bigint>(this.start, k)), count } : null;
+  }
+
+  rowOf(id: number): number {
+    const k = this.lowerBound(id);
+    return k < this.n ? Number(at<bigint>(this.start, k)) : this.rows;
+  }
+
+  entries(idLo: number, idHi: number): Entries {
+    const k0 = this.lowerBound(idLo);
+    const k1 = this.lowerBound(idHi);
+    if (k1 <= k0) return { tag: new Uint32Array(0), start: new Float64Array(0), count: new Float64Array(0) };
+    return { tag: slice<Uint32Array>(this.tag, k0, k1), start: toF64(slice<BigInt64Array>(this.start, k0, k1)), count: toF64(slice<BigInt64Array>(this.count, k0, k1)) };
+  }
+
+  split(idLo: number, idHi: number): { id: number; tags: number } | null {
+    const k0 = this.lowerBound(idLo);
+    const k1 = this.lowerBound(idHi);
+    return k1 - k0 >= 2 ? { id: this.tagAt((k0 + k1) >>> 1), tags: k1 - k0 } : null;
+  }
+}
+
+/** Dense counts: uint8, uint16 or uint32, the narrowest holding the segment's largest count. */
+type Counts = Uint8Array | Uint16Array | Uint32Array;
+
+/**
+ * The dense layout: `count[id]` for every id up to the largest present (0 when absent), rows in id
+ * order, and `block_start[j]`, the first row of id `j·block`. One tag's rows take one read of the
+ * counts of its block (one chunk) and the block starts (read once per segment); small indexes
+ * (up to {@link SMALL_INDEX} ids) are read whole and kept as prefix sums.
+ */
+class DenseIndex implements TagIndex {
+  private readonly n: number;
+  private blockStart: Float64Array | null = null;
+  /** Prefix sums of the counts (n + 1), read on first use, for small indexes. */
+  private small: Float64Array | null = null;
+  constructor(
+    private readonly count: Dataset,
+    private readonly blockStartDs: Dataset,
+    private readonly block: number,
+    private readonly rows: number,
+  ) {
+    this.n = length1d(count);
+  }
+
+  private get prefix(): Float64Array | null {
+    if (this.small || this.n > SMALL_INDEX) return this.small;
+    const c = readAll<Counts>(this.count);
+    const p = new Float64Array(this.n + 1);
+    for (let i = 0; i < this.n; i++) p[i + 1] = p[i]! + c[i]!;
+    this.small = p;
+    return p;
+  }
+
+  /** Rows of ids [id0, id1] (inclusive, id1 < n) as the first row of id0 and the counts of the ids (one chunk when in one block). */
+  private run(id0: number, id1: number): { row: number; counts: Counts } {
+    const j = Math.floor(id0 / this.block);
+    const b0 = j * this.block;
+    this.blockStart ??= toF64(readAll<BigInt64Array>(this.blockStartDs));
+    const c = slice<Counts>(this.count, b0, id1 + 1);
+    let row = this.blockStart[j]!;
+    for (let i = 0; i < id0 - b0; i++) row += c[i]!;
+    return { row, counts: c.subarray(id0 - b0) };
+  }
+
+  find(id: number): { start: number; count: number } | null {
+    if (id >= this.n) return null;
+    const p = this.prefix;
+    if (p) {
+      const count = p[id + 1]! - p[id]!;
+      return count > 0 ? { start: p[id]!, count } : null;
+    }
+    const r = this.run(id, id);
+    const count = r.counts[0]!;
+    return count > 0 ? { start: r.row, count } : null;
+  }
+
+  rowOf(id: number): number {
+    if (id >= this.n) return this.rows;
+    const p = this.prefix;
+    if (p) return p[id]!;
+    if (id % this.block === 0) {
+      this.blockStart ??= toF64(readAll<BigInt64Array>(this.blockStartDs));
+      return this.blockStart[id / this.block]!;
+    }
+    return this.run(id, id - 1).row; // reads the counts of [block start, id)
+  }
+
+  entries(idLo: number, idHi: number): Entries {
+    const a = Math.min(idLo, this.n);
+    const b = Math.min(idHi, this.n);
+    if (b <= a) return { tag: new Uint32Array(0), start: new Float64Array(0), count: new Float64Array(0) };
+    let row: number;
+    let counts: ArrayLike<number>;
+    const p = this.prefix;
+    if (p) {
+      row = p[a]!;
+      counts = Float64Array.from({ length: b - a }, (_, i) => p[a + i + 1]! - p[a + i]!);
+    } else {
+      const r = this.run(a, b - 1);
+      row = r.row;
+      counts = r.counts;
+    }
+    let m = 0;
+    for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) m++;
+    const out = { tag: new Uint32Array(m), start: new Float64Array(m), count: new Float64Array(m) };
+    let k = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const c = counts[i]!;
+      if (c === 0) continue;
+      out.tag[k] = a + i;
+      out.start[k] = row;
+      out.count[k] = c;
+      row += c;
+      k++;
+    }
+    return out;
+  }
+
+  split(idLo: number, idHi: number): { id: number; tags: number } | null {
+    const a = Math.min(idLo, this.n);
+    const b = Math.min(idHi, this.n);
+    return b - a >= 2 ? { id: (a + b) >>> 1, tags: b - a } : null;
+  }
+}
+
+/** The tag index of `/<base>/tag_index` in either layout, or null when the segment has none. */
+function openTagIndex(f: H5File, base: string, rows: number): TagIndex | null {
+  const p = `${base}/tag_index`;
+  const count = dataset(f, `${p}/count`);
+  if (!count) return null;
+  const tag = dataset(f, `${p}/tag`);
+  if (tag) return new SparseIndex(tag, required(f, `${p}/start`), count, rows);
+  const g = f.get(p) as { attrs?: Record<string, { value: unknown }> } | null;
+  const block = Number(g?.attrs?.['block_tags']?.value ?? 0);
+  if (!(block > 0)) throw new DaqError('DAQ_ERR_HDF5', `${f.filename}: /${p} has a dense count but no block_tags attribute`, { details: { file: f.filename, field: p } });
+  return new DenseIndex(count, required(f, `${p}/block_start`), block, rows);
 }
 
 type Cols = ScalarColumns;
@@ -70,19 +285,15 @@ export class ScalarStreamReader {
     this.segs = [];
     for (const f of files) {
       const base = `scalars/${stream}`;
-      const tag = dataset(f, `${base}/tag_index/tag`);
-      if (!tag) continue;
+      const ts = dataset(f, `${base}/timestamp_ns`);
+      if (!ts) continue;
+      const rows = length1d(ts);
+      // Segments written before 2026-11-23 also hold a per-point `tag` column and
+      // `tag_index/t_{min,max}_ns`; neither is needed (the index names each row's tag).
+      const ix = openTagIndex(f, base, rows);
+      if (!ix) continue;
       const r = (p: string) => required(f, `${base}/${p}`);
-      this.segs.push({
-        f,
-        base,
-        n: length1d(tag),
-        ids: null,
-        // Segments written before 2026-11-23 also hold a per-point `tag` column and
-        // `tag_index/t_{min,max}_ns`; neither is needed (the index names each row's tag).
-        ix: { tag, start: r('tag_index/start'), count: r('tag_index/count') },
-        col: { ts: r('timestamp_ns'), value: r('value'), quality: r('quality') },
-      });
+      this.segs.push({ f, base, rows, ix, col: { ts, value: r('value'), quality: r('quality') } });
     }
   }
 
@@ -116,35 +327,11 @@ export class ScalarStreamReader {
     return id;
   }
 
-  /** Row of tag `id` in a segment's tag index, or -1. */
-  private findTag(s: Seg, id: number): number {
-    if (s.n <= SMALL_INDEX) {
-      s.ids ??= readAll<Uint32Array>(s.ix.tag);
-      let lo = 0;
-      let hi = s.n;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (s.ids[mid]! < id) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo < s.n && s.ids[lo] === id ? lo : -1;
-    }
-    let lo = 0;
-    let hi = s.n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (at<number>(s.ix.tag, mid) < id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < s.n && at<number>(s.ix.tag, lo) === id ? lo : -1;
-  }
-
   /** Tag `id`'s points with tMin <= t < tMax in one segment (reads only that tag's rows). */
   private tagRows(s: Seg, id: number, tMin: bigint, tMax: bigint): Cols | null {
-    const k = this.findTag(s, id);
-    if (k < 0) return null;
-    const start = Number(at<bigint>(s.ix.start, k));
-    const count = Number(at<bigint>(s.ix.count, k));
+    const e = s.ix.find(id);
+    if (!e) return null;
+    const { start, count } = e;
     // A long run of rows outside the window is skipped on its first and last timestamps.
     if (count > SKIP_CHECK_ROWS && (at<bigint>(s.col.ts, start + count - 1) < tMin || at<bigint>(s.col.ts, start) >= tMax)) return null;
     let a: number;
@@ -198,10 +385,7 @@ export class ScalarStreamReader {
     if (!tags) return this.segs.reduce((a, s) => a + length1d(s.col.ts), 0);
     let n = 0;
     for (const id of new Set(tags.map((t) => this.tagId(t)))) {
-      for (const s of this.segs) {
-        const k = this.findTag(s, id);
-        if (k >= 0) n += Number(at<bigint>(s.ix.count, k));
-      }
+      for (const s of this.segs) n += s.ix.find(id)?.count ?? 0;
     }
     return n;
   }
@@ -216,10 +400,7 @@ export class ScalarStreamReader {
       let rows = 0;
       for (const id of ids) {
         for (const s of this.segs) {
-          if (onScanned) {
-            const k = this.findTag(s, id);
-            if (k >= 0) scanned += Number(at<bigint>(s.ix.count, k));
-          }
+          if (onScanned) scanned += s.ix.find(id)?.count ?? 0;
           const c = this.tagRows(s, id, tMinNs, tMaxNs);
           if (!c) continue;
           acc.push(c);
@@ -262,25 +443,19 @@ export class ScalarStreamReader {
   /** Stored points of tags idLo <= tag < idHi over every segment (index reads only). */
   private rangeStoredRows(idLo: number, idHi: number): number {
     let n = 0;
-    for (const s of this.segs) {
-      if (s.n === 0) continue;
-      const k0 = this.tagLowerBound(s, idLo);
-      const k1 = this.tagLowerBound(s, idHi);
-      if (k1 > k0) n += Number(at<bigint>(s.ix.start, k1 - 1)) + Number(at<bigint>(s.ix.count, k1 - 1)) - Number(at<bigint>(s.ix.start, k0));
-    }
+    for (const s of this.segs) if (s.rows > 0) n += s.ix.rowOf(idHi) - s.ix.rowOf(idLo);
     return n;
   }
 
   /** An id strictly inside (idLo, idHi) splitting the range's tags about evenly. */
   private splitId(idLo: number, idHi: number): number {
     let best = -1;
-    let bestRows = -1;
+    let bestTags = -1;
     for (const s of this.segs) {
-      const k0 = this.tagLowerBound(s, idLo);
-      const k1 = this.tagLowerBound(s, idHi);
-      if (k1 - k0 >= 2 && k1 - k0 > bestRows) {
-        bestRows = k1 - k0;
-        best = at<number>(s.ix.tag, (k0 + k1) >>> 1);
+      const sp = s.ix.split(idLo, idHi);
+      if (sp && sp.tags > bestTags) {
+        bestTags = sp.tags;
+        best = sp.id;
       }
     }
     return best > idLo && best < idHi ? best : idLo + Math.floor((idHi - idLo) / 2);
@@ -291,24 +466,20 @@ export class ScalarStreamReader {
     const per: Array<{ cols: Cols; runTag: Uint32Array; runOff: Int32Array; runLen: Int32Array }> = [];
     let scanned = 0;
     for (const s of this.segs) {
-      if (s.n === 0) continue;
-      const k0 = this.tagLowerBound(s, idLo);
-      const k1 = this.tagLowerBound(s, idHi);
-      if (k1 <= k0) continue;
-      const ixTag = slice<Uint32Array>(s.ix.tag, k0, k1);
-      const start = slice<BigInt64Array>(s.ix.start, k0, k1);
-      const count = slice<BigInt64Array>(s.ix.count, k0, k1);
-      const m = k1 - k0;
-      const r0 = Number(start[0]);
-      const r1 = Number(start[m - 1]) + Number(count[m - 1]);
+      if (s.rows === 0) continue;
+      const { tag: ixTag, start, count } = s.ix.entries(idLo, idHi);
+      const m = ixTag.length;
+      if (m === 0) continue;
+      const r0 = start[0]!;
+      const r1 = start[m - 1]! + count[m - 1]!;
       scanned += r1 - r0;
       const ts = slice<BigInt64Array>(s.col.ts, r0, r1);
       const runA = new Int32Array(m);
       const runB = new Int32Array(m);
       let total = 0;
       for (let k = 0; k < m; k++) {
-        const a0 = Number(start[k]) - r0;
-        const b0 = a0 + Number(count[k]);
+        const a0 = start[k]! - r0;
+        const b0 = a0 + count[k]!;
         runA[k] = lowerBound(ts, tMinNs, a0, b0);
         runB[k] = Math.max(runA[k]!, lowerBound(ts, tMaxNs, runA[k]!, b0));
         total += runB[k]! - runA[k]!;
@@ -359,29 +530,6 @@ export class ScalarStreamReader {
     return { cols: out, scanned };
   }
 
-  /** First row of a segment's tag index whose tag is >= id (binary search; on disk for big indexes). */
-  private tagLowerBound(s: Seg, id: number): number {
-    if (id >= 2 ** 32) return s.n;
-    let lo = 0;
-    let hi = s.n;
-    if (s.n <= SMALL_INDEX) {
-      s.ids ??= readAll<Uint32Array>(s.ix.tag);
-      const ids = s.ids;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ids[mid]! < id) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    }
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (at<number>(s.ix.tag, mid) < id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   /**
    * The newest stored point of every tag that has one: columns tag, name, timestamp_ns, value,
    * quality, ordered by tag id. Reads the last row of each tag, newest segment first, in few slices.
@@ -397,16 +545,14 @@ export class ScalarStreamReader {
     let left = t.id.length;
     for (let k = this.segs.length - 1; k >= 0 && left > 0; k--) {
       const s = this.segs[k]!;
-      if (s.n === 0) continue;
-      const ixTag = readAll<Uint32Array>(s.ix.tag);
-      const start = readAll<BigInt64Array>(s.ix.start);
-      const count = readAll<BigInt64Array>(s.ix.count);
+      if (s.rows === 0) continue;
+      const { tag: ixTag, start, count } = s.ix.entries(0, 2 ** 32);
       const rows: number[] = [];
       const dest: number[] = [];
-      for (let j = 0; j < s.n; j++) {
+      for (let j = 0; j < ixTag.length; j++) {
         const p = posOf.get(ixTag[j]!);
-        if (p === undefined || found[p] || count[j]! === 0n) continue;
-        rows.push(Number(start[j]! + count[j]!) - 1);
+        if (p === undefined || found[p] || count[j]! === 0) continue;
+        rows.push(start[j]! + count[j]! - 1);
         dest.push(p);
         found[p] = 1;
         left--;
@@ -448,18 +594,13 @@ export class ScalarStreamReader {
   }
 }
 
-/** Every row of a segment; each row's tag from the tag index (tag k names rows [start, start+count)). */
+/** Every row of a segment; each row's tag from the tag index (a tag names rows [start, start+count)). */
 function segmentColumns(s: Seg): Cols {
   const ts = readAll<BigInt64Array>(s.col.ts);
   const tag = new Uint32Array(ts.length);
-  if (s.n > 0) {
-    const ixTag = readAll<Uint32Array>(s.ix.tag);
-    const start = readAll<BigInt64Array>(s.ix.start);
-    const count = readAll<BigInt64Array>(s.ix.count);
-    for (let k = 0; k < s.n; k++) {
-      const a = Number(start[k]);
-      tag.fill(ixTag[k]!, a, a + Number(count[k]));
-    }
+  if (s.rows > 0) {
+    const { tag: ixTag, start, count } = s.ix.entries(0, 2 ** 32);
+    for (let k = 0; k < ixTag.length; k++) tag.fill(ixTag[k]!, start[k]!, start[k]! + count[k]!);
   }
   return { timestampNs: ts, tag, value: readAll<Float64Array>(s.col.value), quality: readAll<Uint8Array>(s.col.quality) };
 }

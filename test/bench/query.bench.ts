@@ -13,10 +13,12 @@
  * 3. Wave-pool slice reads: our direct path (`PoolFile`: pread at the offset `h5-locate` found)
  *    for random 1000-sample, 1-sample and 4 Mi-sample reads, beside h5py on the same file and
  *    offsets; the h5wasm path (the fallback for chunked pools of older segments) below them.
+ * 4. One scalar tag's window in a 1M-tag segment (QUERY_BENCH_TAGS), written with the sparse and
+ *    the dense tag index: readTag beside h5py running docs/file-layout.md's `one_tag`.
  * Parts 2 and 3 run ours then one python process per rep: medians of paired runs.
  * Trace `iterChunks` vs raw sequential read with peak RSS: `test/bench/trace.bench.ts`.
  *
- *   node bin/run-ts.js test/bench/query.bench.ts   (BENCH_REPS, QUERY_BENCH_M, QUERY_BENCH_EVENTS, QUERY_BENCH_PARTS=1,2,3)
+ *   node bin/run-ts.js test/bench/query.bench.ts   (BENCH_REPS, QUERY_BENCH_M, QUERY_BENCH_EVENTS, QUERY_BENCH_PARTS=1,2,3,4, QUERY_BENCH_TAGS)
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,13 +33,14 @@ import { RecordsView } from '../../src/query/records-view.ts';
 import { required, slice, sliceU16View } from '../../src/query/h5-slices.ts';
 import { PoolFile } from '../../src/query/pool-file.ts';
 import { envInt, fixedWaveContent, median, printTable, repeat } from './harness.ts';
+import { ONE_TAG_PY } from '../helpers/h5py.ts';
 import type { Row } from './harness.ts';
 
 const REPS = envInt('BENCH_REPS', 5);
 const M = envInt('QUERY_BENCH_M', 100); // millions of timestamps
 const EVENTS = envInt('QUERY_BENCH_EVENTS', 50_000); // × 1000 samples
-/** Which parts to run (default all): QUERY_BENCH_PARTS=2,3. */
-const parts = new Set((process.env['QUERY_BENCH_PARTS'] ?? '1,2,3').split(',').map(Number));
+/** Which parts to run (default all): QUERY_BENCH_PARTS=2,3,4. */
+const parts = new Set((process.env['QUERY_BENCH_PARTS'] ?? '1,2,3,4').split(',').map(Number));
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-query-bench-'));
 const rows: Row[] = [];
 // A full GC, then a pause for V8's background sweeper to unmap what it freed, before each timed
@@ -271,6 +274,55 @@ print(json.dumps({k: fn() for k, fn in fns.items()}))
   rows.push({ measure: 'fallback (chunked pools of older segments): random 1000-sample read, h5wasm slice()', value: `${m.h5wasmRnd.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: faster(h.rnd, m.h5wasmRnd) });
   rows.push({ measure: 'fallback: same, h5wasm sliceU16View() (reused heap buffer)', value: `${m.h5wasmView.toFixed(1)} µs`, reference: `h5py ${h.rnd.toFixed(1)} µs`, ratio: faster(h.rnd, m.h5wasmView) });
   rows.push({ measure: 'fallback: 4 Mi-sample reads, h5wasm sliceU16View()', value: `${m.h5wasmBig.toFixed(2)} GB/s`, reference: `h5py ${h.big.toFixed(2)} GB/s`, ratio: `${(m.h5wasmBig / h.big).toFixed(2)}× h5py speed` });
+}
+
+// 4. One scalar tag's window in a 1M-tag segment (~3 points a tag, the 1M tags × 0.1 Hz storage
+// scenario's shape), the same points written with each tag-index layout: readTag of random tags,
+// beside h5py running docs/file-layout.md's `one_tag` on the same file and tags.
+if (parts.has(4)) {
+  const TAGS = envInt('QUERY_BENCH_TAGS', 1_000_000);
+  const n = 3 * TAGS;
+  const tag = new Uint32Array(n);
+  const ts = new BigInt64Array(n);
+  const value = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    tag[i] = i % TAGS;
+    ts[i] = 1_800_000_000_000_000_000n + BigInt(Math.floor(i / TAGS) * 10_000_000_000 + (i % 1000) * 7919);
+    value[i] = Math.round(Math.sin(i) * 1000) / 10;
+  }
+  const tags = Array.from({ length: TAGS }, (_, id) => ({ id, name: `tag${id}`, unit: '', type: 'float64' as const }));
+  const Q = 200;
+  const pick = Array.from({ length: Q }, (_, k) => ((k * 2654435761) >>> 0) % TAGS);
+  for (const layout of ['sparse', 'dense'] as const) {
+    const dir = path.join(base, `scalar-${layout}`);
+    fs.mkdirSync(dir);
+    const s = writeSegmentSync(dir, { runId: 'q', index: 0, software: 'bench', configJson: '{}', lineageJson: '{}', t0UnixNs: 0n, walSeqLast: 0n, waves: [], tables: [], scalars: [{ stream: 'plant', tags, timestampNs: ts.slice(), tag: tag.slice(), value: value.slice(), quality: new Uint8Array(n) }] }, { tagIndex: layout });
+    const r = await openRun(dir);
+    r.readTag('tag0', 0n, 2n ** 62n);
+    const ms = await repeat(REPS, () => {
+      const times: number[] = [];
+      for (const id of pick) {
+        const t0 = performance.now();
+        if (r.readTag(`tag${id}`, 0n, 2n ** 62n).numRows !== 3) throw new Error(`tag${id}: expected 3 points`);
+        times.push(performance.now() - t0);
+      }
+      return median(times);
+    });
+    r.close();
+    const h = JSON.parse(py(`
+import h5py, json, sys, time, numpy as np
+${ONE_TAG_PY}
+g = h5py.File(sys.argv[1], 'r')['scalars/plant']
+ids = [${pick.join(',')}]
+times = []
+for i in ids:
+    t0 = time.perf_counter(); v = one_tag(g, i, 0, 2**62); times.append(time.perf_counter() - t0)
+    assert len(v) == 3
+ix = g['tag_index']
+print(json.dumps({'ms': float(np.median(times) * 1000), 'ix': sum(ix[k].id.get_storage_size() for k in ix)}))
+`, s.path)) as { ms: number; ix: number };
+    rows.push({ measure: `one tag's window (3 points) in a ${TAGS / 1e6}M-tag segment, ${layout} tag index (${(h.ix / n).toFixed(3)} B/pt), readTag`, value: `${median(ms).toFixed(2)} ms`, reference: `h5py one_tag ${h.ms.toFixed(2)} ms`, ratio: (median(ms) / h.ms).toFixed(2) });
+  }
 }
 
 run.close();

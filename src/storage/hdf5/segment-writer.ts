@@ -7,6 +7,7 @@ import { commitFileSync } from '../../util/fsync-dir.ts';
 import { RECORD_FIELDS } from '../../schema/waveform.ts';
 import type { ScalarSegmentPart, SegmentContent, SegmentSummary, TableSegmentPart, WaveSegmentPart } from '../segment.ts';
 import { sortByTagThenTime } from './tag-sort.ts';
+import type { SortedScalars } from './tag-sort.ts';
 import { encodeTagTable, isEncodedTagTable } from './tag-table.ts';
 import type { FixedStrings } from './tag-table.ts';
 
@@ -97,6 +98,11 @@ interface ColumnSpec {
   chunk: number;
   unit?: string | undefined;
   /**
+   * Chunks of exactly `chunk` elements (the last one partial) rather than cut equal: a reader can
+   * then count on element `j·chunk` starting a chunk (the dense tag index's blocks).
+   */
+  aligned?: boolean;
+  /**
    * Contiguous layout (no chunks, fixed size, never filtered): the raw data is one run of bytes in
    * the file, which the query side reads with plain positional reads (src/query/h5-locate.ts).
    */
@@ -108,7 +114,7 @@ function dataset(group: Group, name: string, data: ArrayLike<unknown> & { length
   const args: Parameters<Group['create_dataset']>[0] = { name, data: data as never, shape: [n] };
   if (spec.dtype) args.dtype = spec.dtype;
   if (n > 0 && !spec.contiguous) {
-    args.chunks = [chunkLength(n, spec.chunk)];
+    args.chunks = [spec.aligned ? Math.min(n, spec.chunk) : chunkLength(n, spec.chunk)];
     args.maxshape = [null];
     if (spec.codec !== 'raw') {
       const f = FILTER[spec.codec]();
@@ -152,7 +158,7 @@ function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
 }
 
 /** `consume`: the part's arrays are let go once sorted (a writer thread's peak holds one copy, not two). */
-function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number, file: string, consume: boolean): void {
+function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number, file: string, consume: boolean, tagIndex: TagIndexLayout): void {
   const g = check(root.create_group(part.stream), `create group ${part.stream}`, file);
   g.create_attribute('NX_class', 'NXdata');
   g.create_attribute('signal', 'value');
@@ -167,15 +173,7 @@ function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number
   dataset(g, 'timestamp_ns', s.timestampNs, SCALAR_SPECS.timestamp_ns, file);
   dataset(g, 'value', s.value, SCALAR_SPECS.value, file);
   dataset(g, 'quality', s.quality, SCALAR_SPECS.quality, file);
-  const idx = check(g.create_group('tag_index'), 'create group tag_index', file);
-  // One row per tag present (a million at 1M tags, ~3 points each in a 64 MiB segment):
-  // compressed, ~3.5 bytes a tag on disk. No per-tag time range (it cost 2.4 bytes a point at 1M
-  // tags; a tag's rows are time-sorted, so its first and last timestamps give it) and no
-  // per-point tag column (0.7 bytes a point; the index names every row's tag).
-  const so = (unit?: string): ColumnSpec => ({ dtype: '<q', codec: 'scaleoffset', chunk: CHUNKS.table, unit });
-  dataset(idx, 'tag', s.index.tag, { dtype: '<I', codec: 'deflate', chunk: CHUNKS.table }, file);
-  dataset(idx, 'start', s.index.start, so(), file);
-  dataset(idx, 'count', s.index.count, so(), file);
+  writeTagIndex(g, s.index, tagIndex, file);
   // The tag table is stored when it changed (1M names cost ~1 s per segment to store): the
   // attribute says which segment holds the table these ids refer to.
   g.create_attribute('tags_segment', part.tagsSegment ?? segmentIndex, [], '<i');
@@ -185,6 +183,74 @@ function writeScalars(root: Group, part: ScalarSegmentPart, segmentIndex: number
   dataset(tags, 'id', table.id, { dtype: '<I', codec: 'deflate', chunk: CHUNKS.table }, file);
   // Fixed-length strings from bytes encoded once per tag table (tag-table.ts), deflated.
   for (const key of ['name', 'unit', 'type'] as const) writeFixedStrings(tags, key, table[key], CHUNKS.table, DEFLATE_LEVEL, file);
+}
+
+/**
+ * Tag-index layouts (docs/file-layout.md): `sparse`, one row (tag, start, count) per tag present;
+ * `dense`, a count for every tag id from 0 to the largest present (0 for absent tags), each row's
+ * start implied by the prefix sum, with the first row of every {@link TAG_BLOCK} ids stored in
+ * `block_start`. `auto` picks the smaller.
+ */
+export type TagIndexLayout = 'auto' | 'sparse' | 'dense';
+
+/**
+ * Ids per `tag_index/block_start` entry, and the chunk length of a dense `tag_index/count`: one
+ * tag's rows are found by reading one chunk of counts (their sum from the block's first id) and
+ * one block start, never the whole index. 2^14 counts inflate in well under a millisecond, and the
+ * starts cost 8 bytes per 16384 ids.
+ */
+export const TAG_BLOCK = 1 << 14;
+
+/**
+ * Bytes a sparse index costs per tag present (measured at 1M tags, ~3 points each: 1.9 for the
+ * deflated ids, 2.9 for the scale-offset starts, 0.2 for the counts).
+ */
+const SPARSE_BYTES_PER_TAG = 5;
+
+/**
+ * `tag_index/`: dense when it is the smaller (every tag reporting at a similar rate: at 1M tags
+ * with ~3 points each it costs ~0.01 bytes a point against ~1.7 for the sparse rows), sparse when
+ * few of the ids up to the largest one have points. The group's `layout` attribute says which.
+ */
+function writeTagIndex(g: Group, index: SortedScalars['index'], layout: TagIndexLayout, file: string): void {
+  const idx = check(g.create_group('tag_index'), 'create group tag_index', file);
+  const present = index.tag.length;
+  const ids = present > 0 ? index.tag[present - 1]! + 1 : 0;
+  // int64 counts as (lo, hi) 32-bit words: no BigInt per tag; counts and starts are < 2^32.
+  const countW = new Uint32Array(index.count.buffer, index.count.byteOffset, 2 * present);
+  let maxCount = 0;
+  for (let k = 0; k < present; k++) if (countW[2 * k]! > maxCount) maxCount = countW[2 * k]!;
+  // Dense size, over-estimated as the bits of the largest count per id (deflate does better).
+  const denseBytes = (ids * Math.max(1, 32 - Math.clz32(maxCount))) / 8;
+  const dense = present > 0 && (layout === 'dense' || (layout === 'auto' && denseBytes <= present * SPARSE_BYTES_PER_TAG));
+  idx.create_attribute('layout', dense ? 'dense' : 'sparse');
+  const so = (dtype: string, chunk: number): ColumnSpec => ({ dtype, codec: 'scaleoffset', chunk });
+  if (!dense) {
+    // Compressed, ~5 bytes a tag on disk. No per-tag time range (it cost 2.4 bytes a point at 1M
+    // tags; a tag's rows are time-sorted, so its first and last timestamps give it) and no
+    // per-point tag column (0.7 bytes a point; the index names every row's tag).
+    dataset(idx, 'tag', index.tag, { dtype: '<I', codec: 'deflate', chunk: CHUNKS.table }, file);
+    dataset(idx, 'start', index.start, so('<q', CHUNKS.table), file);
+    dataset(idx, 'count', index.count, so('<q', CHUNKS.table), file);
+    return;
+  }
+  // The narrowest unsigned type holding the largest count, deflated: measured with h5py on 2^20
+  // counts, uint8 deflate takes 0.006 bytes a tag for constant counts, 0.22 for 2-or-3, 0.45 for
+  // Poisson around 3, where scale-offset takes 0.13, 0.25, 0.50 and uint32 deflate (no shuffle
+  // filter with h5wasm) 0.02, 0.40, 0.76.
+  const dtype = maxCount < 1 << 8 ? '<B' : maxCount < 1 << 16 ? '<H' : '<I';
+  const count = dtype === '<B' ? new Uint8Array(ids) : dtype === '<H' ? new Uint16Array(ids) : new Uint32Array(ids);
+  for (let k = 0; k < present; k++) count[index.tag[k]!] = countW[2 * k]!;
+  const blockStart = new BigInt64Array(Math.ceil(ids / TAG_BLOCK));
+  const bsW = new Uint32Array(blockStart.buffer);
+  let row = 0;
+  for (let id = 0; id < ids; id++) {
+    if (id % TAG_BLOCK === 0) bsW[2 * (id / TAG_BLOCK)] = row;
+    row += count[id]!;
+  }
+  dataset(idx, 'count', count, { dtype, codec: 'deflate', chunk: TAG_BLOCK, aligned: true }, file);
+  dataset(idx, 'block_start', blockStart, so('<q', CHUNKS.table), file);
+  idx.create_attribute('block_tags', TAG_BLOCK, [], '<i');
 }
 
 /** h5wasm's unlimited dimension (H5S_UNLIMITED as uint64). */
@@ -230,7 +296,7 @@ function writeTable(root: Group, part: TableSegmentPart, file: string): void {
  * `seg-NNNNNN.h5`, directory fsynced — a reader never sees a half-written file. h5wasm is
  * synchronous: call this from a worker thread ({@link SegmentWriter}), not the acquisition loop.
  */
-export function writeSegmentSync(dir: string, content: SegmentContent, opts: { commit?: boolean; consume?: boolean } = {}): SegmentSummary {
+export function writeSegmentSync(dir: string, content: SegmentContent, opts: { commit?: boolean; consume?: boolean; tagIndex?: TagIndexLayout } = {}): SegmentSummary {
   const commit = opts.commit ?? true;
   const scalarPoints = content.scalars.reduce((a, s) => a + s.tag.length, 0);
   const records = content.waves.reduce((a, w) => a + w.records.timestamp.length, 0);
@@ -262,7 +328,7 @@ export function writeSegmentSync(dir: string, content: SegmentContent, opts: { c
     }
     if (content.scalars.length > 0) {
       const sg = f.create_group('scalars');
-      for (const s of content.scalars) writeScalars(sg, s, content.index, tmp, opts.consume ?? false);
+      for (const s of content.scalars) writeScalars(sg, s, content.index, tmp, opts.consume ?? false, opts.tagIndex ?? 'auto');
     }
     if (content.tables.length > 0) {
       const tg = f.create_group('tables');

@@ -1,9 +1,10 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
 import { openRun } from '../../../src/query/open-run.ts';
 import type { RunReader } from '../../../src/query/open-run.ts';
 import type { TagInfo } from '../../../src/schema/scalar.ts';
-import { py } from '../../helpers/h5py.ts';
+import { ONE_TAG_PY, py } from '../../helpers/h5py.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 
 // One segment with a big tag index (70,000 tags: searched on disk, not read whole) and one tag
@@ -11,8 +12,11 @@ import { tmpDir } from '../../helpers/tmp.ts';
 const NTAGS = 70_000;
 const BIG = 300_000;
 const T0 = 1_700_000_000_000_000_000n;
+// Written in each tag-index layout: sparse (70k rows searched on disk, not read whole) and dense
+// (140k ids: 9 blocks of counts read one at a time).
+const LAYOUTS = ['sparse', 'dense'] as const;
 const t = tmpDir('daq-scalar-');
-let run: RunReader;
+const runs: Partial<Record<(typeof LAYOUTS)[number], RunReader>> = {};
 
 beforeAll(async () => {
   await h5ready();
@@ -37,32 +41,50 @@ beforeAll(async () => {
   }
   const tags: TagInfo[] = [{ id: 0, name: 'fast', unit: 'V', type: 'float64' }];
   for (let i = 1; i < NTAGS; i++) tags.push({ id: 2 * i, name: `t${2 * i}`, unit: '', type: 'float64' });
-  writeSegmentSync(t.dir, { runId: 's', index: 0, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [{ stream: 'plant', tags, timestampNs: ts, tag, value, quality }], waves: [], tables: [] });
-  run = await openRun(t.dir);
+  for (const layout of LAYOUTS) {
+    const dir = `${t.dir}/${layout}`;
+    fs.mkdirSync(dir);
+    writeSegmentSync(dir, { runId: 's', index: 0, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [{ stream: 'plant', tags, timestampNs: ts.slice(), tag: tag.slice(), value: value.slice(), quality: quality.slice() }], waves: [], tables: [] }, { tagIndex: layout });
+    runs[layout] = await openRun(dir);
+  }
 });
 afterAll(() => {
-  run?.close();
+  for (const r of Object.values(runs)) r.close();
   t.cleanup();
 });
 
-describe('scalar reader on a large segment', () => {
+describe.each(LAYOUTS)('scalar reader on a large segment, %s tag index', (layout) => {
+  const run = () => runs[layout]!;
   it('readTag of the 300k-point tag: exact window by on-disk binary search', () => {
-    const tbl = run.readTag('fast', T0 + 123_456_000n, T0 + 123_466_000n);
+    const tbl = run().readTag('fast', T0 + 123_456_000n, T0 + 123_466_000n);
     expect([...(tbl.getChild('value')!.toArray() as Float64Array)]).toEqual(Array.from({ length: 10 }, (_, k) => 123_456 + k));
-    expect(run.readTag('fast', T0 + 123_456_001n, T0 + 123_457_000n).numRows).toBe(0);
+    expect(run().readTag('fast', T0 + 123_456_001n, T0 + 123_457_000n).numRows).toBe(0);
   });
 
   it('readTag of a tag found in a 70k-entry index searched on disk', () => {
-    const tbl = run.readTag('t90000', 0n, 2n ** 62n);
+    const tbl = run().readTag('t90000', 0n, 2n ** 62n);
     expect(tbl.numRows).toBe(1);
     expect(tbl.get(0)!.toJSON()).toMatchObject({ tag: 90000, value: -45000, quality: 0, timestamp_ns: T0 + 44_999_000n + 1n });
+    // first ids of a block of the dense index, the last id, and ids without points
+    for (const id of [16384, 32768, 2 * (NTAGS - 1)]) expect(run().readTag(`t${id}`, 0n, 2n ** 62n).get(0)!.toJSON()).toMatchObject({ tag: id, value: -(id / 2) });
+    expect(run().scalars().storedRows(['fast', 't16384', 't90000'])).toBe(BIG + 2);
   });
 
   it('lastValues for 70k tags', () => {
-    const lv = run.lastValues();
+    const lv = run().lastValues();
     expect(lv.numRows).toBe(NTAGS);
     expect(lv.get(0)!.toJSON()).toMatchObject({ name: 'fast', value: BIG - 1 });
     expect(lv.get(NTAGS - 1)!.toJSON()).toMatchObject({ tag: 2 * (NTAGS - 1), value: -(NTAGS - 1), quality: (NTAGS - 1) % 3 });
+  });
+
+  it('whole-segment reads and bounded pieces equal the sparse layout\'s', () => {
+    const ref = runs.sparse!.readScalars('plant');
+    const got = run().readScalars('plant');
+    expect(got.tag).toEqual(ref.tag);
+    expect(got.value).toEqual(ref.value);
+    const w = [...run().scalars().iterWindow(T0, T0 + 100_000_000n, { maxRows: 50_000 })];
+    expect(w.length).toBeGreaterThan(2);
+    expect(w.reduce((a, p) => a + p.numRows, 0)).toBe(runs.sparse!.scalars().readWindow(T0, T0 + 100_000_000n).numRows);
   });
 });
 
@@ -70,7 +92,7 @@ describe('interop: scalars written by h5py (gzip+shuffle, its own chunking) in t
   it('are read by openRun through the tag index', async () => {
     const d = tmpDir('daq-h5py-s-');
     try {
-      py(
+      const out = py(
         `
 import h5py, numpy as np, sys, json
 f = h5py.File(sys.argv[1] + '/seg-000000.h5', 'w')
@@ -89,10 +111,14 @@ ix['t_min_ns'] = np.array([0, 5], '<i8'); ix['t_max_ns'] = np.array([9990, 9985]
 tg = g.create_group('tags')
 tg['id'] = np.array([3, 7], '<u4'); tg['name'] = np.array([b'p3', b'p7']); tg['unit'] = np.array([b'', b'']); tg['type'] = np.array([b'float64', b'float64'])
 f.close()
-print(json.dumps(True))
+${ONE_TAG_PY}
+g = h5py.File(sys.argv[1] + '/seg-000000.h5')['scalars/plant']
+print(json.dumps([one_tag(g, 7, 45, 106).tolist(), one_tag(g, 5, 0, 10**6).tolist()]))
 `,
         [d.dir],
       );
+      // The documented h5py reading works on this older layout (no `layout` attribute) too.
+      expect(out).toEqual([[-2, -3, -4, -5], []]);
       const r = await openRun(d.dir);
       const p7 = r.readTag('p7', 45n, 106n);
       expect([...(p7.getChild('timestamp_ns')!.toArray() as BigInt64Array)]).toEqual([45n, 65n, 85n, 105n]);
@@ -106,7 +132,7 @@ print(json.dumps(True))
   });
 });
 
-describe('iterWindow: a window read in bounded pieces', () => {
+describe.each(['sparse', 'dense', 'mixed'] as const)('iterWindow: a window read in bounded pieces (%s tag indexes)', (layout) => {
   // Three segments of random points: sparse tag ids, some ids missing from the tag table, one tag
   // far denser than the rest; the same tag spans segments.
   const d = tmpDir('daq-iterwin-');
@@ -133,7 +159,7 @@ describe('iterWindow: a window read in bounded pieces', () => {
         quality[i] = i % 4;
         all.push({ ts: ts[i]!, tag: tag[i]!, value: value[i]!, q: quality[i]! });
       }
-      writeSegmentSync(d.dir, { runId: 'w', index: seg, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [{ stream: 'p', tags: seg === 0 ? tags : null, tagsSegment: 0, timestampNs: ts, tag, value, quality }], waves: [], tables: [] });
+      writeSegmentSync(d.dir, { runId: 'w', index: seg, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: T0, walSeqLast: 0n, scalars: [{ stream: 'p', tags: seg === 0 ? tags : null, tagsSegment: 0, timestampNs: ts, tag, value, quality }], waves: [], tables: [] }, { tagIndex: layout === 'mixed' ? (['sparse', 'dense', 'auto'] as const)[seg]! : layout });
     }
     r = await openRun(d.dir);
   });

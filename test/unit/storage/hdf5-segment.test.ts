@@ -2,14 +2,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHUNKS, chunkLength, h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
+import { CHUNKS, chunkLength, h5ready, TAG_BLOCK, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
 import { SegmentWriter } from '../../../src/storage/hdf5/segment-writer-pool.ts';
 import type { SegmentContent } from '../../../src/storage/segment.ts';
 import { allocRecordColumns, RECORD_FIELDS } from '../../../src/schema/waveform.ts';
 import { ScalarGenerator, simScalarOptions, simScalarTags } from '../../../src/instruments/sim-scalar.ts';
 import { scalarColumns } from '../../../src/schema/scalar.ts';
 import { isDaqError } from '../../../src/errors.ts';
-import { py } from '../../helpers/h5py.ts';
+import { ONE_TAG_PY, py } from '../../helpers/h5py.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 
 const T0 = 1_790_000_000_123_456_789n;
@@ -88,10 +88,12 @@ function inspect(file: string) {
     attrs: Record<string, Record<string, unknown>>;
     ds: Record<string, { dtype: string; shape: number[]; chunks: number[] | null; compression: string | null; scaleoffset: number | null; shuffle: boolean; data: unknown[] }>;
     wave: Record<string, number[]>;
+    oneTag: Record<string, number[]>;
   }>(
     `
 import h5py, json, sys, numpy as np
 f = h5py.File(sys.argv[1], 'r')
+${ONE_TAG_PY}
 def conv(v):
     if isinstance(v, bytes): return v.decode()
     if isinstance(v, np.ndarray): return [conv(x) for x in v.tolist()] if v.dtype.kind not in 'iu' or v.dtype.itemsize < 8 else [str(x) for x in v.tolist()]
@@ -112,6 +114,10 @@ r = f['records']
 for i in range(len(r['timestamp'])):
     o, n = int(r['wave_offset'][i]), int(r['event_length'][i])
     out['wave'][str(i)] = f['wave_pool'][o:o + n].tolist()
+out['oneTag'] = {}
+if 'scalars/plant' in f:
+    for tag_id in (0, 2, 5):
+        out['oneTag'][str(tag_id)] = one_tag(f['scalars/plant'], tag_id, -2**63, 2**63 - 1).tolist()
 print(json.dumps(out))
 `,
     [file],
@@ -186,13 +192,16 @@ describe('writeSegmentSync: the layout, read back by h5py', () => {
     for (const c of ['value', 'quality']) expect(h.ds[`scalars/plant/${c}`]!.compression).toBe('gzip');
     expect(h.ds['scalars/plant/value']!.chunks).toEqual([chunkLength(s.tag.length, CHUNKS.scalar)]);
     expect(h.attrs['scalars/plant/timestamp_ns']!['units']).toBe('ns');
-    // index: for each tag present, [start, start+count) (no time range: that tag's rows give it)
-    const idx = (c: string) => h.ds[`scalars/plant/tag_index/${c}`]!.data;
-    expect(idx('tag')).toEqual([0, 2, 5]);
-    const counts = [0, 2, 5].map((id) => order.filter((i) => s.tag[i] === id).length);
-    expect(idx('count')).toEqual(counts.map(String));
-    expect(idx('start')).toEqual(['0', String(counts[0]), String(counts[0]! + counts[1]!)]);
-    expect(Object.keys(h.ds).filter((k) => k.startsWith('scalars/plant/tag_index/')).sort()).toEqual(['count', 'start', 'tag'].map((c) => `scalars/plant/tag_index/${c}`));
+    // Dense tag index (ids 0..5, 0 for absent ones): rows of tag id are [start, start+count),
+    // start the counts summed before it, given every TAG_BLOCK ids in block_start (no time range:
+    // the tag's rows give it).
+    const counts = [0, 1, 2, 3, 4, 5].map((id) => order.filter((i) => s.tag[i] === id).length);
+    expect(h.attrs['scalars/plant/tag_index']).toEqual({ layout: 'dense', block_tags: TAG_BLOCK });
+    expect(h.ds['scalars/plant/tag_index/count']).toMatchObject({ dtype: counts.some((c) => c > 255) ? '<u2' : '<u1', compression: 'gzip', chunks: [6], data: counts });
+    expect(h.ds['scalars/plant/tag_index/block_start']).toMatchObject({ dtype: '<i8', scaleoffset: 0, data: ['0'] });
+    expect(Object.keys(h.ds).filter((k) => k.startsWith('scalars/plant/tag_index/')).sort()).toEqual(['block_start', 'count'].map((c) => `scalars/plant/tag_index/${c}`));
+    // the documented h5py snippet (docs/file-layout.md) finds each tag's rows
+    expect(h.oneTag).toEqual(Object.fromEntries([0, 2, 5].map((id) => [String(id), order.filter((i) => s.tag[i] === id).map((i) => s.value[i])])));
     expect(h.ds['scalars/plant/tags/id']!.data).toEqual([0, 2, 5]);
     expect(h.ds['scalars/plant/tags/name']!.data).toEqual(['temp', 'p', 'valve_é']);
     expect(h.ds['scalars/plant/tags/unit']!.data).toEqual(['degC', 'bar', '']);
@@ -210,7 +219,7 @@ describe('writeSegmentSync: the layout, read back by h5py', () => {
 
   it('h5ls -r and h5dump -H -p (native HDF5 tools) read it, filters shown', () => {
     const ls = execFileSync('h5ls', ['-r', file], { encoding: 'utf8' });
-    for (const p of ['/records/timestamp', '/wave_pool', '/scalars/plant/tag_index/start', '/scalars/plant/tags/name', '/streams/ch0/wave_pool', '/tables/fft/bin']) expect(ls).toContain(p);
+    for (const p of ['/records/timestamp', '/wave_pool', '/scalars/plant/tag_index/count', '/scalars/plant/tag_index/block_start', '/scalars/plant/tags/name', '/streams/ch0/wave_pool', '/tables/fft/bin']) expect(ls).toContain(p);
     const dump = execFileSync('h5dump', ['-H', '-p', '-d', '/scalars/plant/timestamp_ns', '-d', '/scalars/plant/value', file], { encoding: 'utf8' });
     expect(dump).toMatch(/SCALEOFFSET/);
     expect(dump).toMatch(/COMPRESSION DEFLATE \{ LEVEL 1 \}/);

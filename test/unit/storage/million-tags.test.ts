@@ -3,7 +3,7 @@ import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-wri
 import { simScalarOptions, simScalarTags } from '../../../src/instruments/sim-scalar.ts';
 import { LiveHub } from '../../../src/live/live-hub.ts';
 import { scalarSchema } from '../../../src/schema/scalar.ts';
-import { py } from '../../helpers/h5py.ts';
+import { ONE_TAG_PY, py } from '../../helpers/h5py.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 
 describe('a million tags', () => {
@@ -18,14 +18,16 @@ describe('a million tags', () => {
         runId: 'm', index: 0, software: 't', configJson: '{}', lineageJson: '{}', t0UnixNs: 0n, walSeqLast: 0n, waves: [], tables: [],
         scalars: [{ stream: 'big', tags, timestampNs: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), tag: Uint32Array.from({ length: n }, (_, i) => i * 99_999), value: new Float64Array(n).fill(1.5), quality: new Uint8Array(n) }],
       });
-      const r = py<{ n: number; last: string; tag: number[] }>(
+      // 10 of 900k ids with points: the sparse index is the smaller (docs/file-layout.md).
+      const r = py<{ n: number; last: string; layout: string; tag: number[]; one: number[] }>(
         `import h5py, json, sys
+${ONE_TAG_PY}
 f = h5py.File(sys.argv[1] + '/seg-000000.h5')
 g = f['scalars/big']
-print(json.dumps({'n': len(g['tags/name']), 'last': g['tags/name'][-1].decode(), 'tag': g['tag_index/tag'][:3].tolist()}))`,
+print(json.dumps({'n': len(g['tags/name']), 'last': g['tags/name'][-1].decode(), 'layout': g['tag_index'].attrs['layout'], 'tag': g['tag_index/tag'][:3].tolist(), 'one': one_tag(g, 199998, 0, 10).tolist() + one_tag(g, 5, 0, 10).tolist()}))`,
         [t.dir],
       );
-      expect(r).toEqual({ n: 1_000_000, last: 'tag999999', tag: [0, 99999, 199998] });
+      expect(r).toEqual({ n: 1_000_000, last: 'tag999999', layout: 'sparse', tag: [0, 99999, 199998], one: [1.5] });
     } finally {
       t.cleanup();
     }

@@ -11,7 +11,7 @@ import type { StreamBatch, StreamInfo, WaveBatch } from '../../../src/schema/bat
 import type { RunInfo } from '../../../src/pipeline/types.ts';
 import { walSegments } from '../../../src/storage/wal/wal-reader.ts';
 import { concatScalar } from '../../helpers/scalar.ts';
-import { h5dump } from '../../helpers/h5py.ts';
+import { h5dump, tagIndexRows } from '../../helpers/h5py.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 import { openRun } from '../../../src/query/open-run.ts';
 
@@ -58,8 +58,7 @@ function stored(dir: string) {
     if (d.datasets[`${sc}/value`]) {
       acc.ts.push(...(d.datasets[`${sc}/timestamp_ns`] as number[]));
       // No per-point tag column: tag k of the index names rows [start, start+count).
-      const ix = (c: string) => d.datasets[`${sc}/tag_index/${c}`] as number[];
-      const [tags, start, count] = [ix('tag'), ix('start'), ix('count')];
+      const { tag: tags, start, count } = tagIndexRows(d, sc);
       expect(d.datasets[`${sc}/tag`]).toBeUndefined();
       tags.forEach((tg, k) => {
         expect(start[k]).toBe(k === 0 ? 0 : start[k - 1]! + count[k - 1]!); // contiguous, in tag order
@@ -121,7 +120,7 @@ describe('StorageSink', () => {
     expect(d.attrs['records']).toMatchObject({ NX_class: 'NXdata', signal: 'event_length' });
     expect(d.attrs['wave_pool']).toMatchObject({ global_offset: 0, units: 'ADC counts' });
     // Tag index: one tag's rows are [start, start+count), each of them tag 7's (from the source).
-    const idx = { tag: d.datasets['scalars/plant.tags/tag_index/tag'] as number[], start: d.datasets['scalars/plant.tags/tag_index/start'] as number[], count: d.datasets['scalars/plant.tags/tag_index/count'] as number[] };
+    const idx = tagIndexRows(d, 'scalars/plant.tags');
     const k = idx.tag.indexOf(7);
     const rows = exp.tag.slice(idx.start[k]!, idx.start[k]! + idx.count[k]!);
     expect(rows.every((x) => x === 7)).toBe(true);
