@@ -94,9 +94,9 @@ export const configSchema = z
         /** Seconds of data per HDF5 segment. */
         epoch_s: z.number().positive().default(60),
         /**
-         * A segment is cut early when its epoch holds this many MiB. Default: 32, raised to hold
-         * ~3 points per tag of the largest scalar stream (64 MiB at 1M tags), so the per-segment
-         * tag index stays near 1 byte a point. Memory holds about three epochs.
+         * A segment is cut early when its epoch holds this many MiB. Default: 32, whatever the
+         * number of tags (the dense tag index costs ~0.3 bytes per tag). Memory holds about three
+         * epochs.
          */
         epoch_mib: z.number().positive().optional(),
         /** HDF5 segment writer threads: segments are CPU-bound; 2 on a machine with spare cores. */
