@@ -3,10 +3,13 @@
  * (p50/p95), and what viewers cost the daemon's ingest. For the latter, each rep starts a daemon
  * ingesting as fast as it can and two viewer processes connected to it (1 viewer, 10 viewers), then
  * switches their subscriptions so that windows with 0, 1 and 10 viewers alternate second by second;
- * per window: points/s, the daemon process's CPU per point (process.cpuUsage: user + system, every
- * thread) and the CPU LiveHub spent serving viewers. Ratios are taken within a cycle of three
- * adjacent windows. CPU per point without / with viewers is the ingest rate the daemon reaches on
- * the same CPU; the throughput ratio also carries whatever else the machine runs. The daemon is
+ * per window: points/s (wall clock), the daemon process's CPU time per million points ingested
+ * (process.cpuUsage over the window: user + system, every thread of the daemon; viewers are other
+ * processes) and the time LiveHub spent serving viewers. Ratios are taken within a cycle of three
+ * adjacent windows, then the median over every cycle of every rep. CPU per M points with / without
+ * viewers is the viewers' cost on the daemon (1.02 = 2 % more CPU per point, i.e. 2 % fewer points
+ * per core): on a shared machine it is far steadier than the wall-clock rate ratio, which also
+ * carries whatever else the machine runs at the moment. The daemon is
  * pinned to core 0 and the viewer processes (standing in for remote browsers) to core 1 (taskset).
  * `BENCH_REPS=5 node bin/run-ts.js test/bench/live.bench.ts` (BENCH_REPS, BENCH_CYCLES per rep (6),
  * BENCH_WINDOW_MS, BENCH_SECONDS of latency sampling per rep, BENCH_PIN=0 to not pin).
@@ -39,15 +42,16 @@ if (PIN) execFileSync('taskset', ['-a', '-p', '-c', String(DAEMON_CORE), String(
 interface Window {
   /** Points/s through the manager to the null sink (wall clock). */
   rate: number;
-  /** Daemon process CPU (user + system, every thread: process.cpuUsage) per point, ns. */
+  /** Daemon process CPU (user + system, every thread: process.cpuUsage) per point, ns (= ms per million points). */
   cpuNsPerPoint: number;
   /** The system (kernel) part of it, ns. */
   sysNsPerPoint: number;
   /** Daemon process CPU over wall time (1 = one core busy all the time). */
   cpuShare: number;
   /**
-   * CPU time the daemon spent serving viewers (LiveHub.serveCpuMs: building each view's frame and
-   * handing it to every viewer, the server encoding it once and sending it to each) over its CPU time.
+   * Time the daemon spent serving viewers (LiveHub.serveMs: building each view's frame and handing
+   * it to every viewer, the server encoding it once and sending it to each; synchronous on the
+   * daemon's main thread, timed per tick) over its CPU time.
    */
   serveShare: number;
   /** Frames sent per second (all viewers together). */
@@ -134,7 +138,7 @@ async function ingestRep(cycles: number, rotate: number): Promise<Array<Record<n
       select(v);
       await sleep(SETTLE_MS);
       const r0 = sink.rows;
-      const s0 = hub.serveCpuMs;
+      const s0 = hub.serveMs;
       const f0 = server.stats().sent_frames;
       const v0 = procs[1]!.cpu() + procs[10]!.cpu();
       const c0 = process.cpuUsage();
@@ -149,7 +153,7 @@ async function ingestRep(cycles: number, rotate: number): Promise<Array<Record<n
         cpuNsPerPoint: (cpu * 1e9) / rows,
         sysNsPerPoint: (cu.system * 1e3) / rows,
         cpuShare: cpu / wall,
-        serveShare: (hub.serveCpuMs - s0) / 1000 / cpu,
+        serveShare: (hub.serveMs - s0) / 1000 / cpu,
         framesPerSecond: (server.stats().sent_frames - f0) / wall,
         viewerCpuShare: (procs[1]!.cpu() + procs[10]!.cpu() - v0) / wall,
       };
@@ -212,13 +216,21 @@ try {
     const med = (v: number, f: keyof Window) => median(got.map((c) => c[v]![f]));
     console.log(
       `  rep ${rep + 1} (medians of ${got.length} windows each): ` +
-        VIEWERS.map((v) => `${v} viewers ${mps(med(v, 'rate'))} M/s, ${med(v, 'cpuNsPerPoint').toFixed(1)} ns/point (sys ${med(v, 'sysNsPerPoint').toFixed(1)}), ${med(v, 'cpuShare').toFixed(2)} cores, serving ${pct(med(v, 'serveShare'))}`).join('; '),
+        VIEWERS.map((v) => `${v} viewers ${mps(med(v, 'rate'))} M/s, CPU ${med(v, 'cpuNsPerPoint').toFixed(1)} ms per M points (sys ${med(v, 'sysNsPerPoint').toFixed(1)}), ${med(v, 'cpuShare').toFixed(2)} cores, serving ${pct(med(v, 'serveShare'))}`).join('; ') +
+        `; with/without (median of cycle ratios): rate ${[1, 10].map((n) => r3(median(got.map((c) => c[n]!.rate / c[0]!.rate)))).join(' / ')}, CPU per M points ${[1, 10].map((n) => r3(median(got.map((c) => c[n]!.cpuNsPerPoint / c[0]!.cpuNsPerPoint)))).join(' / ')}`,
     );
   }
   const field = (v: number, f: keyof Window) => cycles.map((c) => c[v]![f]);
-  /** Per cycle: the rate with n viewers over the rate without, and CPU per point without over with n. */
+  /** Per cycle: the rate with n viewers over the rate without, and CPU per point with n over without. */
   const rateRatio = (n: number) => cycles.map((c) => c[n]!.rate / c[0]!.rate);
-  const costRatio = (n: number) => cycles.map((c) => c[0]!.cpuNsPerPoint / c[n]!.cpuNsPerPoint);
+  const costRatio = (n: number) => cycles.map((c) => c[n]!.cpuNsPerPoint / c[0]!.cpuNsPerPoint);
+  // Plainly, before the table: the two figures of the 2 % goal side by side.
+  for (const n of [1, 10]) {
+    console.log(
+      `  ${String(n).padStart(2)} viewer(s) vs none, median over ${cycles.length} cycles: wall-clock rate ratio ${r3(median(rateRatio(n)))} (goal >= 0.98); ` +
+        `daemon CPU per M points ratio ${r3(median(costRatio(n)))} (goal <= 1.02; ${median(field(n, 'cpuNsPerPoint')).toFixed(1)} vs ${median(field(0, 'cpuNsPerPoint')).toFixed(1)} ms per M points, ratio of medians ${r3(median(field(n, 'cpuNsPerPoint')) / median(field(0, 'cpuNsPerPoint')))})`,
+    );
+  }
   const lats = (await repeat(REPS, () => latency(), 0)).flat().sort((a, b) => a - b);
   const q = (p: number) => lats[Math.min(lats.length - 1, Math.floor(p * lats.length))]!;
   const ns = (x: number) => x.toFixed(2);
@@ -234,14 +246,14 @@ try {
         goal: '>= 0.98',
       },
       {
-        measure: `daemon CPU per ingested point with ${n} viewer${n > 1 ? 's' : ''} (process.cpuUsage: user+sys, all threads; ratio: no-viewer cost / this cost, the ingest rate reached on the same CPU)`,
-        value: `${spread(field(n, 'cpuNsPerPoint'), ns)} ns`,
-        reference: `no viewer: ${spread(field(0, 'cpuNsPerPoint'), ns)} ns`,
+        measure: `daemon CPU per M points ingested with ${n} viewer${n > 1 ? 's' : ''} (process.cpuUsage over the window: user+sys, all daemon threads; ratio: with / without viewers, in the same cycle)`,
+        value: `${spread(field(n, 'cpuNsPerPoint'), ns)} ms`,
+        reference: `no viewer: ${spread(field(0, 'cpuNsPerPoint'), ns)} ms`,
         ratio: spread(costRatio(n), r3),
-        goal: '>= 0.98',
+        goal: '<= 1.02',
       },
       {
-        measure: `daemon CPU spent serving ${n} viewer${n > 1 ? 's' : ''} (frame build + IPC encode + sends, timed per tick in LiveHub) / the daemon's CPU; ratio: 1 - share`,
+        measure: `daemon time spent serving ${n} viewer${n > 1 ? 's' : ''} (frame build + IPC encode + sends, timed per tick in LiveHub: serve_ms) / the daemon's CPU; ratio: 1 - share`,
         value: `${spread(field(n, 'serveShare'), pct)}`,
         reference: `${median(field(n, 'framesPerSecond')).toFixed(0)} frames/s sent; daemon CPU ${spread(field(n, 'cpuShare'), (x) => x.toFixed(2))} cores`,
         ratio: spread(field(n, 'serveShare').map((x) => 1 - x), (x) => x.toFixed(4)),
