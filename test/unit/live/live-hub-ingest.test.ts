@@ -157,6 +157,39 @@ describe('LiveHub ingest', () => {
     });
   }
 
+  it('batches with tags in id order (found by arithmetic) and nearly so (scanned) give the same rings', async () => {
+    const hub = hubWithBig();
+    const f = new Feeder(hub);
+    const ids = [0, 5, 998, 999];
+    const frames: LiveFrame[] = [];
+    const sub = hub.stream$(info.name, { tags: ids.map((i) => `g${i}`), pixels: 5000, intervalMs: 20 }).subscribe((fr) => frames.push(fr));
+    let phase = 0;
+    const inOrder = (rows: number) => {
+      const p0 = phase;
+      f.push(rows, (i) => (p0 + i) % TAGS);
+      phase = (p0 + rows) % TAGS;
+    };
+    inOrder(2500); // from id 0, two and a half rounds
+    inOrder(1); // a single row
+    inOrder(999); // phase 501 .. wraps to 499
+    inOrder(3); // phase 500 ..
+    expect(hub.inOrderBatches).toBe(4);
+    // Not in order: one row swapped, a row beyond the ids, a short table order mismatch.
+    f.push(2000, (i) => (i === 1500 ? 999 : i === 1999 ? 1500 : i % TAGS));
+    f.push(1200, (i) => (i === 5 ? 5000 : (i + 3) % TAGS));
+    f.push(10, (i) => 990 + i); // ids 990..999 in order (still in order: counts)
+    expect(hub.inOrderBatches).toBe(5);
+    await new Promise((res) => setTimeout(res, 60));
+    sub.unsubscribe();
+    const frame = frames[frames.length - 1]!;
+    for (const id of ids) {
+      const p = f.points.get(id)!;
+      const got = series(frame, id);
+      expect(got.t).toEqual(p.t);
+      expect(got.max).toEqual(p.v);
+    }
+  });
+
   it('a second viewer of other tags joining later: each ring starts at its own subscription', async () => {
     const hub = hubWithBig();
     const f = new Feeder(hub);
