@@ -163,6 +163,11 @@ export class LiveHub {
   /** Batches whose watched points were found by arithmetic: their tags in id order (inIdOrder). */
   inOrderBatches = 0;
   /**
+   * Time spent in `push`, ms (wall, two clock reads per batch): the ingest side of the live view,
+   * whose growth with viewers (ring feeding) is, with `serveMs`, what viewers cost the daemon.
+   */
+  pushMs = 0;
+  /**
    * Time spent serving viewers, ms: building frames and handing them to every viewer (in the
    * server: encoding once, sending to each), timed per tick with performance.now() (wall time of
    * synchronous work on this thread). Besides this, viewers only make `push` scan each batch of a
@@ -217,12 +222,14 @@ export class LiveHub {
   push(sb: StreamBatch): void {
     const st = this.states.get(sb.stream);
     if (!st) return;
+    const t0 = performance.now();
     this.pushedBatches++;
     this.pushedRows += sb.batch.numRows;
     if (st.kind === 'scalar' && sb.kind === 'scalar') this.pushScalar(st, sb);
     else if (st.kind === 'waveform' && sb.kind === 'waveform') this.pushWave(st, sb);
     else if (st.kind === 'table' && sb.kind === 'table') st.latest = sb.batch; // by reference: newest only
     st.version++;
+    this.pushMs += performance.now() - t0;
   }
 
   /**
@@ -515,6 +522,6 @@ export class LiveHub {
         pending += s.pendingRows;
       }
     }
-    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings, view_ticks: this.ticks, serve_ms: Math.round(this.serveMs * 1000) / 1000, pending_rows: pending };
+    return { pushed_batches: this.pushedBatches, pushed_rows: this.pushedRows, trend_rings: rings, view_ticks: this.ticks, serve_ms: Math.round(this.serveMs * 1000) / 1000, push_ms: Math.round(this.pushMs * 1000) / 1000, pending_rows: pending };
   }
 }
