@@ -139,17 +139,17 @@ const RING_POINTS = 20_000;
  * more tags than that a fold reads every row, as pushing them one by one did).
  */
 const FOLD_ROWS_MIN = 1 << 18;
+const FOLD_ROWS_MAX = 1 << 20;
 /** Up to this many watched tags in a stream, a batch is searched tag by tag (feedRings). */
 const FEW_WATCHED = 4;
 /** Fewest tag ids for which batches are checked for tags in id order (inIdOrder). */
 const MIN_PERIOD = 64;
-const FOLD_ROWS_MAX = 1 << 20;
 
 /**
  * The live-view engine behind the live-view actor. `push` runs on the acquisition thread and
- * only keeps the newest data: last value per tag (folded in lazily, see pushScalar), bounded trend
- * rings for tags someone watches, the latest waveform per channel. Viewers get rxjs Observables sampled every `intervalMs` and
- * min/max-decimated to `pixels`, so a million-point trend or a 1 MS waveform fits a screen with
+ * only keeps the newest data: last value per tag (folded in lazily, see pushScalar), bounded
+ * trend rings for tags someone watches, the latest waveform per channel. Viewers get rxjs
+ * Observables sampled every `intervalMs` and min/max-decimated to `pixels`, so a million-point trend or a 1 MS waveform fits a screen with
  * its peaks, and nothing is queued per viewer here.
  */
 export class LiveHub {
@@ -236,8 +236,8 @@ export class LiveHub {
    * Per batch, no work per point unless a viewer watches a tag of this stream: the batch's columns
    * are only queued (by reference) for the last values, folded in later (foldLastValues) newest
    * first, where a fold stops as soon as every tag has been seen, so it reads a few rows per tag
-   * rather than every row. While tags are watched, the batch is scanned once for their points
-   * (a byte lookup per row, whatever the number of viewers) and those are written into their rings.
+   * rather than every row. While tags are watched, the batch is searched once for their points
+   * (feedRings, whatever the number of viewers) and those are written into their rings.
    */
   private pushScalar(st: ScalarState, sb: StreamBatch): void {
     const c = scalarColumns(sb.batch);
