@@ -28,6 +28,8 @@ import { LiveHub } from '../../src/live/live-hub.ts';
 import { startServer } from '../../src/live/server.ts';
 import { connectLive } from '../../src/live/client.ts';
 import { NullSink } from '../../src/sinks/null-sink.ts';
+import { makeScalarBatch, scalarSchema } from '../../src/schema/scalar.ts';
+import type { StreamBatch, StreamInfo } from '../../src/schema/batch.ts';
 import { envInt, median, printTable, repeat } from './harness.ts';
 
 const SECONDS = envInt('BENCH_SECONDS', 4);
@@ -207,6 +209,58 @@ async function latency(): Promise<number[]> {
   return lat;
 }
 
+/**
+ * LiveHub.push alone, in this process (no daemon, no sockets): ns per point for 10,000 tags in
+ * 65,536-row batches, with 0, 1 and 3 tags watched by a (silent) view, tags in id order (as the
+ * simulator writes them) or drawn at random. 32 batches (42 MB) pushed round and round, so their
+ * columns come from memory rather than cache, as in the daemon. Median of 7 passes.
+ */
+function hubPushCost(): Array<{ order: string; watched: number; ns: number }> {
+  const TAGS = 10_000;
+  const ROWS = 65_536;
+  const info: StreamInfo = {
+    name: 'p.tags',
+    kind: 'scalar',
+    schema: scalarSchema,
+    lineage: { plugin: 'bench', version: '1', optionsHash: '', inputs: [] },
+    tags: Array.from({ length: TAGS }, (_, i) => ({ id: i, name: `tag${i}`, unit: 'V', type: 'float64' as const })),
+  };
+  const out: Array<{ order: string; watched: number; ns: number }> = [];
+  for (const order of ['in id order', 'random']) {
+    let g = 0;
+    let s = 12345;
+    const batches: StreamBatch[] = Array.from({ length: 32 }, () => {
+      const timestampNs = new BigInt64Array(ROWS);
+      const tag = new Uint32Array(ROWS);
+      const value = new Float64Array(ROWS);
+      for (let i = 0; i < ROWS; i++, g++) {
+        s ^= s << 13;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        timestampNs[i] = 1_700_000_000_000_000_000n + BigInt(g) * 1000n;
+        tag[i] = order === 'random' ? (s >>> 0) % TAGS : g % TAGS;
+        value[i] = Math.sin(g);
+      }
+      return { kind: 'scalar', stream: 'p.tags', batch: makeScalarBatch({ timestampNs, tag, value, quality: new Uint8Array(ROWS) }) };
+    });
+    for (const watched of [0, 1, 3]) {
+      const hub = new LiveHub();
+      hub.addStream(info);
+      const view = watched ? hub.stream$('p.tags', { tags: ['tag1', 'tag2', 'tag3'].slice(0, watched), intervalMs: 3_600_000 }).subscribe() : null;
+      for (let r = 0; r < 2; r++) for (const b of batches) hub.push(b);
+      const passes: number[] = [];
+      for (let r = 0; r < 7; r++) {
+        const t = performance.now();
+        for (const b of batches) hub.push(b);
+        passes.push(((performance.now() - t) * 1e6) / (batches.length * ROWS));
+      }
+      view?.unsubscribe();
+      out.push({ order, watched, ns: median(passes) });
+    }
+  }
+  return out;
+}
+
 /** "median (min–max)" of xs, each shown by `f`. */
 const spread = (xs: number[], f: (x: number) => string): string => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
 const mps = (x: number) => (x / 1e6).toFixed(2);
@@ -218,6 +272,8 @@ try {
   console.log(
     `live ingest: ${PIN ? `daemon pinned to core ${DAEMON_CORE}, viewers to core ${VIEWER_CORE} (taskset)` : 'unpinned, viewers at nice 19'}; ${REPS} rep(s), a daemon each, x ${CYCLES} cycles x windows of ${WINDOW_MS} ms with 0 / 1 / 10 viewers subscribed`,
   );
+  const pushCost = hubPushCost();
+  console.log(`  LiveHub.push alone, ns per point (10,000 tags, 65,536-row batches; 0 / 1 / 3 tags watched): ${['in id order', 'random'].map((o) => `${o} ${pushCost.filter((c) => c.order === o).map((c) => c.ns.toFixed(2)).join(' / ')}`).join('; ')}`);
   await ingestRep(1, 0); // warm-up (JIT), discarded
   const cycles: Array<Record<number, Window>> = [];
   for (let rep = 0; rep < REPS; rep++) {
@@ -285,6 +341,11 @@ try {
         goal: '<= 2% (>= 0.98)',
       },
     ]),
+    {
+      measure: 'LiveHub.push alone (this process, no daemon): ns per point, 10,000 tags, 65,536-row batches, 0 / 1 / 3 tags watched',
+      value: ['in id order', 'random'].map((o) => `${o}: ${pushCost.filter((c) => c.order === o).map((c) => c.ns.toFixed(2)).join(' / ')}`).join('; '),
+      reference: '',
+    },
     {
       measure: 'CPU used (cores): daemon with 0 / 1 / 10 viewers; both viewer processes with 1 / 10 subscribed',
       value: `${VIEWERS.map((v) => median(field(v, 'cpuShare')).toFixed(2)).join(' / ')}; ${[1, 10].map((v) => median(field(v, 'viewerCpuShare')).toFixed(2)).join(' / ')}`,
