@@ -77,4 +77,30 @@ describe('FrameEncoder', () => {
     }
     expect(enc.allocate(new Schema([new Field('name', new Utf8(), false)]), 3)).toBeNull();
   });
+
+  it('prefixes for new row counts of a known schema are written without the writer, byte for byte the same', () => {
+    const enc = new FrameEncoder();
+    const scope = new Schema(
+      [new Field('channel', new Int16(), false), new Field('x_ns', new Float64(), false), new Field('min', new Float64(), false), new Field('max', new Float64(), false)],
+      new Map([['stream', 'r'], ['kind', 'scope']]),
+    );
+    // Row counts around the 8-byte padding of 2- and 4-byte columns, and large ones.
+    const counts = [1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 100, 799, 800, 801, 2400, 65_537];
+    for (const sc of [schema, scope]) {
+      for (const n of counts) {
+        const lay = enc.allocate(sc, n)!;
+        const cols = lay.columns;
+        for (let i = 0; i < n; i++) for (let c = 0; c < cols.length; c++) (cols[c] as Float64Array | Int16Array | Uint32Array)[i] = (i * (c + 3)) % 1000;
+        const b = makeBatch(sc, cols);
+        expect(Buffer.from(lay.bytes).equals(Buffer.from(arrowBytes(b)))).toBe(true);
+      }
+      // The same through encode, with new row counts again.
+      for (const n of [6, 7, 801, 803]) {
+        const b = makeBatch(sc, sc === schema ? [new Uint32Array(n).fill(2), new Float64Array(n).fill(1), new Float64Array(n), new Float64Array(n)] : [new Int16Array(n).fill(-3), new Float64Array(n).fill(1), new Float64Array(n), new Float64Array(n)]);
+        expect(Buffer.from(enc.encode(b)).equals(Buffer.from(arrowBytes(b)))).toBe(true);
+      }
+    }
+    // All but the first row count of each schema.
+    expect(enc.derivedPrefixes).toBe(2 * (counts.length + 4 - 1));
+  });
 });
