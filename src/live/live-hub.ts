@@ -47,7 +47,8 @@ const scopeSchema = (stream: string) =>
 interface ScalarState {
   kind: 'scalar';
   info: StreamInfo;
-  byName: Map<string, number>;
+  /** Tag id by name, made at the first subscription by name (a million tags: ~70 MB of Map). */
+  byName: Map<string, number> | null;
   /** Subscribers per tag id (refcount); a ring exists while > 0. */
   wanted: Uint16Array;
   /** 1 where `wanted` > 0: the ingest scan's lookup table (a byte per tag stays in L1 longer). */
@@ -190,7 +191,7 @@ export class LiveHub {
       this.states.set(info.name, {
         kind: 'scalar',
         info,
-        byName: new Map((info.tags ?? []).map((t) => [t.name, t.id])),
+        byName: null,
         wanted: new Uint16Array(n),
         watchedFlag: new Uint8Array(n),
         watched: 0,
@@ -439,7 +440,9 @@ export class LiveHub {
   }
 
   private watch(st: ScalarState, names: string[] | undefined, checkOnly = false): number[] {
-    const ids = (names ?? (st.info.tags ?? []).slice(0, 4).map((t) => t.name)).map((n) => {
+    // No names: the first four tags (no name map needed for those).
+    const ids = names === undefined ? (st.info.tags ?? []).slice(0, 4).map((t) => t.id) : names.map((n) => {
+      st.byName ??= new Map((st.info.tags ?? []).map((t) => [t.name, t.id]));
       const id = st.byName.get(n);
       if (id === undefined) throw new DaqError('DAQ_ERR_STREAM_UNKNOWN', `live view: stream "${st.info.name}" has no tag "${n}"`, { details: { stream: st.info.name, tag: n } });
       return id;
