@@ -33,7 +33,7 @@ import { envInt, median, printTable, repeat } from './harness.ts';
 
 const SECONDS = envInt('BENCH_SECONDS', 6);
 const REPS = envInt('BENCH_REPS', 3);
-/** storage.writer_threads for the scalar scenarios (BENCH_WRITER_THREADS, default 1). */
+/** storage.writer_threads for the scalar scenarios and the real-time RSS (BENCH_WRITER_THREADS; default: the config's default). */
 const WRITER_THREADS = envInt('BENCH_WRITER_THREADS', 1);
 /** BENCH_PARTS: which measurements (comma-separated; default all): scalar, latency, waveform, replay, rss. */
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'scalar,latency,waveform,replay,rss').split(','));
@@ -108,7 +108,13 @@ interface RssResult {
 async function realtimeRss(name: string, dir: string): Promise<RssResult> {
   const sc = SCENARIOS[name]!;
   const config = validateConfig(
-    { run: { out: dir }, instruments: [{ name: 'plant', type: 'sim-scalar', options: { ...sc, realtime: true } }], storage: { sinks: ['hdf5'] }, http: { enabled: false }, merge: { enabled: false } },
+    {
+      run: { out: dir },
+      instruments: [{ name: 'plant', type: 'sim-scalar', options: { ...sc, realtime: true } }],
+      storage: { sinks: ['hdf5'], ...(process.env['BENCH_WRITER_THREADS'] ? { writer_threads: WRITER_THREADS } : {}) },
+      http: { enabled: false },
+      merge: { enabled: false },
+    },
     'bench',
   );
   const samples: number[] = [];
