@@ -181,7 +181,7 @@ if (process.env['HDF5_BENCH_SWEEP']) {
     if (!f.create_dataset(args)) throw new Error(`create ${name} failed`);
   };
   const sweep: Row[] = [];
-  for (const chunk of [1 << 14, 1 << 16, 1 << 18, 1 << 20]) {
+  for (const chunk of [1 << 12, 1 << 13, 1 << 14, 1 << 16, 1 << 18, 1 << 20]) {
     for (const [tsF, vF] of [['deflate', 'raw'], ['scaleoffset', 'raw'], ['scaleoffset', 'deflate'], ['deflate', 'deflate']] as const) {
       const t0 = performance.now();
       const f = new h5wasm.File(p, 'w');

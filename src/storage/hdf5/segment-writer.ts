@@ -20,7 +20,7 @@ import type { FixedStrings } from './tag-table.ts';
  * faster write. Uncompressed `wave_pool` chunks of 2^16 samples (128 KiB) read a random 1000-sample
  * waveform in ~55 µs against ~165 µs at 2^20, at the same write speed.
  */
-export const CHUNKS = { scalar: 1 << 14, wavePool: 1 << 16, records: 1 << 16, table: 1 << 16 } as const;
+export const CHUNKS = { scalar: 1 << 12, wavePool: 1 << 16, records: 1 << 16, table: 1 << 16 } as const;
 /** Deflate level: 1 is 2-3x faster than 6 and within 2% of its size on these columns (measured). */
 export const DEFLATE_LEVEL = Number(process.env['DAQ_DEFLATE_LEVEL'] ?? 1);
 
