@@ -15,10 +15,15 @@
  *   a version 2 B-tree of one leaf (up to ~45 links), the links live in a fractal heap whose root
  *   is a direct block or an indirect block of direct blocks;
  * - datasets with a version 3 or 4 data layout message of class contiguous, no filter pipeline,
- *   no external storage, a simple dataspace and a fixed-point or IEEE float datatype.
+ *   no external storage, a simple dataspace and a fixed-point or IEEE float datatype;
+ * - external links (a segment's `/wave_pool` pointing into its pool file `wave-NNNNNN.h5`) on
+ *   the dataset's path, followed as libhdf5 does by default for a relative target: the target file
+ *   is resolved against the folder of the file holding the link (an absolute target as is), opened,
+ *   and the walk goes on there with the link's object path (at most {@link MAX_EXTERNAL_HOPS}
+ *   links; more is reported as a loop). {@link Located.file} names the file holding the bytes.
  *
  * Anything else (superblock 0/1 as h5py writes by default, v1 object headers, symbol-table
- * groups, deeper B-trees or heaps, soft or external links, chunked/compact/virtual layouts, filters,
+ * groups, deeper B-trees or heaps, soft links, chunked/compact/virtual layouts, filters,
  * shared datatypes) answers `{ kind: 'unsupported', reason }`, and the caller falls back to
  * h5wasm. Malformed metadata (bad signature or checksum, an address past the end of the file, a
  * message running out of its block, a truncated file) throws DAQ_ERR_HDF5 naming the file and
@@ -29,10 +34,13 @@
  * §IV.A.2.i, continuation §IV.A.2.q).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { DaqError } from '../errors.ts';
 
 export interface Located {
   kind: 'contiguous';
+  /** The file holding the raw bytes: the file asked for, unless an external link was followed. */
+  file: string;
   /** Absolute byte offset of the first element in the file. */
   offset: number;
   /** Bytes of raw data (elements × element size). */
@@ -56,6 +64,8 @@ const UNDEF = 0xffffffffffffffffn;
 const MAX_HEADER_BLOCK = 1 << 24;
 const MAX_BLOCKS = 4096;
 const MAX_DEPTH = 64;
+/** External links followed while resolving one path, at most. */
+export const MAX_EXTERNAL_HOPS = 8;
 
 const MSG = { nil: 0x00, dataspace: 0x01, linkInfo: 0x02, datatype: 0x03, link: 0x06, external: 0x07, layout: 0x08, filters: 0x0b, continuation: 0x10, symbolTable: 0x11 } as const;
 
@@ -292,11 +302,14 @@ function parseMessages(r: Reader, block: Uint8Array, from: number, to: number, a
   }
 }
 
+/** A link's target: an object header address in this file, or an object in another file. */
+type LinkTarget = { kind: 'hard'; addr: number } | { kind: 'external'; file: string; path: string };
+
 /**
- * A link message's target when its name is `want`: the object header address of a hard link,
- * `undefined` when the name differs. Soft and external links are unsupported.
+ * A link message's target when its name is `want`, `undefined` when the name differs. Soft links
+ * and user-defined link types are unsupported.
  */
-function matchLink(r: Reader, body: DataView, at: number, want: Uint8Array, where: string): number | undefined {
+function matchLink(r: Reader, body: DataView, at: number, want: Uint8Array, where: string): LinkTarget | undefined {
   const c = new Cursor(body, (w) => r.corrupt(`link message in ${where}: ${w}`, at));
   if (c.u8('version') !== 1) throw r.corrupt(`link message version (expected 1) in ${where}`, at);
   const flags = c.u8();
@@ -307,12 +320,26 @@ function matchLink(r: Reader, body: DataView, at: number, want: Uint8Array, wher
   const got = c.bytes(nameLen, 'link name');
   if (got.length !== want.length || got.some((b, i) => b !== want[i])) return undefined;
   const name = new TextDecoder().decode(want);
-  if (linkType !== 0) throw new NotSupported(`${where}/${name} is a ${linkType === 1 ? 'soft' : 'external'} link`);
-  return c.uint(8, 'object address');
+  if (linkType === 64) {
+    // External link: info length, then a version/flags byte and two null-terminated strings.
+    const len = c.u16('external link info length');
+    const info = c.bytes(len, 'external link info');
+    if (len < 1 || info[0]! >> 4 !== 0) throw new NotSupported(`${where}/${name}: external link info version ${info[0]! >> 4}`);
+    const z1 = info.indexOf(0, 1);
+    const z2 = z1 < 0 ? -1 : info.indexOf(0, z1 + 1);
+    if (z1 < 0 || z2 < 0) throw r.corrupt(`external link ${where}/${name}: target file and object path are not two null-terminated strings`, at);
+    const dec = new TextDecoder();
+    const file = dec.decode(info.subarray(1, z1));
+    const objPath = dec.decode(info.subarray(z1 + 1, z2));
+    if (file.length === 0) throw r.corrupt(`external link ${where}/${name}: empty target file name`, at);
+    return { kind: 'external', file, path: objPath };
+  }
+  if (linkType !== 0) throw new NotSupported(`${where}/${name} is a ${linkType === 1 ? 'soft' : `type ${linkType}`} link`);
+  return { kind: 'hard', addr: c.uint(8, 'object address') };
 }
 
-/** The object header address of the link `name` in the group whose header holds `messages`. */
-function findLink(r: Reader, messages: Message[], name: string, group: string): number | null {
+/** The target of the link `name` in the group whose header holds `messages`. */
+function findLink(r: Reader, messages: Message[], name: string, group: string): LinkTarget | null {
   const want = new TextEncoder().encode(name);
   for (const m of messages) {
     if (m.type === MSG.symbolTable) throw new NotSupported(`group ${group} is an old-style symbol-table group`);
@@ -327,8 +354,8 @@ function findLink(r: Reader, messages: Message[], name: string, group: string): 
   }
   for (const m of messages) {
     if (m.type !== MSG.link) continue;
-    const addr = matchLink(r, m.body, m.at, want, group);
-    if (addr !== undefined) return addr;
+    const target = matchLink(r, m.body, m.at, want, group);
+    if (target !== undefined) return target;
   }
   return null;
 }
@@ -350,7 +377,7 @@ function checkSumAt(r: Reader, b: Uint8Array, sumAt: number, at: number, what: s
  * version 2 B-tree of name hashes, only a single leaf is read) gives heap IDs; the link message
  * is read from the fractal heap (a direct root block, or a root indirect block of direct blocks).
  */
-function findDenseLink(r: Reader, heapAddr: number, indexAddr: number, want: Uint8Array, group: string): number | null {
+function findDenseLink(r: Reader, heapAddr: number, indexAddr: number, want: Uint8Array, group: string): LinkTarget | null {
   const fail = (at: number) => (w: string) => r.corrupt(`${group}: ${w}`, at);
   // Fractal heap header.
   const hh = readBlock(r, heapAddr, Math.min(r.size - heapAddr, 256), 'FRHP', 'fractal heap header');
@@ -410,8 +437,8 @@ function findDenseLink(r: Reader, heapAddr: number, indexAddr: number, want: Uin
     let len = 0;
     for (let i = offSize + lenSize; i > offSize; i--) len = len * 256 + id[i]!;
     const body = heapObject(r, { root: Number(root), rootRows, width, startSize, maxDirect, offSize, checksummed, heapAddr }, off, len, group);
-    const addr = matchLink(r, new DataView(body.buffer, body.byteOffset, body.byteLength), heapAddr, want, group);
-    if (addr !== undefined) return addr;
+    const target = matchLink(r, new DataView(body.buffer, body.byteOffset, body.byteLength), heapAddr, want, group);
+    if (target !== undefined) return target;
   }
   return null;
 }
@@ -495,19 +522,65 @@ function parseDatatype(r: Reader, m: Message, where: string): { dtype: string; s
   throw new NotSupported(`${where}: datatype class ${cls} (only integers and floats are read directly)`);
 }
 
-function locateIn(r: Reader, dsPath: string): Located {
-  const sb = readSuperblock(r);
-  const parts = dsPath.split('/').filter((s) => s.length > 0);
-  if (parts.length === 0 || parts.length > MAX_DEPTH) throw new NotSupported(`path ${JSON.stringify(dsPath)}`);
+/**
+ * Opens the target of an external link found in `from` (relative to `from`'s folder unless
+ * absolute); its descriptor is pushed to `opened` for the caller to close.
+ */
+function openExternal(from: Reader, target: string, link: string, opened: number[]): Reader {
+  const file = path.isAbsolute(target) ? target : path.join(path.dirname(from.file), target);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw new DaqError('DAQ_ERR_HDF5', `${from.file}: the external link ${link} points to ${JSON.stringify(target)}, but ${file} cannot be opened: ${(err as Error).message}`, {
+      cause: err,
+      details: { file: from.file, target: file },
+    });
+  }
+  opened.push(fd);
+  return new Reader(file, fd);
+}
+
+function splitPath(p: string): string[] {
+  const parts = p.split('/').filter((s) => s.length > 0);
+  if (parts.length > MAX_DEPTH) throw new NotSupported(`path ${JSON.stringify(p)} deeper than ${MAX_DEPTH}`);
+  return parts;
+}
+
+function locateIn(start: Reader, dsPath: string, opened: number[]): Located {
+  let r = start;
+  let sb = readSuperblock(r);
+  let parts = splitPath(dsPath);
+  if (parts.length === 0) throw new NotSupported(`path ${JSON.stringify(dsPath)}`);
   let addr = sb.root;
   let here = '';
-  for (const name of parts) {
+  let hops = 0;
+  for (let i = 0; i < parts.length; ) {
+    const name = parts[i]!;
     const msgs = readObjectHeader(r, addr);
     const next = findLink(r, msgs, name, here || '/');
     if (next === null) throw new NotSupported(`no link ${here}/${name} in the group's header`);
-    if (next === Number(UNDEF) || next >= r.size) throw r.corrupt(`link ${here}/${name} points to address ${next}, outside the file`);
-    addr = sb.base + next;
+    if (next.kind === 'external') {
+      const link = `${here}/${name}`;
+      if (++hops > MAX_EXTERNAL_HOPS) {
+        throw new DaqError('DAQ_ERR_HDF5', `${start.file}: resolving ${dsPath} followed more than ${MAX_EXTERNAL_HOPS} external links (a loop?), the last ${r.file}:${link} -> ${next.file}:${next.path}`, {
+          details: { file: start.file, target: next.file },
+        });
+      }
+      const rest = parts.slice(i + 1);
+      r = openExternal(r, next.file, link, opened);
+      sb = readSuperblock(r);
+      parts = [...splitPath(next.path), ...rest];
+      if (parts.length === 0 || parts.length > MAX_DEPTH) throw new NotSupported(`external link ${link} to ${next.file}:${next.path}`);
+      addr = sb.root;
+      here = '';
+      i = 0;
+      continue;
+    }
+    if (next.addr === Number(UNDEF) || next.addr >= r.size) throw r.corrupt(`link ${here}/${name} points to address ${next.addr}, outside the file`);
+    addr = sb.base + next.addr;
     here = `${here}/${name}`;
+    i++;
   }
   const msgs = readObjectHeader(r, addr);
   let shape: number[] | null = null;
@@ -556,18 +629,21 @@ function locateIn(r: Reader, dsPath: string): Located {
   if (n * type.size !== layout.bytes) {
     throw r.corrupt(`${here}: ${shape.join('×')} elements of ${type.size} bytes need ${n * type.size} bytes, the layout holds ${layout.bytes}`);
   }
-  return { kind: 'contiguous', offset: layout.offset, bytes: layout.bytes, shape, dtype: type.dtype, header: addr };
+  return { kind: 'contiguous', file: r.file, offset: layout.offset, bytes: layout.bytes, shape, dtype: type.dtype, header: addr };
 }
 
 /**
- * Where the raw data of the contiguous dataset `dsPath` lies in `file`: `{kind: 'contiguous',
- * offset, bytes, shape, dtype}`, or `{kind: 'unsupported', reason}` when the file or dataset uses
- * anything this reader does not handle (the caller then reads through h5wasm). Throws
- * DAQ_ERR_HDF5 naming the file when its metadata is malformed or truncated. `fd` reuses an open
- * descriptor of `file`.
+ * Where the raw data of the contiguous dataset `dsPath` lies: `{kind: 'contiguous', file,
+ * offset, bytes, shape, dtype}` (`file` is `file` itself, or the target of the external links
+ * followed), or `{kind: 'unsupported', reason}` when the file or dataset uses anything this
+ * reader does not handle (the caller then reads through h5wasm). Throws DAQ_ERR_HDF5 naming the
+ * file when its metadata is malformed or truncated, when an external link's target cannot be
+ * opened (naming both files) or when external links loop. `fd` reuses an open descriptor of
+ * `file`; the files opened on the way are closed before returning.
  */
 export function locateDataset(file: string, dsPath: string, fd?: number): Located | Unsupported {
   let own: number | undefined;
+  const opened: number[] = [];
   try {
     if (fd === undefined) {
       try {
@@ -576,12 +652,13 @@ export function locateDataset(file: string, dsPath: string, fd?: number): Locate
         throw new DaqError('DAQ_ERR_HDF5', `${file}: cannot open for reading: ${(err as Error).message}`, { cause: err, details: { file } });
       }
     }
-    return locateIn(new Reader(file, fd ?? own!), dsPath);
+    return locateIn(new Reader(file, fd ?? own!), dsPath, opened);
   } catch (err) {
     if (err instanceof NotSupported) return { kind: 'unsupported', reason: err.reason };
     if (err instanceof DaqError) throw err;
     throw new DaqError('DAQ_ERR_HDF5', `${file}: reading HDF5 metadata for ${dsPath} failed: ${(err as Error).message}`, { cause: err, details: { file } });
   } finally {
     if (own !== undefined) fs.closeSync(own);
+    for (const o of opened) fs.closeSync(o);
   }
 }

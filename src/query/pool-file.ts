@@ -20,6 +20,7 @@ export class PoolFile {
   private closed = false;
 
   private constructor(
+    /** The file holding the samples (the pool file when the dataset is an external link). */
     readonly file: string,
     /** Byte offset of sample 0 in the file. */
     readonly offset: number,
@@ -32,7 +33,10 @@ export class PoolFile {
   /**
    * The pool at `dsPath` in `file` when it is a contiguous 1-D little-endian uint16 dataset, else
    * null (chunked pools of older segments, anything the locator does not read): read those
-   * through h5wasm. Throws DAQ_ERR_HDF5 when the file's metadata is malformed or truncated.
+   * through h5wasm. An external link on the path (a segment's `/wave_pool` in its pool file
+   * `wave-NNNNNN.h5`) is followed: the samples are then read from the link's target file, whose
+   * identity is the one checked. Throws DAQ_ERR_HDF5 when the file's metadata is malformed or
+   * truncated, or a link's target is missing.
    */
   static open(file: string, dsPath: string): PoolFile | null {
     if (os.endianness() !== 'LE') return null;
@@ -45,7 +49,15 @@ export class PoolFile {
     try {
       const loc = locateDataset(file, dsPath, fd);
       if (loc.kind !== 'contiguous' || loc.dtype !== '<u2' || loc.shape.length !== 1) return null;
-      return new PoolFile(file, loc.offset, loc.shape[0]!, identity(fs.fstatSync(fd)));
+      if (loc.file === file) return new PoolFile(file, loc.offset, loc.shape[0]!, identity(fs.fstatSync(fd)));
+      // Followed an external link: the identity is that of the target file, the one read.
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(loc.file);
+      } catch (err) {
+        throw new DaqError('DAQ_ERR_HDF5', `${loc.file} (linked from ${file}:${dsPath}): cannot stat: ${(err as Error).message}`, { cause: err, details: { file: loc.file } });
+      }
+      return new PoolFile(loc.file, loc.offset, loc.shape[0]!, identity(st));
     } finally {
       fs.closeSync(fd);
     }

@@ -174,12 +174,18 @@ export async function openHdf5Source(file: string, options: Hdf5OpenOptions = {}
     }
     const src = new Hdf5SampleSource(file, h5, ds, path, dtype, length, shape, shape.length === 2 ? channel : undefined);
     // Direct reads when the bytes are contiguous, unfiltered and already in native (little-endian)
-    // order; h5-locate throws DAQ_ERR_HDF5 naming the file when the metadata is malformed.
-    const fd = fs.openSync(file, 'r');
+    // order; h5-locate throws DAQ_ERR_HDF5 naming the file when the metadata is malformed. When
+    // the dataset is an external link, the bytes are read from the link's target file.
+    let fd = fs.openSync(file, 'r');
     try {
       const loc = locateDataset(file, path, fd);
       const want = `<${dtype.startsWith('float') ? 'f' : dtype.startsWith('u') ? 'u' : 'i'}${meta.size}`;
       if (os.endianness() === 'LE' && loc.kind === 'contiguous' && loc.dtype === want && loc.shape.join() === shape.join()) {
+        if (loc.file !== file) {
+          const target = fs.openSync(loc.file, 'r');
+          fs.closeSync(fd);
+          fd = target;
+        }
         src.useDirect({ offset: loc.offset, size: meta.size, cols }, fd);
       } else fs.closeSync(fd);
     } catch (err) {
