@@ -51,13 +51,17 @@ export class PoolFile {
       if (loc.kind !== 'contiguous' || loc.dtype !== '<u2' || loc.shape.length !== 1) return null;
       if (loc.file === file) return new PoolFile(file, loc.offset, loc.shape[0]!, identity(fs.fstatSync(fd)));
       // Followed an external link: the identity is that of the target file, the one read.
-      let st: fs.Stats;
+      let target: number;
       try {
-        st = fs.statSync(loc.file);
+        target = fs.openSync(loc.file, 'r');
       } catch (err) {
-        throw new DaqError('DAQ_ERR_HDF5', `${loc.file} (linked from ${file}:${dsPath}): cannot stat: ${(err as Error).message}`, { cause: err, details: { file: loc.file } });
+        throw new DaqError('DAQ_ERR_HDF5', `${loc.file} (linked from ${file}:${dsPath}): cannot open for reading: ${(err as Error).message}`, { cause: err, details: { file: loc.file } });
       }
-      return new PoolFile(loc.file, loc.offset, loc.shape[0]!, identity(st));
+      try {
+        return new PoolFile(loc.file, loc.offset, loc.shape[0]!, identity(fs.fstatSync(target)));
+      } finally {
+        fs.closeSync(target);
+      }
     } finally {
       fs.closeSync(fd);
     }

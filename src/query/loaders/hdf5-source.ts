@@ -182,7 +182,12 @@ export async function openHdf5Source(file: string, options: Hdf5OpenOptions = {}
       const want = `<${dtype.startsWith('float') ? 'f' : dtype.startsWith('u') ? 'u' : 'i'}${meta.size}`;
       if (os.endianness() === 'LE' && loc.kind === 'contiguous' && loc.dtype === want && loc.shape.join() === shape.join()) {
         if (loc.file !== file) {
-          const target = fs.openSync(loc.file, 'r');
+          let target: number;
+          try {
+            target = fs.openSync(loc.file, 'r');
+          } catch (cause) {
+            throw new DaqError('DAQ_ERR_HDF5', `${loc.file} (linked from ${file}:${path}): cannot open for reading: ${(cause as Error).message}`, { cause, details: { file: loc.file } });
+          }
           fs.closeSync(fd);
           fd = target;
         }

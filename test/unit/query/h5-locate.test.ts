@@ -4,9 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaqError } from '../../../src/errors.ts';
 import { locateDataset, lookup3 } from '../../../src/query/h5-locate.ts';
 import type { Located } from '../../../src/query/h5-locate.ts';
+import { openHdf5Source } from '../../../src/query/loaders/hdf5-source.ts';
 import { openRun } from '../../../src/query/open-run.ts';
 import { PoolFile } from '../../../src/query/pool-file.ts';
+import { encodePoolHeader, POOL_DATA_OFFSET } from '../../../src/storage/hdf5/pool-header.ts';
 import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
+import h5wasm from 'h5wasm/node';
 import { allocRecordColumns } from '../../../src/schema/waveform.ts';
 import type { SegmentContent } from '../../../src/storage/segment.ts';
 import { py } from '../../helpers/h5py.ts';
@@ -183,6 +186,133 @@ print(json.dumps(True))
   });
 });
 
+describe('external links (a segment\'s /wave_pool in its pool file)', () => {
+  const d = tmpDir('daq-h5locate-ext-');
+  afterAll(() => d.cleanup());
+  const pool = (file: string, data: Uint16Array) =>
+    fs.writeFileSync(file, Buffer.concat([encodePoolHeader({ samples: BigInt(data.length), globalOffset: 0n, dtNs: 4, units: 'ADC counts' }), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  /** An h5wasm file whose links are `[group, name, target file, target path]`. */
+  const linking = (file: string, links: Array<[string, string, string, string]>) => {
+    const f = new h5wasm.File(file, 'w');
+    try {
+      f.create_attribute('run_id', 'x');
+      for (const [group, name, target, tpath] of links) {
+        let g: InstanceType<typeof h5wasm.Group> = f;
+        if (group !== '/') {
+          let at = '';
+          for (const part of group.split('/').filter((s) => s)) {
+            at += `/${part}`;
+            const e = f.get(at);
+            g = e instanceof h5wasm.Group ? e : f.create_group(at);
+          }
+        }
+        g.create_external_link(target, tpath, name);
+      }
+    } finally {
+      f.close();
+    }
+    return file;
+  };
+  const a = Uint16Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xffff);
+  const b = Uint16Array.from({ length: 50 }, (_, i) => 60000 + i);
+  let poolA: string;
+  let poolB: string;
+  beforeAll(() => {
+    fs.mkdirSync(path.join(d.dir, 'pools'));
+    poolA = path.join(d.dir, 'wave-000001.h5');
+    poolB = path.join(d.dir, 'pools', 'wave-000002.h5');
+    pool(poolA, a);
+    pool(poolB, b);
+  });
+  const expectError = (fn: () => unknown, ...what: Array<string | RegExp>) => {
+    let err: unknown;
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DaqError);
+    expect((err as DaqError).code).toBe('DAQ_ERR_HDF5');
+    for (const w of what) expect((err as DaqError).message).toMatch(w);
+  };
+
+  it('follows a root and a nested link, relative (to the linking file\'s folder) and absolute', () => {
+    const seg = linking(path.join(d.dir, 'seg-000001.h5'), [
+      ['/', 'wave_pool', 'wave-000001.h5', '/wave_pool'],
+      ['/streams/x', 'wave_pool', poolB, '/wave_pool'],
+      ['/streams/y', 'wave_pool', 'pools/wave-000002.h5', 'wave_pool'],
+      ['/streams/z', 'wave_pool', poolA, '/wave_pool'],
+    ]);
+    const la = { kind: 'contiguous', file: poolA, offset: POOL_DATA_OFFSET, bytes: 2 * a.length, shape: [a.length], dtype: '<u2' };
+    const lb = { kind: 'contiguous', file: poolB, offset: POOL_DATA_OFFSET, bytes: 2 * b.length, shape: [b.length], dtype: '<u2' };
+    expect(locateDataset(seg, '/wave_pool')).toMatchObject(la);
+    expect(locateDataset(seg, 'streams/x/wave_pool')).toMatchObject(lb);
+    expect(locateDataset(seg, 'streams/y/wave_pool')).toMatchObject(lb);
+    expect(locateDataset(seg, '/streams/z/wave_pool')).toMatchObject(la);
+    // Where h5py finds them (from another working directory).
+    const ref = h5pyOffsets(seg, ['wave_pool', 'streams/y/wave_pool']);
+    expect(ref['wave_pool']).toMatchObject({ offset: POOL_DATA_OFFSET, size: 2 * a.length, chunks: null });
+    expect(ref['streams/y/wave_pool']).toMatchObject({ offset: POOL_DATA_OFFSET, size: 2 * b.length });
+    // A path given relative to the working directory resolves the same way.
+    const rel = path.relative(process.cwd(), seg);
+    expect(locateDataset(rel, 'wave_pool')).toMatchObject({ ...la, file: path.join(path.dirname(rel), 'wave-000001.h5') });
+    // A link to a group, then on into it: the rest of the path continues in the target file.
+    const outer = linking(path.join(d.dir, 'outer.h5'), [['/', 'seg', 'seg-000001.h5', '/streams']]);
+    expect(locateDataset(outer, 'seg/x/wave_pool')).toMatchObject(lb);
+    // No such object in the target: unsupported (h5wasm then reports it).
+    const nope = linking(path.join(d.dir, 'nope.h5'), [['/', 'wave_pool', 'wave-000001.h5', '/nope']]);
+    expect(locateDataset(nope, 'wave_pool')).toMatchObject({ kind: 'unsupported' });
+  });
+
+  it('PoolFile and the HDF5 trace loader read the samples through the link, from the pool file', async () => {
+    const seg = path.join(d.dir, 'seg-000001.h5');
+    const p = PoolFile.open(seg, 'wave_pool')!;
+    expect(p.file).toBe(poolA);
+    expect(p.length).toBe(a.length);
+    expect([...p.read(1000, 1005)]).toEqual([...a.subarray(1000, 1005)]);
+    expect([...p.read(2990, 3000)]).toEqual([...a.subarray(2990, 3000)]);
+    p.close();
+    const q = PoolFile.open(seg, 'streams/y/wave_pool')!;
+    expect([...q.read(0, 50)]).toEqual([...b]);
+    q.close();
+    const src = await openHdf5Source(seg, { dataset: '/streams/x/wave_pool' });
+    try {
+      expect(src.direct).toMatchObject({ offset: POOL_DATA_OFFSET, size: 2 });
+      const out = new Uint16Array(10);
+      await src.readInto(40, 10, out);
+      expect([...out]).toEqual([...b.subarray(40, 50)]);
+    } finally {
+      src.closeSync();
+    }
+    // The identity checked is the pool file's: replacing it is refused.
+    const copyDir = path.join(d.dir, 'copy');
+    fs.mkdirSync(copyDir);
+    fs.copyFileSync(poolA, path.join(copyDir, 'wave-000001.h5'));
+    const seg2 = linking(path.join(copyDir, 'seg.h5'), [['/', 'wave_pool', 'wave-000001.h5', '/wave_pool']]);
+    const r = PoolFile.open(seg2, 'wave_pool')!;
+    fs.appendFileSync(path.join(copyDir, 'wave-000001.h5'), Buffer.alloc(2));
+    expectError(() => r.read(0, 1), 'replaced or modified', path.join(copyDir, 'wave-000001.h5'));
+    r.close();
+  });
+
+  it('a missing target names both files; a loop is reported', () => {
+    const seg = linking(path.join(d.dir, 'dangling.h5'), [['/streams/x', 'wave_pool', 'wave-999999.h5', '/wave_pool']]);
+    expectError(() => locateDataset(seg, 'streams/x/wave_pool'), seg, path.join(d.dir, 'wave-999999.h5'), /external link \/streams\/x\/wave_pool/);
+    expectError(() => PoolFile.open(seg, 'streams/x/wave_pool'), seg, 'wave-999999.h5');
+    const absent = linking(path.join(d.dir, 'dangling-abs.h5'), [['/', 'wave_pool', '/nonexistent/dir/wave-000001.h5', '/wave_pool']]);
+    expectError(() => locateDataset(absent, 'wave_pool'), absent, '/nonexistent/dir/wave-000001.h5');
+    // a.h5:/x -> b.h5:/x -> a.h5:/x ...
+    const la = linking(path.join(d.dir, 'loop-a.h5'), [['/', 'x', 'loop-b.h5', '/x']]);
+    linking(path.join(d.dir, 'loop-b.h5'), [['/', 'x', 'loop-a.h5', '/x']]);
+    expectError(() => locateDataset(la, 'x'), la, /more than 8 external links \(a loop\?\)/);
+    const self = linking(path.join(d.dir, 'loop-self.h5'), [['/g', 'x', 'loop-self.h5', '/g/x']]);
+    expectError(() => locateDataset(self, 'g/x'), self, /loop/);
+    // A few hops through a group that links to itself are not a loop: /g/y -> /g, so g/y/y/y is /g.
+    const hops = linking(path.join(d.dir, 'hops.h5'), [['/g', 'y', 'hops.h5', '/g']]);
+    expect(locateDataset(hops, 'g/y/y/y')).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('not a dataset') });
+  });
+});
+
 describe('malformed or truncated files: a clear error naming the file, never a wrong read', () => {
   const d = tmpDir('daq-h5locate-bad-');
   afterAll(() => d.cleanup());
@@ -249,7 +379,7 @@ describe('malformed or truncated files: a clear error naming the file, never a w
         const r = locateDataset(p, 'streams/aux/wave_pool');
         if (r.kind === 'unsupported') outcomes.unsupported++;
         else {
-          expect(r).toEqual(truth); // the flipped byte was outside what the locator reads
+          expect(r).toEqual({ ...truth, file: p }); // the flipped byte was outside what the locator reads
           outcomes.same++;
         }
       } catch (e) {
