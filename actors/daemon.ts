@@ -235,6 +235,7 @@ export class Daemon {
           new StorageSink({
             epochS: cfg.storage.epoch_s,
             epochMiB: cfg.storage.epoch_mib,
+            poolMiB: cfg.storage.pool_mib,
             writerThreads: cfg.storage.writer_threads,
             recordsStream: cfg.merge.output,
             wal: { segmentBytes: cfg.storage.wal.segment_mib * 1024 * 1024, groupCommitMs: cfg.storage.wal.group_commit_ms, durability: cfg.storage.wal.durability },

@@ -32,7 +32,8 @@ export async function inspectRun(dir: string): Promise<RunSummary> {
       dir,
       run_id: run.attrs['run_id'],
       segments: run.segmentPaths.length,
-      bytes: run.segmentPaths.reduce((a, p) => a + fs.statSync(p).size, 0),
+      // Segments and the waveform pool files they link (wave_pool-NNNNNN.<stream>.h5).
+      bytes: files.filter((f) => /^(seg-\d{6}|wave_pool-\d{6}\..+)\.h5$/.test(f)).reduce((a, f) => a + fs.statSync(path.join(dir, f)).size, 0),
       records: {
         count: n,
         channels: [...new Set(c.channel)].sort((a, b) => a - b),

@@ -99,6 +99,12 @@ export const configSchema = z
          * epochs.
          */
         epoch_mib: z.number().positive().optional(),
+        /**
+         * A segment is also cut when its waveform samples reach this many MiB. Samples are not held
+         * in memory: they go straight to the segment's pool file; this bounds a pool file's size
+         * and what recovery re-reads (CRC check) after a crash.
+         */
+        pool_mib: z.number().positive().default(1024),
         /** HDF5 segment writer threads: segments are CPU-bound; 2 on a machine with spare cores. */
         writer_threads: z.number().int().min(1).max(8).default(1),
         wal: z
@@ -114,7 +120,7 @@ export const configSchema = z
           .default({ segment_mib: 64, group_commit_ms: 2, durability: 'fsync' }),
       })
       .strict()
-      .default({ sinks: ['hdf5'], epoch_s: 60, writer_threads: 1, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
+      .default({ sinks: ['hdf5'], epoch_s: 60, pool_mib: 1024, writer_threads: 1, wal: { segment_mib: 64, group_commit_ms: 2, durability: 'fsync' } }),
     flow: z
       .object({
         /** Unacknowledged MiB per lossless subscriber before producers are held. */

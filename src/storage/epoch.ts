@@ -3,6 +3,13 @@ import type { StreamBatch, StreamInfo, WaveBatch } from '../schema/batch.ts';
 import { concatScalarColumns, scalarColumns } from '../schema/scalar.ts';
 import { allocRecordColumns, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
 import type { ScalarSegmentPart, TableSegmentPart, WaveSegmentPart } from './segment.ts';
+import { POOL_DATA_OFFSET } from './hdf5/pool-header.ts';
+import type { PoolRef } from './wal/codec.ts';
+
+const NO_SAMPLES = new Uint16Array(0);
+
+/** A waveform batch kept without its samples (they are in the epoch's pool file). */
+type PooledWave = WaveBatch & { pooledSamples: number };
 
 /**
  * One flush epoch: the batches acknowledged since the last segment, kept by reference in one
@@ -12,18 +19,48 @@ import type { ScalarSegmentPart, TableSegmentPart, WaveSegmentPart } from './seg
  */
 export class Epoch {
   readonly batches = new Map<string, StreamBatch[]>();
+  /** Per waveform stream whose samples went to a pool file: that file and its samples so far. */
+  readonly pools = new Map<string, { file: string; samples: number }>();
+  /** Bytes held in memory (columns; pooled samples are on disk, not here). */
   bytes = 0;
+  /** Sample bytes written to pool files this epoch. */
+  poolBytes = 0;
   rows = 0;
   lastSeq = 0n;
   readonly startedAt = Date.now();
 
-  add(sb: StreamBatch, seq: bigint): void {
+  /** `index`: the segment this epoch becomes, when fixed in advance (recovery); else the next. */
+  constructor(readonly index?: number) {}
+
+  /**
+   * `pool`: the batch's samples are in a pool file, at the position that follows the samples this
+   * epoch already holds for the stream (one pool file per stream and epoch, filled from its start);
+   * the epoch keeps the records only.
+   */
+  add(sb: StreamBatch, seq: bigint, pool?: PoolRef): void {
     let list = this.batches.get(sb.stream);
     if (!list) this.batches.set(sb.stream, (list = []));
+    if (pool && sb.kind === 'waveform') {
+      const p = this.pools.get(sb.stream) ?? { file: pool.file, samples: 0 };
+      if (p.file !== pool.file || pool.position !== POOL_DATA_OFFSET + 2 * p.samples || (p.samples === 0 && list.length > 0)) {
+        throw new Error(`epoch: batch of "${sb.stream}" at ${pool.file}:${pool.position} does not follow ${p.file}:${POOL_DATA_OFFSET + 2 * p.samples}`);
+      }
+      p.samples += pool.samples;
+      this.pools.set(sb.stream, p);
+      this.poolBytes += pool.samples * 2;
+      sb = { ...sb, samples: NO_SAMPLES, pooledSamples: pool.samples } as PooledWave;
+    } else if (sb.kind === 'waveform' && this.pools.has(sb.stream)) {
+      throw new Error(`epoch: batch of "${sb.stream}" with inline samples after pooled ones`);
+    }
     list.push(sb);
     this.bytes += batchBytes(sb);
     this.rows += sb.batch.numRows;
     this.lastSeq = seq;
+  }
+
+  /** The pool file of `stream` in this epoch, if its samples went to one; else whether it has inline waveforms. */
+  poolOf(stream: string): string | null {
+    return this.pools.get(stream)?.file ?? null;
   }
 
   /** Drops the batches (their segment content is built); `bytes`, `rows` and `lastSeq` stay. */
@@ -59,9 +96,10 @@ export class Epoch {
       if (info?.kind !== 'waveform') continue;
       const waves = list as WaveBatch[];
       const n = waves.reduce((a, w) => a + w.batch.numRows, 0);
-      const total = waves.reduce((a, w) => a + w.samples.length, 0);
+      const total = this.pools.get(stream)?.samples ?? waves.reduce((a, w) => a + w.samples.length, 0);
+      const pool = this.pools.get(stream);
       const records = allocRecordColumns(n);
-      const samples = new Uint16Array(total);
+      const samples = new Uint16Array(pool ? 0 : total); // never the shared empty array: parts are transferred
       let o = 0;
       let so = 0;
       for (const w of waves) {
@@ -70,10 +108,15 @@ export class Epoch {
         // Segment-local offsets: the batch's samples land at `so` in this segment's wave pool.
         const base = BigInt(so);
         for (let i = 0; i < w.batch.numRows; i++) records.wave_offset[o + i] = c.wave_offset[i]! + base;
-        samples.set(w.samples, so);
         o += w.batch.numRows;
-        so += w.samples.length;
+        if (pool) {
+          so += (w as PooledWave).pooledSamples;
+        } else {
+          samples.set(w.samples, so);
+          so += w.samples.length;
+        }
       }
+
       const before = samplesSoFar.get(stream) ?? 0n;
       samplesSoFar.set(stream, before + BigInt(total));
       if (stream === primary) {
@@ -88,7 +131,7 @@ export class Epoch {
         }
         eventsSoFar.set(stream, first + BigInt(n));
       }
-      out.push({ stream, primary: stream === primary, dtNs: info.dtNs ?? 0, records, samples, globalSampleOffset: before });
+      out.push({ stream, primary: stream === primary, dtNs: info.dtNs ?? 0, records, samples, globalSampleOffset: before, ...(pool ? { pool: { file: pool.file, samples: pool.samples } } : {}) });
     }
     return out;
   }

@@ -51,7 +51,13 @@ export interface WaveSegmentPart {
   primary: boolean;
   dtNs: number;
   records: RecordColumns;
+  /** The samples, to be written into the segment; empty when they are in a pool file (`pool`). */
   samples: Uint16Array;
+  /**
+   * The samples are already on disk in the pool file `file` (a name in the run folder: a finished
+   * HDF5 file whose `/wave_pool` holds them): the segment links its `/wave_pool` there.
+   */
+  pool?: { file: string; samples: number };
   /** Global position of samples[0] in the run's concatenated wave pool (attribute `global_offset`). */
   globalSampleOffset: bigint;
 }

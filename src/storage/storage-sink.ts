@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { crc32c } from '@node-rs/crc32';
 import { DaqError, StorageError } from '../errors.ts';
 import { commitFileSync } from '../util/fsync-dir.ts';
 import type { RunInfo, Sink } from '../pipeline/types.ts';
@@ -13,6 +15,8 @@ import { SegmentWriter } from './hdf5/segment-writer-pool.ts';
 import { encodedTagTable, isEncodedTagTable, takeEncodedTagTable } from './hdf5/tag-table.ts';
 import type { TagTable } from '../schema/scalar.ts';
 import { decodeBatch, decodeCheckpoint, decodeStream, encodeBatch, encodeCheckpoint, encodeStream } from './wal/codec.ts';
+import type { PoolRef } from './wal/codec.ts';
+import { encodePoolHeader, POOL_DATA_OFFSET } from './hdf5/pool-header.ts';
 import { RecordType } from './wal/frame.ts';
 import { scanWal, walSegments } from './wal/wal-reader.ts';
 import { WalWriter } from './wal/wal-writer.ts';
@@ -23,6 +27,11 @@ export interface StorageSinkOptions {
   epochS?: number;
   /** A segment is cut early when the epoch holds this many MiB. Default: 32. */
   epochMiB?: number;
+  /**
+   * A segment is cut early when its waveform samples (written straight to its pool files, not
+   * held in memory) reach this many MiB. Default: 1024.
+   */
+  poolMiB?: number;
   /** The merged records stream, stored as `/records` + `/wave_pool`. Default "records". */
   recordsStream?: string;
   wal?: WalWriterOptions;
@@ -37,6 +46,28 @@ export interface StorageSinkOptions {
 }
 
 const SEGMENT_RE = /^seg-(\d{6})\.h5$/;
+/** A segment's waveform pool file: `wave_pool-NNNNNN.<stream, URI-encoded>.h5` (NNNNNN: its segment's index; not matched by `seg-*.h5`). */
+const POOL_RE = /^wave_pool-(\d{6})\.(.+)\.h5$/;
+
+export function poolFileName(segment: number, stream: string): string {
+  return `wave_pool-${String(segment).padStart(6, '0')}.${encodeURIComponent(stream)}.h5`;
+}
+
+/**
+ * Makes a pool file final: its exact size (a crash may have left unacknowledged samples after the
+ * last referenced one), the HDF5 header for `samples` samples, fdatasync.
+ */
+async function finishPoolFile(file: string, samples: number, globalOffset: bigint, dtNs: number): Promise<void> {
+  const header = encodePoolHeader({ samples: BigInt(samples), globalOffset, dtNs, units: 'ADC counts' });
+  const fh = await fsp.open(file, 'r+');
+  try {
+    await fh.truncate(POOL_DATA_OFFSET + 2 * samples);
+    await fh.write(header, 0, header.length, 0);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
 
 /** `<run>/storage-state.json`: the counts a clean close leaves for the run's next session. */
 interface StorageState {
@@ -145,6 +176,10 @@ export class StorageSink implements Sink {
     return (this.opts.epochMiB ?? 32) * 1024 * 1024;
   }
 
+  private get poolBytes(): number {
+    return (this.opts.poolMiB ?? 1024) * 1024 * 1024;
+  }
+
   private get primary(): string {
     return this.opts.recordsStream ?? 'records';
   }
@@ -206,6 +241,40 @@ export class StorageSink implements Sink {
         for (const [s, n] of Object.entries(state.events ?? {})) this.events.set(s, BigInt(n));
       }
     }
+    // The batches to replay, in the epochs they were cut into (a record names its epoch), each
+    // pooled waveform batch checked against its CRC first: a durable record always refers to
+    // fdatasynced samples, so a mismatch is corruption; replay stops there like at a bad record.
+    const replayEpochs: Epoch[] = [];
+    const referencedPools = new Set<string>();
+    let poolCorruption: DaqError | null = null;
+    let replayed = 0;
+    for (const r of scan.records) {
+      if (r.type !== RecordType.BATCH || r.seq <= covered) continue;
+      const sb = decodeBatch(r.payload);
+      if (!this.streams.has(sb.stream)) {
+        // Cannot happen with this writer (the registry is logged before any batch and after
+        // every checkpoint); if it does, say so rather than drop the batch unseen.
+        this.opts.log?.('error', `WAL replay: batch seq ${r.seq} of unregistered stream "${sb.stream}" cannot be placed in a segment`);
+        this.losses.append({ stream: sb.stream, reason: 'wal-unregistered-stream', rows: sb.batch.numRows, detail: `WAL seq ${r.seq}` });
+        continue;
+      }
+      if (sb.pool) {
+        const bad = verifyPoolRef(run.dir, sb.pool);
+        if (bad) {
+          poolCorruption = this.setAsideFrom(walDir, r.segId, `${bad}; WAL record seq ${r.seq} refers to it: replayed the records before it`, { file: path.join(run.dir, sb.pool.file), offset: sb.pool.position, stream: sb.stream });
+          break;
+        }
+        referencedPools.add(sb.pool.file);
+      }
+      let cur = replayEpochs[replayEpochs.length - 1];
+      const otherEpoch = cur !== undefined && sb.epoch !== undefined && cur.index !== sb.epoch;
+      const otherPool = cur !== undefined && sb.kind === 'waveform' && cur.batches.has(sb.stream) && cur.poolOf(sb.stream) !== (sb.pool?.file ?? null);
+      if (!cur || otherEpoch || otherPool) replayEpochs.push((cur = new Epoch(sb.epoch)));
+      cur.add(sb, r.seq, sb.pool);
+      replayed++;
+    }
+    const corruption = scan.corruption ?? poolCorruption;
+
     // A segment file newer than the last checkpoint was finished but not checkpointed (a crash
     // between its rename and the checkpoint's fsync): the WAL still holds all of its records, so
     // it is rebuilt by the replay below; keeping it as well would store them twice. With an
@@ -218,7 +287,7 @@ export class StorageSink implements Sink {
       const index = Number(m![1]);
       if (sawCheckpoint && index > lastCheckpointed) {
         const file = path.join(run.dir, f);
-        if (scan.corruption) {
+        if (corruption) {
           fs.renameSync(file, `${file}.unverified`);
           this.losses.append({ stream: '*', reason: 'wal-corrupted', file, detail: `segment not checkpointed and the WAL is corrupted: moved aside as ${f}.unverified, may overlap replayed data` });
         } else fs.rmSync(file);
@@ -226,29 +295,22 @@ export class StorageSink implements Sink {
       } else this.nextSegment = Math.max(this.nextSegment, index + 1);
     }
     this.nextSegment = Math.max(this.nextSegment, lastCheckpointed + 1);
-    let replayed = 0;
-    for (const r of scan.records) {
-      if (r.type === RecordType.BATCH && r.seq > covered) {
-        const sb = decodeBatch(r.payload);
-        if (!this.streams.has(sb.stream)) {
-          // Cannot happen with this writer (the registry is logged before any batch and after
-          // every checkpoint); if it does, say so rather than drop the batch unseen.
-          this.opts.log?.('error', `WAL replay: batch seq ${r.seq} of unregistered stream "${sb.stream}" cannot be placed in a segment`);
-          this.losses.append({ stream: sb.stream, reason: 'wal-unregistered-stream', rows: sb.batch.numRows, detail: `WAL seq ${r.seq}` });
-          continue;
-        }
-        this.epoch.add(sb, r.seq);
-        replayed++;
-      }
+    // Pool files no finished segment and no replayed record refers to hold only samples never
+    // acknowledged (a crash before their record was durable): removed, or with corruption in the
+    // log, moved aside (an `*.unverified` segment may link them).
+    const poolsFinal = sawCheckpoint ? lastCheckpointed : (readStorageState(run.dir)?.segment ?? -1);
+    for (const f of fs.readdirSync(run.dir)) {
+      const m = POOL_RE.exec(f);
+      if (!m || Number(m[1]) <= poolsFinal || referencedPools.has(f)) continue;
+      const file = path.join(run.dir, f);
+      if (corruption) fs.renameSync(file, `${file}.unverified`);
+      else fs.rmSync(file, { force: true });
+      removedTmp.push(f);
     }
 
     this.wal = new WalWriter(walDir, { ...this.opts.wal, firstSegmentId: scan.nextSegmentId, firstSeq: scan.nextSeq });
     const segmentsBefore = this.segmentsWritten;
-    if (!this.epoch.empty) {
-      const replayEpoch = this.epoch;
-      this.epoch = new Epoch();
-      await this.flush(replayEpoch, replayEpoch.lastSeq);
-    }
+    for (const e of replayEpochs) await this.flush(e, e.lastSeq);
     // Keep the stream registry and a checkpoint (last final segment, global sample counts) in the
     // new log, then drop the old files: everything in them is now in finished segments.
     // The checkpoint goes first: a torn tail can only cut a suffix, so any log with a record of
@@ -264,7 +326,7 @@ export class StorageSink implements Sink {
       replayedRecords: replayed,
       rebuiltSegments: this.segmentsWritten - segmentsBefore,
       truncatedBytes: scan.truncated?.bytes ?? 0,
-      corruption: scan.corruption?.message ?? null,
+      corruption: corruption?.message ?? null,
       removedTmp,
       uncheckpointed,
       walBytesScanned: scan.bytesScanned,
@@ -295,10 +357,22 @@ export class StorageSink implements Sink {
     if (!this.streams.has(sb.stream)) {
       return Promise.reject(new DaqError('DAQ_ERR_STREAM_UNKNOWN', `storage: batch of stream "${sb.stream}" before addStream(); registered: ${[...this.streams.keys()].join(', ') || 'none'}`, { details: { stream: sb.stream } }));
     }
-    const acked = this.wal.append(RecordType.BATCH, encodeBatch(sb));
-    this.epoch.add(sb, this.wal.seq - 1n);
-    if (sb.kind === 'waveform') this.sampleBytesIn += sb.samples.byteLength;
-    if (this.epoch.bytes >= this.epochBytes) this.rotate();
+    const epochIndex = this.epoch.index ?? this.nextSegment;
+    let acked: Promise<bigint>;
+    if (sb.kind === 'waveform') {
+      // Samples go once to the epoch's pool file (which becomes the segment's /wave_pool), written
+      // and fdatasynced by the WAL's group commit before the record that refers to them.
+      const bytes = new Uint8Array(sb.samples.buffer, sb.samples.byteOffset, sb.samples.byteLength);
+      const file = this.epoch.poolOf(sb.stream) ?? poolFileName(epochIndex, sb.stream);
+      const ref: PoolRef = { file, position: POOL_DATA_OFFSET + 2 * (this.epoch.pools.get(sb.stream)?.samples ?? 0), samples: sb.samples.length, crc: crc32c(bytes) };
+      acked = this.wal.append(RecordType.BATCH, encodeBatch(sb, ref, epochIndex), { file: path.join(this.run.dir, file), position: ref.position, data: bytes });
+      this.epoch.add(sb, this.wal.seq - 1n, ref);
+      this.sampleBytesIn += bytes.byteLength;
+    } else {
+      acked = this.wal.append(RecordType.BATCH, encodeBatch(sb, undefined, epochIndex));
+      this.epoch.add(sb, this.wal.seq - 1n);
+    }
+    if (this.epoch.bytes >= this.epochBytes || this.epoch.poolBytes >= this.poolBytes) this.rotate();
     // Bounded memory: while closed epochs worth one epoch's bytes wait for (or are in) the segment
     // writer, hold the ack (and so the producers) until the writer catches up. Nothing is dropped.
     const durable = acked.catch((err: Error) => {
@@ -338,7 +412,7 @@ export class StorageSink implements Sink {
       written = this.wal.whenDurable(seq).then(() => {
         if (this.failed || this.wal.isPoisoned) throw this.failed ?? new StorageError('WAL failed: segment not written');
         const t = performance.now();
-        return this.writeSegment(this.run.dir, c.content, c.content.index).then((summary) => {
+        return this.finishPools(c.content).then(() => this.writeSegment(this.run.dir, c.content, c.content.index)).then((summary) => {
           this.lastFlushMs = performance.now() - t;
           this.noteWriter(summary);
         });
@@ -360,9 +434,28 @@ export class StorageSink implements Sink {
       });
   }
 
+  /**
+   * Recovery found corruption outside the WAL's own framing (a pooled record's samples): the WAL
+   * segment holding that record and every later one are renamed `*.corrupt`, as the WAL reader
+   * does for a bad record, and the error is logged and recorded in the run's loss log.
+   */
+  private setAsideFrom(walDir: string, segId: number, message: string, details: { file: string; offset: number; stream: string }): DaqError {
+    const moved: string[] = [];
+    for (const s of walSegments(walDir)) {
+      if (s.id < segId) continue;
+      fs.renameSync(s.file, `${s.file}.corrupt`);
+      moved.push(`${s.file}.corrupt`);
+    }
+    const err = new DaqError('DAQ_ERR_WAL_CORRUPTED', `${message}; moved aside: ${moved.join(', ')}`, { details: { ...details, movedAside: moved } });
+    this.opts.log?.('error', err.message, err.details);
+    this.losses.append({ stream: details.stream, reason: 'wal-corrupted', file: details.file, offset: details.offset, detail: err.message });
+    return err;
+  }
+
   /** A segment's content, built in segment order on this thread. */
   private prepare(epoch: Epoch, seq: bigint): PreparedSegment {
-    const index = this.nextSegment++;
+    const index = epoch.index !== undefined && epoch.index >= this.nextSegment ? epoch.index : this.nextSegment;
+    this.nextSegment = index + 1;
     const lineage = Object.fromEntries([...this.streams.values()].map((s) => [s.name, s.lineage]));
     const content: SegmentContent = {
       runId: this.run.runId,
@@ -394,6 +487,19 @@ export class StorageSink implements Sink {
     return { content, seq, samples, events };
   }
 
+  /**
+   * Before a segment links its pool files: no more writes to them (the WAL closes them once every
+   * record so far is durable), then each gets its exact size, its HDF5 header, an fdatasync.
+   */
+  private async finishPools(content: SegmentContent): Promise<void> {
+    for (const w of content.waves) {
+      if (!w.pool) continue;
+      const file = path.join(this.run.dir, w.pool.file);
+      await this.wal.closeSide(file);
+      await finishPoolFile(file, w.pool.samples, w.globalSampleOffset, w.dtNs);
+    }
+  }
+
   /** After segment `content.index` is final: checkpoint it, then drop the WAL it covers. */
   private async checkpoint(p: PreparedSegment): Promise<void> {
     await this.wal.append(RecordType.CHECKPOINT, encodeCheckpoint({ segment: p.content.index, seq: p.seq.toString(), samples: p.samples, events: p.events }));
@@ -408,6 +514,7 @@ export class StorageSink implements Sink {
   private async flush(epoch: Epoch, seq: bigint): Promise<void> {
     const p = this.prepare(epoch, seq);
     const t = performance.now();
+    await this.finishPools(p.content);
     this.noteWriter(await this.writeSegment(this.run.dir, p.content, p.content.index));
     this.lastFlushMs = performance.now() - t;
     await this.checkpoint(p);
@@ -478,9 +585,12 @@ export class StorageSink implements Sink {
     return {
       wal_bytes_in_use: w.bytesInUse,
       wal_bytes_written: w.bytesWritten,
-      bytes_written: w.bytesWritten,
+      /** WAL and pool-file bytes written on the acquisition path. */
+      bytes_written: w.bytesWritten + w.sideBytesWritten,
+      pool_bytes_written: w.sideBytesWritten,
       wal_records: w.records,
       fsyncs_total: w.fsyncs,
+      group_commits: w.commits,
       fsync_p50_ms: w.fsyncMs.quantile(0.5),
       fsync_p99_ms: w.fsyncMs.quantile(0.99),
       ack_p50_ms: w.ackMs.quantile(0.5),
@@ -488,6 +598,7 @@ export class StorageSink implements Sink {
       segments_written: this.segmentsWritten,
       last_flush_ms: this.lastFlushMs,
       epoch_bytes: this.epoch.bytes,
+      epoch_pool_bytes: this.epoch.poolBytes,
       /** The size at which the current epoch is cut into a segment (`epoch_mib`, or automatic). */
       epoch_cap_bytes: this.epochBytes,
       buffered_bytes: this.epoch.bytes + this.pendingBytes,
@@ -497,11 +608,41 @@ export class StorageSink implements Sink {
       /** Largest WebAssembly (h5wasm) heap of a segment writer thread (bytes; it never shrinks). */
       writer_wasm_bytes: this.writerWasmBytes,
       sample_bytes_in: this.sampleBytesIn,
-      /** WAL bytes per waveform sample byte on the acquisition path (samples inline, written once). */
-      wal_bytes_per_sample_byte: this.sampleBytesIn ? w.bytesWritten / this.sampleBytesIn : 0,
+      /** Bytes written on the acquisition path (WAL + pool files) per waveform sample byte. */
+      bytes_per_sample_byte: this.sampleBytesIn ? (w.bytesWritten + w.sideBytesWritten) / this.sampleBytesIn : 0,
       losses: this.losses?.count ?? 0,
       recovered_records: this.recovery?.replayedRecords ?? 0,
     };
+  }
+}
+
+/**
+ * Checks a pooled batch's samples against the CRC its WAL record holds: null when they match, else
+ * what is wrong (missing file, cut short, CRC mismatch), naming the file and byte offset.
+ */
+function verifyPoolRef(dir: string, ref: PoolRef): string | null {
+  const file = path.join(dir, ref.file);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    return `pool file ${file} cannot be opened (${(err as Error).message})`;
+  }
+  try {
+    const bytes = ref.samples * 2;
+    const chunk = Buffer.allocUnsafe(Math.min(bytes, 8 << 20));
+    let crc = 0;
+    for (let done = 0; done < bytes; ) {
+      const want = Math.min(chunk.length, bytes - done);
+      const n = fs.readSync(fd, chunk, 0, want, ref.position + done);
+      if (n <= 0) return `pool file ${file} cut short at byte ${ref.position + done} (samples ${ref.position}..${ref.position + bytes} expected)`;
+      crc = crc32c(n === chunk.length ? chunk : chunk.subarray(0, n), crc);
+      done += n;
+    }
+    if (crc >>> 0 !== ref.crc >>> 0) return `pool file ${file}: CRC32C mismatch for ${bytes} bytes at byte ${ref.position}`;
+    return null;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -19,7 +19,7 @@ export function py<T = unknown>(code: string, args: string[] = []): T {
   return JSON.parse(out) as T;
 }
 
-/** Every dataset (as a list) and attribute of an HDF5 file, read by h5py. */
+/** Every dataset (as a list) and attribute of an HDF5 file, read by h5py (external links followed). */
 export function h5dump(file: string): { datasets: Record<string, unknown[]>; attrs: Record<string, Record<string, unknown>> } {
   return py(
     `
@@ -38,7 +38,15 @@ def visit(name, obj):
     if isinstance(obj, h5py.Dataset):
         out['datasets'][name] = [conv(x) for x in obj[()].tolist()]
 out['attrs']['/'] = {k: conv(f.attrs[k]) for k in f.attrs}
-f.visititems(visit)
+# visititems does not follow external links (a segment's /wave_pool is one): walk by path, as a
+# reader does with f['wave_pool'].
+def walk(g, prefix):
+    for k in g:
+        obj = g[k]
+        visit(prefix + k, obj)
+        if isinstance(obj, h5py.Group) and not isinstance(g.get(k, getlink=True), h5py.ExternalLink):
+            walk(obj, prefix + k + '/')
+walk(f, '')
 print(json.dumps(out))
 `,
     [file],

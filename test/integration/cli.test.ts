@@ -64,7 +64,7 @@ describe('daq run (child process)', () => {
     expect(summary.scalars).toEqual([{ stream: 'plant.tags', tags: 300, points: acks.get('plant.tags') }]);
     expect(summary.health).toMatchObject({ needs_recovery: false, tmp_files: [], losses: 0 });
     // daq merge of the run's segments gives one file with every record.
-    const segs = fs.readdirSync(runDir).filter((f) => f.endsWith('.h5')).map((f) => path.join(runDir, f));
+    const segs = fs.readdirSync(runDir).filter((f) => /^seg-\d{6}\.h5$/.test(f)).map((f) => path.join(runDir, f));
     const merged = daq(['merge', ...segs, '--out', path.join(t.dir, 'merged.h5')]);
     expect((await merged.exit).code, merged.stderr()).toBe(0);
     expect(JSON.parse(merged.stdout()).records).toBe(acks.get('records'));

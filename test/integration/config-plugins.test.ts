@@ -118,7 +118,7 @@ plugins:
     expect(meter.tag.length).toBe(acks.get('meter.tags'));
     run.close();
     // The derived FFT table is stored: 5 bins (frame 8) per frame of tag a, a whole number of frames.
-    const segs = fs.readdirSync(runDir).filter((f) => f.endsWith('.h5')).sort();
+    const segs = fs.readdirSync(runDir).filter((f) => /^seg-\d{6}\.h5$/.test(f)).sort();
     let freq: number[] = [];
     let source: number[] = [];
     for (const s of segs) {

@@ -70,7 +70,7 @@ describe(`crash harness: ${KILLS} SIGKILLs under load`, () => {
       const { signal } = await p.exit;
       expect(signal).toBe('SIGKILL');
       const runDir = path.join(out, fs.readdirSync(out)[0]!);
-      if (fs.readdirSync(runDir).some((f) => f.endsWith('.h5'))) withSegmentsBeforeKill++;
+      if (fs.readdirSync(runDir).some((f) => /^seg-\d{6}\.h5$/.test(f))) withSegmentsBeforeKill++;
       const acks = readAckLog(ackLog);
 
       // Restart: recovery of the killed run (in this process, to keep the suite fast; the

@@ -150,6 +150,12 @@ function writeRecords(group: Group, part: WaveSegmentPart, file: string): void {
   for (const f of RECORD_FIELDS) {
     dataset(records, f.name, part.records[f.name], RECORD_SPECS[f.name]!, file);
   }
+  if (part.pool) {
+    // Written once, on the acquisition path, into its own HDF5 file (`pool-header.ts`): linked,
+    // not copied. h5py, h5dump and h5wasm follow the link relative to this file's folder.
+    check(group.create_external_link(part.pool.file, '/wave_pool', 'wave_pool') as unknown as number, `link wave_pool to ${part.pool.file}`, file);
+    return;
+  }
   // Contiguous: the pool's size is known when the segment is written, and readers then find every
   // waveform at `offset + 2 × wave_offset` in the file (docs/file-layout.md).
   const pool = dataset(group, 'wave_pool', part.samples, { dtype: '<H', codec: 'raw', chunk: CHUNKS.wavePool, unit: 'ADC counts', contiguous: true }, file);
@@ -300,7 +306,7 @@ export function writeSegmentSync(dir: string, content: SegmentContent, opts: { c
   const commit = opts.commit ?? true;
   const scalarPoints = content.scalars.reduce((a, s) => a + s.tag.length, 0);
   const records = content.waves.reduce((a, w) => a + w.records.timestamp.length, 0);
-  const samples = content.waves.reduce((a, w) => a + w.samples.length, 0);
+  const samples = content.waves.reduce((a, w) => a + (w.pool?.samples ?? w.samples.length), 0);
   const t0 = performance.now();
   const final = path.join(dir, segmentFileName(content.index));
   const tmp = `${final}.tmp`;

@@ -58,7 +58,29 @@ export interface WalWriterOptions {
   firstSeq?: bigint;
 }
 
+/**
+ * Bytes a record refers to that live in another file (a waveform pool file): written and
+ * fdatasynced by the same group commit, *before* the WAL bytes of the record, so a durable record
+ * always refers to durable bytes.
+ */
+export interface SideWrite {
+  /** Absolute path; created on first use. */
+  file: string;
+  position: number;
+  data: Uint8Array;
+}
+
+interface SideFile {
+  /** Opened (created) at the first append that names it. */
+  fh: Promise<fs.FileHandle>;
+  /** Its directory entry is not fsynced yet (one directory fsync, before its first ack). */
+  newEntry: boolean;
+}
+
 interface Entry {
+  side: SideWrite | undefined;
+  /** The side write, issued at append time: it runs while the previous group's fsync does. */
+  sideDone: Promise<void> | undefined;
   segId: number;
   pos: number;
   bufs: Uint8Array[];
@@ -109,7 +131,12 @@ export class WalWriter {
   readonly fsyncMs = new LatencyRing(4096);
   readonly ackMs = new LatencyRing(4096);
   fsyncs = 0;
+  /** Group commits that wrote something (each: side-file fdatasyncs, then the WAL's). */
+  commits = 0;
   bytesWritten = 0;
+  /** Bytes written to side files (waveform pools). */
+  sideBytesWritten = 0;
+  private readonly sides = new Map<string, SideFile>();
   records = 0;
 
   constructor(
@@ -136,8 +163,11 @@ export class WalWriter {
     return this.segments[this.segments.length - 1]!.id;
   }
 
-  /** Appends a record; resolves with its sequence number once durable (per the durability mode). */
-  append(type: number, parts: Uint8Array[]): Promise<bigint> {
+  /**
+   * Appends a record; resolves with its sequence number once durable (per the durability mode).
+   * `side`: bytes for another file (see {@link SideWrite}), durable before the record is.
+   */
+  append(type: number, parts: Uint8Array[], side?: SideWrite): Promise<bigint> {
     if (this.poisoned) return Promise.reject(this.poisoned);
     if (this.closed) return Promise.reject(new DaqError('DAQ_ERR_WAL_POISONED', 'WAL is closed'));
     const seq = this.nextSeq++;
@@ -149,8 +179,23 @@ export class WalWriter {
     } else if (this.pos + total > seg.size) {
       seg.size = total; // a record larger than a segment gets a segment of its own size
     }
-    const entry = { segId: seg.id, pos: this.pos, bufs: [header, ...parts, pad], bytes: total, seq, queuedAt: performance.now() } as Entry;
+    const entry = { side, segId: seg.id, pos: this.pos, bufs: [header, ...parts, pad], bytes: total, seq, queuedAt: performance.now() } as Entry;
     this.pos += total;
+    if (side) {
+      let sf = this.sides.get(side.file);
+      if (!sf) {
+        sf = { fh: this.io.open(side.file, 'w+'), newEntry: true };
+        sf.fh.catch(() => undefined); // reported by the commit that waits for a write to it
+        this.sides.set(side.file, sf);
+      }
+      // Into the page cache now, not when the group commits: the copy overlaps the fsync in flight.
+      const len = side.data.byteLength;
+      entry.sideDone = sf.fh.then((fh) => this.writeAll(fh, [side.data], side.position, len)).then(() => {
+        this.sideBytesWritten += len;
+      });
+      entry.sideDone.catch(() => undefined);
+      total += len; // counts toward the group-commit trigger
+    }
     seg.lastSeq = seq;
     const p = new Promise<bigint>((resolve, reject) => {
       entry.resolve = resolve;
@@ -188,7 +233,33 @@ export class WalWriter {
     const batch = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
+    let failedFile: string | undefined;
     try {
+      // Side files first, written and fdatasynced before the WAL bytes that refer to them.
+      const sideTouched = new Map<string, SideFile>();
+      for (const e of batch) {
+        if (!e.side) continue;
+        failedFile = e.side.file;
+        await e.sideDone;
+        sideTouched.set(e.side.file, this.sides.get(e.side.file)!);
+      }
+      if (this.opts.durability === 'fsync') {
+        const dirs = new Set<string>();
+        for (const [file, sf] of sideTouched) {
+          failedFile = file;
+          const t = performance.now();
+          await this.io.datasync(await sf.fh);
+          this.fsyncMs.add(performance.now() - t);
+          this.fsyncs++;
+          if (sf.newEntry) dirs.add(path.dirname(file));
+          sf.newEntry = false;
+        }
+        for (const dir of dirs) {
+          failedFile = dir;
+          await this.io.syncDir(dir);
+        }
+      }
+      failedFile = undefined;
       const touched: Segment[] = [];
       let created = false;
       let i = 0;
@@ -234,6 +305,7 @@ export class WalWriter {
           seg.fh = null;
         }
       }
+      if (batch.length > 0) this.commits++;
       const now = performance.now();
       for (const e of batch) {
         this.ackMs.add(now - e.queuedAt);
@@ -243,7 +315,7 @@ export class WalWriter {
       if (batch.length > 0) this.committed = batch[batch.length - 1]!.seq;
       this.seqWaiters = this.seqWaiters.filter((w) => (w.seq <= this.committed ? (w.resolve(), false) : true));
     } catch (err) {
-      this.poison(err as Error, batch);
+      this.poison(err as Error, batch, failedFile);
     } finally {
       this.flushing = null;
       if (this.queue.length > 0 && !this.poisoned) this.schedule();
@@ -269,12 +341,12 @@ export class WalWriter {
     }
   }
 
-  private poison(err: Error & { code?: string }, batch: Entry[]): void {
-    const seg = this.segments[this.segments.length - 1]!;
+  private poison(err: Error & { code?: string }, batch: Entry[], failedFile?: string): void {
+    const file = failedFile ?? this.segments[this.segments.length - 1]!.file;
     this.poisoned ??= new DaqError(
       'DAQ_ERR_WAL_POISONED',
-      `WAL write or fsync failed in ${seg.file}: ${err.message}${err.code ? ` (${err.code})` : ''}; nothing more is acknowledged, restart to recover`,
-      { cause: err, details: { file: seg.file, errno: err.code } },
+      `WAL write or fsync failed in ${file}: ${err.message}${err.code ? ` (${err.code})` : ''}; nothing more is acknowledged, restart to recover`,
+      { cause: err, details: { file, errno: err.code } },
     );
     for (const e of [...batch, ...this.queue]) e.reject(this.poisoned);
     this.queue = [];
@@ -325,6 +397,18 @@ export class WalWriter {
     }
   }
 
+  /**
+   * Closes side file `file` once every record appended so far is committed: no later record may
+   * refer to it. Resolves when it is closed (the caller then finishes the file: header, fsync).
+   */
+  async closeSide(file: string): Promise<void> {
+    const sf = this.sides.get(file);
+    if (!sf) return;
+    await this.whenDurable(this.nextSeq - 1n);
+    this.sides.delete(file);
+    await (await sf.fh).close();
+  }
+
   /** Deletes closed segment files whose every record has a sequence number <= `seq`. */
   async deleteCovered(seq: bigint): Promise<number> {
     let n = 0;
@@ -344,6 +428,8 @@ export class WalWriter {
   async close(): Promise<void> {
     await this.drain();
     this.closed = true;
+    for (const sf of this.sides.values()) await sf.fh.then((fh) => fh.close()).catch(() => undefined);
+    this.sides.clear();
     for (const seg of this.segments) {
       if (seg.fh) {
         // Trim the preallocated tail of the last segment.

@@ -13,6 +13,7 @@ import type { RunInfo } from '../../../src/pipeline/types.ts';
 import { walSegments } from '../../../src/storage/wal/wal-reader.ts';
 import { concatScalar } from '../../helpers/scalar.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
+import { POOL_DATA_OFFSET } from '../../../src/storage/hdf5/pool-header.ts';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
@@ -23,6 +24,13 @@ const sOpts = simScalarOptions.parse({ tags: 20, rate_hz: 10 });
 const tagsInfo: StreamInfo = { name: 'plant.tags', kind: 'scalar', schema: scalarSchema, lineage, tags: simScalarTags(sOpts) };
 const recInfo: StreamInfo = { name: 'records', kind: 'waveform', schema: recordsSchema, lineage, dtNs: 4, channels: [0] };
 
+/** A pooled part's samples, read from its pool file (finished by the sink before the segment). */
+function poolSamples(dir: string, pool: { file: string; samples: number }): number[] {
+  const buf = fs.readFileSync(path.join(dir, pool.file));
+  expect(buf.length).toBe(POOL_DATA_OFFSET + 2 * pool.samples);
+  return [...new Uint16Array(buf.buffer, buf.byteOffset + POOL_DATA_OFFSET, pool.samples)];
+}
+
 /** Test double of the HDF5 writer: the segment's arrays as JSON, tmp + fsync + rename. */
 async function jsonSegment(dir: string, c: SegmentContent): Promise<SegmentSummary> {
   const name = `seg-${String(c.index).padStart(6, '0')}.h5`;
@@ -31,7 +39,7 @@ async function jsonSegment(dir: string, c: SegmentContent): Promise<SegmentSumma
     runId: c.runId,
     t0: c.t0UnixNs.toString(),
     scalars: c.scalars.map((s) => ({ stream: s.stream, ts: [...s.timestampNs].map(String), tag: [...s.tag], value: [...s.value] })),
-    waves: c.waves.map((w) => ({ stream: w.stream, primary: w.primary, samples: [...w.samples], events: w.records.timestamp.length })),
+    waves: c.waves.map((w) => ({ stream: w.stream, primary: w.primary, samples: w.pool ? poolSamples(dir, w.pool) : [...w.samples], events: w.records.timestamp.length })),
   });
   const tmp = path.join(dir, `${name}.tmp`);
   const fd = fs.openSync(tmp, 'w');
@@ -82,7 +90,8 @@ describe('recoverRun (daq recover DIR)', () => {
     expect(st['bytes_written']).toBeGreaterThan(waves[1]!.samples.byteLength);
     expect(st['fsyncs_total']).toBeGreaterThan(0);
     expect(st['ack_p99_ms']).toBeGreaterThanOrEqual(st['ack_p50_ms']!);
-    expect(st['wal_bytes_per_sample_byte']).toBeGreaterThan(1); // scalars and framing ride along
+    expect(st['bytes_per_sample_byte']).toBeGreaterThan(1); // scalars and framing ride along
+    expect(st['pool_bytes_written']).toBe(waves[1]!.samples.byteLength);
 
     const res = await recoverRun(t.dir, { writeSegment: jsonSegment });
     expect(res.recovery).toMatchObject({ replayedRecords: 4, rebuiltSegments: 1, corruption: null });

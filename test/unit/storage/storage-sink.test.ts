@@ -11,7 +11,8 @@ import type { StreamBatch, StreamInfo, WaveBatch } from '../../../src/schema/bat
 import type { RunInfo } from '../../../src/pipeline/types.ts';
 import { walSegments } from '../../../src/storage/wal/wal-reader.ts';
 import { concatScalar } from '../../helpers/scalar.ts';
-import { h5dump, tagIndexRows } from '../../helpers/h5py.ts';
+import { h5dump, py, tagIndexRows } from '../../helpers/h5py.ts';
+import { POOL_DATA_OFFSET } from '../../../src/storage/hdf5/pool-header.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 import { openRun } from '../../../src/query/open-run.ts';
 
@@ -131,7 +132,8 @@ describe('StorageSink', () => {
     for (const [name, type] of [['timestamp', 'H5T_STD_I64LE'], ['channel', 'H5T_STD_I16LE'], ['flags', 'H5T_STD_U32LE'], ['baseline', 'H5T_IEEE_F64LE']]) {
       expect(header).toMatch(new RegExp(`DATASET "${name}" \\{\\s*DATATYPE\\s+${type}`));
     }
-    expect(header).toMatch(/DATASET "wave_pool" \{\s*DATATYPE\s+H5T_STD_U16LE/);
+    // /wave_pool links the pool file the samples were written to once; h5dump follows the link.
+    expect(header).toMatch(/EXTERNAL_LINK "wave_pool" \{\s*TARGETFILE "wave_pool-000000\.records\.h5"\s*TARGETPATH "\/wave_pool"\s*DATASET "\/wave_pool" \{\s*DATATYPE\s+H5T_STD_U16LE/);
     // The WAL is gone after a clean close: everything is in segments.
     expect(walSegments(path.join(t.dir, 'wal'))).toEqual([]);
   });
@@ -140,7 +142,7 @@ describe('StorageSink', () => {
     const t = tmpDir();
     cleanup = t.cleanup;
     const { scal, waves } = data();
-    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05, writerThreads });
+    const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05, poolMiB: 0.05, writerThreads });
     await sink.open(runInfo(t.dir));
     await writeAll(sink, scal, waves);
     await sink.close();
@@ -160,7 +162,7 @@ describe('StorageSink', () => {
     cleanup = t.cleanup;
     const { scal, waves } = data();
     for (let session = 0; session < 2; session++) {
-      const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05 });
+      const sink = new StorageSink({ epochS: 3600, epochMiB: 0.05, poolMiB: 0.05 });
       await sink.open(runInfo(t.dir));
       await writeAll(sink, scal, waves);
       await sink.close();
@@ -209,10 +211,18 @@ describe('StorageSink', () => {
     await writeAll(crashed, scal, waves); // every write acknowledged (fsynced)...
     // ...then the process "dies": no close, no segment. A half-written segment is left too.
     fs.writeFileSync(path.join(t.dir, 'seg-000000.h5.tmp'), 'partial');
-    expect(fs.readdirSync(t.dir).filter((f) => f.endsWith('.h5'))).toEqual([]);
+    expect(fs.readdirSync(t.dir).filter((f) => f.endsWith('.h5'))).toEqual(['wave_pool-000000.records.h5']); // samples only, no segment
+    // Bytes written after the last acknowledged sample (a write the crash cut before its record),
+    // and a pool file no durable record refers to.
+    const pool = path.join(t.dir, 'wave_pool-000000.records.h5');
+    const poolSize = fs.statSync(pool).size;
+    fs.appendFileSync(pool, Buffer.alloc(1000, 7));
+    fs.writeFileSync(path.join(t.dir, 'wave_pool-000001.records.h5'), Buffer.alloc(5000, 9));
     const sink = new StorageSink({ epochS: 3600 });
     await sink.open(runInfo(t.dir));
-    expect(sink.recovery).toMatchObject({ replayedRecords: 9, rebuiltSegments: 1, removedTmp: ['seg-000000.h5.tmp'], corruption: null });
+    expect(sink.recovery).toMatchObject({ replayedRecords: 9, rebuiltSegments: 1, removedTmp: ['seg-000000.h5.tmp', 'wave_pool-000001.records.h5'], corruption: null });
+    expect(fs.statSync(pool).size).toBe(poolSize);
+    expect(fs.existsSync(path.join(t.dir, 'wave_pool-000001.records.h5'))).toBe(false);
     await sink.close();
     const got = stored(t.dir);
     const exp = expected(scal, waves);
@@ -222,6 +232,73 @@ describe('StorageSink', () => {
     expect(fs.existsSync(path.join(t.dir, 'seg-000000.h5.tmp'))).toBe(false);
     // The tag table came back from its file (the WAL's stream record only names it).
     expect(got.dumps[0]!.datasets['scalars/plant.tags/tags/name']).toEqual(tagsInfo.tags!.map((x) => x.name));
+  });
+
+  it('waveform samples are written once, into the pool file the segment links as /wave_pool; the WAL holds references', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    const sink = new StorageSink({ epochS: 3600 });
+    await sink.open(runInfo(t.dir));
+    await writeAll(sink, scal, waves);
+    const st = sink.stats();
+    const sampleBytes = waves.reduce((a, w) => a + w.samples.byteLength, 0);
+    expect(st['sample_bytes_in']).toBe(sampleBytes);
+    expect(st['pool_bytes_written']).toBe(sampleBytes);
+    // The WAL carries records, scalars and framing, not the samples.
+    const walBytes = st['wal_bytes_written']!;
+    expect(walBytes).toBeLessThan(sampleBytes / 4);
+    await sink.close();
+    const files = fs.readdirSync(t.dir).filter((f) => f.endsWith('.h5')).sort();
+    expect(files).toEqual(['seg-000000.h5', 'wave_pool-000000.records.h5']);
+    // Exactly header + samples: nothing written twice, nothing preallocated left over.
+    expect(fs.statSync(path.join(t.dir, files[1]!)).size).toBe(POOL_DATA_OFFSET + sampleBytes);
+    const link = py<{ link: string[]; n: number; attrs: Record<string, unknown> }>(
+      `
+import h5py, json, sys
+f = h5py.File(sys.argv[1], 'r')
+l = f.get('wave_pool', getlink=True)
+d = f['wave_pool']
+print(json.dumps({'link': [type(l).__name__, l.filename, l.path], 'n': d.shape[0], 'attrs': {k: (d.attrs[k].decode() if isinstance(d.attrs[k], bytes) else d.attrs[k].item() if hasattr(d.attrs[k], 'item') else d.attrs[k]) for k in d.attrs}}))
+`,
+      [path.join(t.dir, files[0]!)],
+    );
+    expect(link).toEqual({ link: ['ExternalLink', 'wave_pool-000000.records.h5', '/wave_pool'], n: sampleBytes / 2, attrs: { units: 'ADC counts', global_offset: 0, dt_ns: 4 } });
+    // Native HDF5 opens both files and follows the link.
+    execFileSync('h5dump', ['-H', path.join(t.dir, files[0]!)], { stdio: 'pipe' });
+    execFileSync('h5dump', ['-H', path.join(t.dir, files[1]!)], { stdio: 'pipe' });
+  });
+
+  it('a bit flip in a pooled batch\'s samples stops replay there: reported with file and offset, the rest kept aside', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const { scal, waves } = data();
+    const crashed = new StorageSink({ epochS: 3600 });
+    await crashed.open(runInfo(t.dir));
+    await writeAll(crashed, scal, waves);
+    const pool = path.join(t.dir, 'wave_pool-000000.records.h5');
+    // A byte of the second waveform batch flipped.
+    const at = POOL_DATA_OFFSET + waves[0]!.samples.byteLength + 10;
+    const fd = fs.openSync(pool, 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] = b[0]! ^ 0x10;
+    fs.writeSync(fd, b, 0, 1, at);
+    fs.closeSync(fd);
+    const sink = new StorageSink({ epochS: 3600 });
+    await sink.open(runInfo(t.dir));
+    expect(sink.recovery!.corruption).toContain(pool);
+    expect(sink.recovery!.corruption).toContain(`byte ${POOL_DATA_OFFSET + waves[0]!.samples.byteLength}`);
+    expect(sink.recovery!.corruption).toContain('CRC32C');
+    expect(fs.readdirSync(path.join(t.dir, 'wal')).some((f) => f.endsWith('.corrupt'))).toBe(true);
+    await sink.close();
+    // Replay stopped at the bad batch: the records before it are stored (the first waveform
+    // batch and the scalar batches written before the second one), no waveform of the bad one.
+    const got = stored(t.dir);
+    const exp = expected(scal, waves.slice(0, 1));
+    expect(got.rec).toEqual(exp.rec);
+    expect(got.waves).toEqual(exp.wv);
+    expect(fs.readFileSync(path.join(t.dir, 'losses.jsonl'), 'utf8')).toContain('CRC32C');
   });
 
   it('a tag table lives in streams/<stream>.tags.json, not in every WAL stream record; a missing one stops recovery, coded', async () => {

@@ -217,3 +217,86 @@ describe('WAL I/O faults', () => {
     }
   }
 });
+
+describe('WAL side files (waveform pools)', () => {
+  it('writes side bytes at their position and fdatasyncs them before the record that refers to them is written', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const order: string[] = [];
+    const names = new Map<unknown, string>();
+    const io: WalIo = {
+      ...realIo,
+      open: async (file, flags) => {
+        const fh = await realIo.open(file, flags);
+        names.set(fh, path.basename(file));
+        return fh;
+      },
+      writev: async (fh, bufs, pos) => {
+        order.push(`write ${names.get(fh)}`);
+        return realIo.writev(fh, bufs, pos);
+      },
+      datasync: async (fh) => {
+        order.push(`sync ${names.get(fh)}`);
+        return realIo.datasync(fh);
+      },
+    };
+    const w = new WalWriter(path.join(t.dir, 'wal'), { io });
+    fs.mkdirSync(path.join(t.dir, 'wal'));
+    const side = path.join(t.dir, 'pool.bin');
+    await Promise.all([w.append(2, [payload(1)], { file: side, position: 4096, data: payload(7, 1000) }), w.append(2, [payload(2)], { file: side, position: 5096, data: payload(8, 24) })]);
+    const got = fs.readFileSync(side);
+    expect(got.length).toBe(5120);
+    expect(Buffer.compare(got.subarray(4096, 5096), Buffer.from(payload(7, 1000)))).toBe(0);
+    expect(Buffer.compare(got.subarray(5096), Buffer.from(payload(8, 24)))).toBe(0);
+    const walWrite = order.findIndex((o) => o.startsWith('write wal-'));
+    expect(order.indexOf('sync pool.bin')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('sync pool.bin')).toBeLessThan(walWrite);
+    expect(w.sideBytesWritten).toBe(1024);
+    await w.closeSide(side);
+    // After closeSide nothing holds it open; a record appended later may not name it again.
+    await w.close();
+    expect(scanWal(path.join(t.dir, 'wal')).records.length).toBe(2);
+  });
+
+  for (const where of ['write', 'fsync'] as const) {
+    for (const code of ['ENOSPC', 'EIO'] as const) {
+      it(`${code} on a side file's ${where}: poisoned, the error names the side file, earlier records stay`, async () => {
+        const t = tmpDir();
+        cleanup = t.cleanup;
+        const side = path.join(t.dir, 'pool.bin');
+        let fail = false;
+        const sideFhs = new Set<unknown>();
+        const err = () => Object.assign(new Error(`${code}: injected`), { code });
+        const io: WalIo = {
+          ...realIo,
+          open: async (file, flags) => {
+            const fh = await realIo.open(file, flags);
+            if (file === side) sideFhs.add(fh);
+            return fh;
+          },
+          writev: async (fh, bufs, pos) => {
+            if (fail && where === 'write' && sideFhs.has(fh)) throw err();
+            return realIo.writev(fh, bufs, pos);
+          },
+          datasync: async (fh) => {
+            if (fail && where === 'fsync' && sideFhs.has(fh)) throw err();
+            return realIo.datasync(fh);
+          },
+        };
+        fs.mkdirSync(path.join(t.dir, 'wal'));
+        const w = new WalWriter(path.join(t.dir, 'wal'), { io });
+        await w.append(2, [payload(0)], { file: side, position: 0, data: payload(0, 64) });
+        fail = true;
+        const r = await Promise.allSettled([w.append(2, [payload(1)], { file: side, position: 64, data: payload(1, 64) }), w.append(2, [payload(2)])]);
+        expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
+        const reason = (r[0] as PromiseRejectedResult).reason as Error & { code: string };
+        expect(reason.code).toBe('DAQ_ERR_WAL_POISONED');
+        expect(reason.message).toContain(side);
+        expect(reason.message).toContain(code);
+        await w.close().catch(() => undefined);
+        // The record whose side bytes failed never reached the WAL.
+        expect(scanWal(path.join(t.dir, 'wal')).records.length).toBe(1);
+      });
+    }
+  }
+});
