@@ -310,6 +310,16 @@ export class StorageSink implements Sink {
 
     this.wal = new WalWriter(walDir, { ...this.opts.wal, firstSegmentId: scan.nextSegmentId, firstSeq: scan.nextSeq });
     const segmentsBefore = this.segmentsWritten;
+    // With corruption, samples after the last replayed batch belong to records kept aside
+    // (`*.corrupt`): their pool file is cut to what is replayed, so its tail is kept aside too.
+    if (corruption) {
+      for (const e of replayEpochs) {
+        for (const p of e.pools.values()) {
+          const kept = keepPoolTail(path.join(run.dir, p.file), POOL_DATA_OFFSET + 2 * p.samples);
+          if (kept) this.losses.append({ stream: '*', reason: 'wal-corrupted', file: kept, detail: `samples after the corruption, of records moved aside, kept as ${kept}` });
+        }
+      }
+    }
     for (const e of replayEpochs) await this.flush(e, e.lastSeq);
     // Keep the stream registry and a checkpoint (last final segment, global sample counts) in the
     // new log, then drop the old files: everything in them is now in finished segments.
@@ -614,6 +624,29 @@ export class StorageSink implements Sink {
       recovered_records: this.recovery?.replayedRecords ?? 0,
     };
   }
+}
+
+/** Copies the bytes of `file` past `from` to `<file>.after-corruption`; returns that name, or null if there are none. */
+function keepPoolTail(file: string, from: number): string | null {
+  const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  if (size <= from) return null;
+  const out = `${file}.after-corruption`;
+  const src = fs.openSync(file, 'r');
+  const dst = fs.openSync(out, 'w');
+  try {
+    const buf = Buffer.allocUnsafe(8 << 20);
+    for (let pos = from; pos < size; ) {
+      const n = fs.readSync(src, buf, 0, Math.min(buf.length, size - pos), pos);
+      if (n <= 0) break;
+      fs.writeSync(dst, buf, 0, n);
+      pos += n;
+    }
+    fs.fsyncSync(dst);
+  } finally {
+    fs.closeSync(src);
+    fs.closeSync(dst);
+  }
+  return out;
 }
 
 /**

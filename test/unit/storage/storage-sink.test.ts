@@ -299,6 +299,12 @@ print(json.dumps({'link': [type(l).__name__, l.filename, l.path], 'n': d.shape[0
     expect(got.rec).toEqual(exp.rec);
     expect(got.waves).toEqual(exp.wv);
     expect(fs.readFileSync(path.join(t.dir, 'losses.jsonl'), 'utf8')).toContain('CRC32C');
+    // The pool file holds the replayed samples only; the rest (of the records moved aside) is kept
+    // aside too, byte for byte, flipped byte included.
+    const rest = Buffer.concat(waves.slice(1).map((w) => Buffer.from(w.samples.buffer, w.samples.byteOffset, w.samples.byteLength)));
+    rest[10] = rest[10]! ^ 0x10;
+    expect(fs.statSync(pool).size).toBe(POOL_DATA_OFFSET + waves[0]!.samples.byteLength);
+    expect(Buffer.compare(fs.readFileSync(`${pool}.after-corruption`), rest)).toBe(0);
   });
 
   it('a tag table lives in streams/<stream>.tags.json, not in every WAL stream record; a missing one stops recovery, coded', async () => {
