@@ -6,6 +6,8 @@ import { cmpNumKeys, cmpRowKey, cmpRows, gallop, keyTime, lowerBound, MIN_NUM_KE
 import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
+import { KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
+import type { KernelBatch } from './wasm-kernel.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
 export type LatePolicy = 'reject' | 'flag';
@@ -26,6 +28,12 @@ export interface StreamingMergeOptions {
   maxOutputRows?: number;
   /** Clock for silence timeouts (ms), read on every push. */
   now?: () => number;
+  /**
+   * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
+   * `auto` (default): the kernel when WebAssembly is available; the JS path otherwise, and from
+   * the point where the kernel fails (its memory cannot grow, more than 4096 inputs).
+   */
+  kernel?: 'auto' | 'wasm' | 'js';
 }
 
 /** A gap in stored data: what was dropped, from which stream and why (stored with the run). */
@@ -43,6 +51,8 @@ interface Pending {
   end: number;
   bytes: number;
   release?: () => void;
+  /** The batch's copy in the kernel's memory (kernel path). */
+  kb?: KernelBatch;
 }
 
 interface Input {
@@ -127,6 +137,10 @@ export class StreamingMerge {
   readonly losses: LossRecord[] = [];
   private emittedEvents = 0;
   private emittedSamples = 0n;
+  /** The WebAssembly kernel, null on the JS path. */
+  private kernel: MergeKernel | null = null;
+  /** Output batches the kernel completed since the last collect. */
+  private ready: WaveBatch[] = [];
 
   constructor(opts: StreamingMergeOptions) {
     this.opts = {
@@ -135,9 +149,15 @@ export class StreamingMerge {
       maxBufferedBytes: 256 * 1024 * 1024,
       maxOutputRows: 65536,
       now: Date.now,
+      kernel: 'auto',
       ...opts,
     };
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows);
+    if (this.opts.kernel !== 'js') {
+      const mod = kernelModule();
+      if (mod) this.kernel = new MergeKernel(mod, this.opts.maxOutputRows);
+      else if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
+    }
     this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }
 
@@ -159,6 +179,26 @@ export class StreamingMerge {
     };
     this.inputs.set(id, input);
     this.order.push(input);
+    if (this.kernel && this.order.length > KERNEL_MAX_SLOTS) this.toJs();
+  }
+
+  /** Which inner loop runs now. */
+  get path(): 'wasm' | 'js' {
+    return this.kernel ? 'wasm' : 'js';
+  }
+
+  /**
+   * Leaves the kernel for the JS path (between merge steps): its finished output is kept for the
+   * next collect, the JS builder continues its event ids and sample positions; the inputs' JS
+   * batches are still held, so nothing else moves.
+   */
+  private toJs(): void {
+    const k = this.kernel;
+    if (!k) return;
+    if (k.pendingRows > 0) this.ready.push(k.take(this.opts.output));
+    this.out.continueFrom(Number(k.nextId), k.nextSampleOffset);
+    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) delete input.queue[h]!.kb;
+    this.kernel = null;
   }
 
   /**
@@ -187,20 +227,36 @@ export class StreamingMerge {
     // Late events form a prefix: those below the last emitted key.
     let start = 0;
     if (this.lastEmitted) start = lowerBound(src.v, 0, n, this.lastEmitted, false);
+    let kb: KernelBatch | undefined;
+    if (this.kernel) {
+      try {
+        kb = this.kernel.copyIn(src.cols, wb.samples) ?? this.badOffset(input);
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+        this.toJs(); // the kernel's memory is full
+      }
+    }
     if (start > 0) {
       input.lateEvents += start;
       if (this.opts.latePolicy === 'flag') {
-        this.out.append(src, 0, start, RecordFlags.LATE);
+        if (this.kernel && kb) {
+          this.kernel.append(kb, start, RecordFlags.LATE, this.ready, this.opts.output);
+        } else {
+          this.out.append(src, 0, start, RecordFlags.LATE);
+        }
       } else {
+        if (this.kernel && kb) this.kernel.skip(kb, start);
         this.losses.push({ stream: id, reason: 'late', tMinPs: src.cols.timestamp[0]!, tMaxPs: src.cols.timestamp[start - 1]!, rows: start });
       }
     }
     if (start === n) {
+      if (kb) this.kernel?.release(kb);
       release?.();
     } else {
       const bytes = batchBytes(wb);
       const p: Pending = { src, row: start, end: n, bytes };
       if (release) p.release = release;
+      if (kb && this.kernel) p.kb = kb;
       input.queue.push(p);
       input.bufferedBytes += bytes;
       this.buffered += bytes;
@@ -326,6 +382,11 @@ export class StreamingMerge {
    * emitted as one run, so bursts are copied in bulk and interleaved events cost log2(k).
    */
   private mergeBelow(bound: NumKey | null): void {
+    if (this.kernel) {
+      this.mergeBelowKernel(this.kernel, bound);
+      if (this.kernel) return;
+      // The kernel failed part way (its state was synced back): the JS path goes on.
+    }
     const slots: Input[] = [];
     for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
     const m = slots.length;
@@ -398,9 +459,70 @@ export class StreamingMerge {
     if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
   }
 
+  /**
+   * mergeBelow on the kernel: the same loser tree and runs, over the batches' copies in its
+   * memory; when a slot's batch runs out, the kernel returns and the next batch is set here.
+   */
+  private mergeBelowKernel(k: MergeKernel, bound: NumKey | null): void {
+    const slots: Input[] = [];
+    for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
+    const m = slots.length;
+    if (m === 0) return;
+    const cur: Pending[] = [];
+    k.setSlots(m);
+    for (let s = 0; s < m; s++) {
+      const input = slots[s]!;
+      const p = input.queue[input.head]!;
+      cur.push(p);
+      k.setSlot(s, p.kb!, p.row, p.end);
+    }
+    k.build();
+    k.setBound(bound);
+    const id0 = k.nextId;
+    let failed = false;
+    for (;;) {
+      let st: number;
+      try {
+        st = k.run(this.ready, this.opts.output);
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+        failed = true; // the sample area could not grow: the JS path takes over from here
+        break;
+      }
+      if (st === KERNEL_SLOT_EMPTY) {
+        const s = k.emptySlot;
+        cur[s]!.row = cur[s]!.end;
+        const q = this.consumed(slots[s]!);
+        if (q) {
+          cur[s] = q;
+          k.setSlot(s, q.kb!, q.row, q.end);
+        } else {
+          k.exhaust(s);
+        }
+        k.refilled(s);
+      } else {
+        break;
+      }
+    }
+    for (let s = 0; s < m; s++) {
+      const p = cur[s]!;
+      if (p.row < p.end) {
+        p.row = k.rowOf(s);
+        p.kb!.q = k.ptrOf(s);
+      }
+    }
+    if (k.nextId !== id0) this.lastEmitted = k.lastKey();
+    if (failed) this.toJs();
+  }
+
+  private badOffset(input: Input): never {
+    throw new DaqError('DAQ_ERR_BATCH_INVALID', `merge input "${input.id}": an event's wave_offset/event_length lie outside its batch's samples`, { details: { stream: input.id } });
+  }
+
   /** The head batch of `input` is fully emitted: releases it; returns the next one, if any. */
   private consumed(input: Input): Pending | undefined {
     const p = input.queue[input.head]!;
+    if (p.kb) this.kernel?.release(p.kb);
     input.bufferedBytes -= p.bytes;
     this.buffered -= p.bytes;
     input.queue[input.head] = undefined as never;
@@ -414,7 +536,12 @@ export class StreamingMerge {
   }
 
   private collect(): WaveBatch[] {
-    const batches = this.out.take();
+    if (this.kernel && this.kernel.pendingRows > 0) this.ready.push(this.kernel.take(this.opts.output));
+    let batches = this.out.take();
+    if (this.ready.length > 0) {
+      batches = this.ready.concat(batches);
+      this.ready = [];
+    }
     for (const b of batches) {
       this.emittedEvents += b.batch.numRows;
       this.emittedSamples += BigInt(b.samples.length);

@@ -89,6 +89,12 @@ export class WaveOutputBuilder {
     private readonly maxRows: number,
   ) {}
 
+  /** Continues event ids and wave pool positions from another builder (the merge kernel's). */
+  continueFrom(nextEventId: number, nextSample: bigint): void {
+    this.nextEventId = nextEventId;
+    this.nextSample = nextSample;
+  }
+
   append(src: SourceBatch, from: number, to: number, flags: number): void {
     if (to <= from) return;
     let si = src.slot;
