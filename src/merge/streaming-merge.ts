@@ -30,8 +30,11 @@ export interface StreamingMergeOptions {
   now?: () => number;
   /**
    * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
-   * `auto` (default): the kernel when WebAssembly is available; the JS path otherwise, and from
-   * the point where the kernel fails (its memory cannot grow, more than 4096 inputs).
+   * `auto` (default): the kernel when WebAssembly is available and the inputs interleave finely
+   * (mean run of one input below 6 events, over windows of 2^16 events); the JS path when they
+   * come in bursts (mean run 16 or more: its bulk column copies are faster there), when
+   * WebAssembly is unavailable, and from the point where the kernel fails (its memory cannot
+   * grow, more than 4096 inputs). Switching happens between drains; output is the same.
    */
   kernel?: 'auto' | 'wasm' | 'js';
 }
@@ -141,6 +144,13 @@ export class StreamingMerge {
   private kernel: MergeKernel | null = null;
   /** Output batches the kernel completed since the last collect. */
   private ready: WaveBatch[] = [];
+  /** `auto`: the path follows the mean run length. */
+  private readonly adaptive: boolean;
+  /** The kernel failed (or is unavailable): the JS path stays. */
+  private kernelFailed = false;
+  /** Events and runs merged since the last path decision. */
+  private windowRows = 0;
+  private windowRuns = 0;
 
   constructor(opts: StreamingMergeOptions) {
     this.opts = {
@@ -153,10 +163,12 @@ export class StreamingMerge {
       ...opts,
     };
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows);
+    this.adaptive = this.opts.kernel === 'auto';
     if (this.opts.kernel !== 'js') {
       const mod = kernelModule();
       if (mod) this.kernel = new MergeKernel(mod, this.opts.maxOutputRows);
       else if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
+      else this.kernelFailed = true;
     }
     this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }
@@ -179,7 +191,7 @@ export class StreamingMerge {
     };
     this.inputs.set(id, input);
     this.order.push(input);
-    if (this.kernel && this.order.length > KERNEL_MAX_SLOTS) this.toJs();
+    if (this.kernel && this.order.length > KERNEL_MAX_SLOTS) this.toJs(true);
   }
 
   /** Which inner loop runs now. */
@@ -192,13 +204,49 @@ export class StreamingMerge {
    * next collect, the JS builder continues its event ids and sample positions; the inputs' JS
    * batches are still held, so nothing else moves.
    */
-  private toJs(): void {
+  private toJs(failed: boolean): void {
     const k = this.kernel;
+    if (failed) this.kernelFailed = true;
     if (!k) return;
     if (k.pendingRows > 0) this.ready.push(k.take(this.opts.output));
     this.out.continueFrom(Number(k.nextId), k.nextSampleOffset);
-    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) delete input.queue[h]!.kb;
+    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
     this.kernel = null;
+  }
+
+  /** Leaves the JS path for the kernel (between drains: the JS builder holds no runs): buffered batches are copied in. */
+  private toWasm(): void {
+    const mod = kernelModule();
+    if (!mod || this.kernelFailed || this.order.length > KERNEL_MAX_SLOTS) return;
+    const k = new MergeKernel(mod, this.opts.maxOutputRows);
+    try {
+      for (const input of this.order) {
+        for (let h = input.head; h < input.queue.length; h++) {
+          const p = input.queue[h]!;
+          const kb = k.copyIn(p.src.cols, p.src.samples);
+          if (!kb) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
+          k.skip(kb, p.row);
+          p.kb = kb;
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+      for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
+      this.kernelFailed = true;
+      return;
+    }
+    k.continueFrom(this.out.eventIdNext, this.out.sampleNext);
+    this.kernel = k;
+  }
+
+  /** `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis 6 / 16). */
+  private adapt(): void {
+    if (this.windowRows < 65536) return;
+    const mean = this.windowRows / Math.max(1, this.windowRuns);
+    this.windowRows = 0;
+    this.windowRuns = 0;
+    if (this.kernel && mean >= 16) this.toJs(false);
+    else if (!this.kernel && mean <= 6) this.toWasm();
   }
 
   /**
@@ -233,7 +281,7 @@ export class StreamingMerge {
         kb = this.kernel.copyIn(src.cols, wb.samples) ?? this.badOffset(input);
       } catch (e) {
         if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
-        this.toJs(); // the kernel's memory is full
+        this.toJs(true); // the kernel's memory is full
       }
     }
     if (start > 0) {
@@ -304,7 +352,9 @@ export class StreamingMerge {
   /** Emits every buffered event the watermark allows, as output batches. */
   drain(): WaveBatch[] {
     this.mergeBelow(this.bound());
-    return this.collect();
+    const out = this.collect();
+    if (this.adaptive) this.adapt();
+    return out;
   }
 
   /** Every input has ended: emits everything buffered. */
@@ -413,6 +463,8 @@ export class StreamingMerge {
     let lastSrc: SourceBatch | null = null;
     let lastRow = 0;
     let prev = -1;
+    let runs = 0;
+    let rows = 0;
     let w = tree.winner();
     for (;;) {
       const tw = t[w]!;
@@ -438,6 +490,8 @@ export class StreamingMerge {
       }
       prev = w;
       out.append(src, row, end, 0);
+      runs++;
+      rows += end - row;
       lastSrc = src;
       lastRow = end - 1;
       p.row = end;
@@ -457,6 +511,8 @@ export class StreamingMerge {
       w = tree.replay(w);
     }
     if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
+    this.windowRuns += runs;
+    this.windowRows += rows;
   }
 
   /**
@@ -479,6 +535,7 @@ export class StreamingMerge {
     k.build();
     k.setBound(bound);
     const id0 = k.nextId;
+    const runs0 = k.runs;
     let failed = false;
     for (;;) {
       let st: number;
@@ -512,7 +569,9 @@ export class StreamingMerge {
       }
     }
     if (k.nextId !== id0) this.lastEmitted = k.lastKey();
-    if (failed) this.toJs();
+    this.windowRuns += (k.runs - runs0) | 0;
+    this.windowRows += Number(k.nextId - id0);
+    if (failed) this.toJs(true);
   }
 
   private badOffset(input: Input): never {

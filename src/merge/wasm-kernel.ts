@@ -29,6 +29,7 @@ interface Exports {
   emitted: WebAssembly.Global;
   emptySlot: WebAssembly.Global;
   needSamples: WebAssembly.Global;
+  runs: WebAssembly.Global;
   cursor: WebAssembly.Global;
   alloc(size: number): number;
   ingest(st: number, n: number, S: number): number;
@@ -213,6 +214,17 @@ export class MergeKernel {
     while (cap < need) cap *= 2;
     this.x.growSamples(cap);
     this.sampleCap = cap;
+  }
+
+  /** Runs merged so far (turns of the merge loop). */
+  get runs(): number {
+    return this.x.runs.value as number;
+  }
+
+  /** Continues event ids and wave pool positions (from the JS path). */
+  continueFrom(nextEventId: number, nextSample: bigint): void {
+    this.x.setNextId(BigInt(nextEventId));
+    this.nextSample = nextSample;
   }
 
   get nextSampleOffset(): bigint {

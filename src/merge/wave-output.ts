@@ -89,6 +89,14 @@ export class WaveOutputBuilder {
     private readonly maxRows: number,
   ) {}
 
+  get eventIdNext(): number {
+    return this.nextEventId;
+  }
+
+  get sampleNext(): bigint {
+    return this.nextSample;
+  }
+
   /** Continues event ids and wave pool positions from another builder (the merge kernel's). */
   continueFrom(nextEventId: number, nextSample: bigint): void {
     this.nextEventId = nextEventId;

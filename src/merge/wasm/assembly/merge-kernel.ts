@@ -50,6 +50,8 @@ export let lastPid: i32 = 0;
 export let lastCh: i32 = 0;
 export let emitted: i32 = 0;
 export let needSamples: i32 = 0;
+/** Turns of the merge loop (runs of one input): their mean length tells bursts from interleaving. */
+export let runs: i32 = 0;
 
 export function alloc(size: usize): usize {
   return heap.alloc(size);
@@ -395,6 +397,7 @@ export function run(): i32 {
       }
     }
     prevWinner = w;
+    runs++;
     const ws = <u64>w;
     while (true) {
       if (outN == outCap) {
