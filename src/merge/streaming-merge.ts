@@ -54,8 +54,8 @@ interface Pending {
   end: number;
   bytes: number;
   release?: () => void;
-  /** The batch's copy in the kernel's memory (kernel path). */
-  kb?: KernelBatch;
+  /** The batch's copy in the kernel's memory (kernel path; always present: one object shape). */
+  kb: KernelBatch | undefined;
 }
 
 interface Input {
@@ -302,7 +302,7 @@ export class StreamingMerge {
       release?.();
     } else {
       const bytes = batchBytes(wb);
-      const p: Pending = { src, row: start, end: n, bytes };
+      const p: Pending = { src, row: start, end: n, bytes, kb: undefined };
       if (release) p.release = release;
       if (kb && this.kernel) p.kb = kb;
       input.queue.push(p);

@@ -1,7 +1,8 @@
 // AssemblyScript (not TypeScript): the WebAssembly kernel of StreamingMerge, built by
 // `npm run build:wasm` into ../merge-kernel.wasm (committed). Excluded from tsconfig.
 //
-// Input batch layout (n rows, S samples), as written by JS (see src/merge/wasm-kernel.ts):
+// Staged input batch (n rows, S samples), as JS copies it in (src/merge/wasm-kernel.ts); ingest()
+// turns it into records (below):
 //   ts i64[n] | time i64[n] | wave_offset i64[n] | baseline f64[n] | pid i32[n] | dt i32[n] |
 //   flags u32[n] | event_length i32[n] | channel i16[n] | trigger_type i16[n] | pad to 8 | samples u16[S]
 // Output columns (capacity R rows):
