@@ -30,9 +30,10 @@ export interface StreamingMergeOptions {
   now?: () => number;
   /**
    * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
-   * `auto` (default): the kernel when WebAssembly is available and the inputs interleave finely
-   * (mean run of one input below 6 events, over windows of 2^16 events); the JS path when they
-   * come in bursts (mean run 16 or more: its bulk column copies are faster there), when
+   * `auto` (default): starts on the JS path; the kernel when WebAssembly is available and the
+   * inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
+   * events); the JS path when they come in bursts (mean run 16 or more: its bulk column copies
+   * are faster there), when
    * WebAssembly is unavailable, and from the point where the kernel fails (its memory cannot
    * grow, more than 4096 inputs). Switching happens between drains; output is the same.
    */
@@ -166,9 +167,13 @@ export class StreamingMerge {
     this.adaptive = this.opts.kernel === 'auto';
     if (this.opts.kernel !== 'js') {
       const mod = kernelModule();
-      if (mod) this.kernel = new MergeKernel(mod, this.opts.maxOutputRows);
-      else if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
-      else this.kernelFailed = true;
+      // auto starts on the JS path and takes the kernel once the inputs prove to interleave.
+      if (!mod) {
+        if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
+        this.kernelFailed = true;
+      } else if (!this.adaptive) {
+        this.kernel = new MergeKernel(mod, this.opts.maxOutputRows);
+      }
     }
     this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }

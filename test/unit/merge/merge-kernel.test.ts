@@ -31,7 +31,8 @@ function phase(k: number, n: number, block: number, t0: bigint, seq0: number): E
 describe('StreamingMerge: WebAssembly kernel and JS path', () => {
   it('the kernel loads here', () => {
     expect(kernelModule()).not.toBeNull();
-    expect(new StreamingMerge({ output: 'r' }).path).toBe('wasm');
+    expect(new StreamingMerge({ output: 'r' }).path).toBe('js'); // auto: until inputs prove to interleave
+    expect(new StreamingMerge({ output: 'r', kernel: 'wasm' }).path).toBe('wasm');
     expect(new StreamingMerge({ output: 'r', kernel: 'js' }).path).toBe('js');
   });
 
@@ -50,13 +51,13 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
       if (paths.at(-1) !== m.path) paths.push(m.path);
     }
     out.push(...m.finish());
-    expect(paths).toEqual(['wasm', 'js', 'wasm']);
+    expect(paths).toEqual(['js', 'wasm', 'js', 'wasm']);
     expectMergedExactly(out, inputs);
   });
 
   it('falls back to the JS path mid-stream (more than 4096 inputs), output exact', () => {
     const inputs = phase(4, 3000, 1, 0n, 0);
-    const m = new StreamingMerge({ output: 'records', silenceTimeoutMs: 1e12, maxOutputRows: 700 });
+    const m = new StreamingMerge({ output: 'records', silenceTimeoutMs: 1e12, maxOutputRows: 700, kernel: 'wasm' });
     for (let s = 0; s < 4; s++) m.addInput(`in${s}`);
     const out: WaveBatch[] = [];
     for (let s = 0; s < 4; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!.slice(0, 1500)));
