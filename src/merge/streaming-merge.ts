@@ -33,9 +33,10 @@ export interface StreamingMergeOptions {
    * `auto` (default): starts on the JS path; the kernel when WebAssembly is available and the
    * inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
    * events); the JS path when they come in bursts (mean run 16 or more: its bulk column copies
-   * are faster there), when
-   * WebAssembly is unavailable, and from the point where the kernel fails (its memory cannot
-   * grow, more than 4096 inputs). Switching happens between drains; output is the same.
+   * are faster there), when WebAssembly is unavailable, and from the point where the kernel fails
+   * (its memory cannot grow, more than 4096 inputs, a batch whose waveforms lie outside its
+   * samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
+   * steps; the output is the same on both paths.
    */
   kernel?: 'auto' | 'wasm' | 'js';
 }
@@ -283,10 +284,15 @@ export class StreamingMerge {
     let kb: KernelBatch | undefined;
     if (this.kernel) {
       try {
-        kb = this.kernel.copyIn(src.cols, wb.samples) ?? this.badOffset(input);
+        kb = this.kernel.copyIn(src.cols, wb.samples) ?? undefined;
       } catch (e) {
         if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
         this.toJs(true); // the kernel's memory is full
+      }
+      if (!kb && this.kernel) {
+        // Waveforms outside the batch's samples: the kernel cannot take it; the JS path can.
+        if (!this.adaptive) this.badOffset(input);
+        this.toJs(true);
       }
     }
     if (start > 0) {

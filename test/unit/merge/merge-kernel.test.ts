@@ -73,6 +73,17 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     expectMergedExactly(out, inputs);
   });
 
+  it('auto leaves the kernel for a batch whose waveforms lie outside its samples', () => {
+    const m = new StreamingMerge({ output: 'r' });
+    m.addInput('in0');
+    (m as unknown as { toWasm(): void }).toWasm();
+    expect(m.path).toBe('wasm');
+    const wb = waveBatch('in0', phase(1, 4, 1, 0n, 0)[0]!);
+    recordColumns(wb.batch).wave_offset[3] = 100n;
+    m.push('in0', wb);
+    expect(m.path).toBe('js');
+  });
+
   it('the kernel rejects a batch whose waveforms lie outside its samples', () => {
     const wb = waveBatch('in0', phase(1, 4, 1, 0n, 0)[0]!);
     recordColumns(wb.batch).wave_offset[3] = 100n;
