@@ -6,6 +6,8 @@ import { cmpNumKeys, cmpRowKey, cmpRows, gallop, keyTime, lowerBound, MIN_NUM_KE
 import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
+import { KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
+import type { KernelBatch } from './wasm-kernel.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
 export type LatePolicy = 'reject' | 'flag';
@@ -26,6 +28,17 @@ export interface StreamingMergeOptions {
   maxOutputRows?: number;
   /** Clock for silence timeouts (ms), read on every push. */
   now?: () => number;
+  /**
+   * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
+   * `auto` (default): starts on the JS path; the kernel when WebAssembly is available and the
+   * inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
+   * events); the JS path when they come in bursts (mean run 16 or more: its bulk column copies
+   * are faster there), when WebAssembly is unavailable, and from the point where the kernel fails
+   * (its memory cannot grow, more than 4096 inputs, a batch whose waveforms lie outside its
+   * samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
+   * steps; the output is the same on both paths.
+   */
+  kernel?: 'auto' | 'wasm' | 'js';
 }
 
 /** A gap in stored data: what was dropped, from which stream and why (stored with the run). */
@@ -43,6 +56,8 @@ interface Pending {
   end: number;
   bytes: number;
   release?: () => void;
+  /** The batch's copy in the kernel's memory (kernel path; always present: one object shape). */
+  kb: KernelBatch | undefined;
 }
 
 interface Input {
@@ -127,6 +142,17 @@ export class StreamingMerge {
   readonly losses: LossRecord[] = [];
   private emittedEvents = 0;
   private emittedSamples = 0n;
+  /** The WebAssembly kernel, null on the JS path. */
+  private kernel: MergeKernel | null = null;
+  /** Output batches the kernel completed since the last collect. */
+  private ready: WaveBatch[] = [];
+  /** `auto`: the path follows the mean run length. */
+  private readonly adaptive: boolean;
+  /** The kernel failed (or is unavailable): the JS path stays. */
+  private kernelFailed = false;
+  /** Events and runs merged since the last path decision. */
+  private windowRows = 0;
+  private windowRuns = 0;
 
   constructor(opts: StreamingMergeOptions) {
     this.opts = {
@@ -135,9 +161,21 @@ export class StreamingMerge {
       maxBufferedBytes: 256 * 1024 * 1024,
       maxOutputRows: 65536,
       now: Date.now,
+      kernel: 'auto',
       ...opts,
     };
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows);
+    this.adaptive = this.opts.kernel === 'auto';
+    if (this.opts.kernel !== 'js') {
+      const mod = kernelModule();
+      // auto starts on the JS path and takes the kernel once the inputs prove to interleave.
+      if (!mod) {
+        if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
+        this.kernelFailed = true;
+      } else if (!this.adaptive) {
+        this.kernel = new MergeKernel(mod, this.opts.maxOutputRows);
+      }
+    }
     this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }
 
@@ -159,6 +197,62 @@ export class StreamingMerge {
     };
     this.inputs.set(id, input);
     this.order.push(input);
+    if (this.kernel && this.order.length > KERNEL_MAX_SLOTS) this.toJs(true);
+  }
+
+  /** Which inner loop runs now. */
+  get path(): 'wasm' | 'js' {
+    return this.kernel ? 'wasm' : 'js';
+  }
+
+  /**
+   * Leaves the kernel for the JS path (between merge steps): its finished output is kept for the
+   * next collect, the JS builder continues its event ids and sample positions; the inputs' JS
+   * batches are still held, so nothing else moves.
+   */
+  private toJs(failed: boolean): void {
+    const k = this.kernel;
+    if (failed) this.kernelFailed = true;
+    if (!k) return;
+    if (k.pendingRows > 0) this.ready.push(k.take(this.opts.output));
+    this.out.continueFrom(Number(k.nextId), k.nextSampleOffset);
+    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
+    this.kernel = null;
+  }
+
+  /** Leaves the JS path for the kernel (between drains: the JS builder holds no runs): buffered batches are copied in. */
+  private toWasm(): void {
+    const mod = kernelModule();
+    if (!mod || this.kernelFailed || this.order.length > KERNEL_MAX_SLOTS) return;
+    const k = new MergeKernel(mod, this.opts.maxOutputRows);
+    try {
+      for (const input of this.order) {
+        for (let h = input.head; h < input.queue.length; h++) {
+          const p = input.queue[h]!;
+          const kb = k.copyIn(p.src.cols, p.src.samples);
+          if (!kb) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
+          k.skip(kb, p.row);
+          p.kb = kb;
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+      for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
+      this.kernelFailed = true;
+      return;
+    }
+    k.continueFrom(this.out.eventIdNext, this.out.sampleNext);
+    this.kernel = k;
+  }
+
+  /** `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis 6 / 16). */
+  private adapt(): void {
+    if (this.windowRows < 65536) return;
+    const mean = this.windowRows / Math.max(1, this.windowRuns);
+    this.windowRows = 0;
+    this.windowRuns = 0;
+    if (this.kernel && mean >= 16) this.toJs(false);
+    else if (!this.kernel && mean <= 6) this.toWasm();
   }
 
   /**
@@ -187,20 +281,41 @@ export class StreamingMerge {
     // Late events form a prefix: those below the last emitted key.
     let start = 0;
     if (this.lastEmitted) start = lowerBound(src.v, 0, n, this.lastEmitted, false);
+    let kb: KernelBatch | undefined;
+    if (this.kernel) {
+      try {
+        kb = this.kernel.copyIn(src.cols, wb.samples) ?? undefined;
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+        this.toJs(true); // the kernel's memory is full
+      }
+      if (!kb && this.kernel) {
+        // Waveforms outside the batch's samples: the kernel cannot take it; the JS path can.
+        if (!this.adaptive) this.badOffset(input);
+        this.toJs(true);
+      }
+    }
     if (start > 0) {
       input.lateEvents += start;
       if (this.opts.latePolicy === 'flag') {
-        this.out.append(src, 0, start, RecordFlags.LATE);
+        if (this.kernel && kb) {
+          this.kernel.append(kb, start, RecordFlags.LATE, this.ready, this.opts.output);
+        } else {
+          this.out.append(src, 0, start, RecordFlags.LATE);
+        }
       } else {
+        if (this.kernel && kb) this.kernel.skip(kb, start);
         this.losses.push({ stream: id, reason: 'late', tMinPs: src.cols.timestamp[0]!, tMaxPs: src.cols.timestamp[start - 1]!, rows: start });
       }
     }
     if (start === n) {
+      if (kb) this.kernel?.release(kb);
       release?.();
     } else {
       const bytes = batchBytes(wb);
-      const p: Pending = { src, row: start, end: n, bytes };
+      const p: Pending = { src, row: start, end: n, bytes, kb: undefined };
       if (release) p.release = release;
+      if (kb && this.kernel) p.kb = kb;
       input.queue.push(p);
       input.bufferedBytes += bytes;
       this.buffered += bytes;
@@ -248,7 +363,9 @@ export class StreamingMerge {
   /** Emits every buffered event the watermark allows, as output batches. */
   drain(): WaveBatch[] {
     this.mergeBelow(this.bound());
-    return this.collect();
+    const out = this.collect();
+    if (this.adaptive) this.adapt();
+    return out;
   }
 
   /** Every input has ended: emits everything buffered. */
@@ -326,6 +443,11 @@ export class StreamingMerge {
    * emitted as one run, so bursts are copied in bulk and interleaved events cost log2(k).
    */
   private mergeBelow(bound: NumKey | null): void {
+    if (this.kernel) {
+      this.mergeBelowKernel(this.kernel, bound);
+      if (this.kernel) return;
+      // The kernel failed part way (its state was synced back): the JS path goes on.
+    }
     const slots: Input[] = [];
     for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
     const m = slots.length;
@@ -352,6 +474,8 @@ export class StreamingMerge {
     let lastSrc: SourceBatch | null = null;
     let lastRow = 0;
     let prev = -1;
+    let runs = 0;
+    let rows = 0;
     let w = tree.winner();
     for (;;) {
       const tw = t[w]!;
@@ -377,6 +501,8 @@ export class StreamingMerge {
       }
       prev = w;
       out.append(src, row, end, 0);
+      runs++;
+      rows += end - row;
       lastSrc = src;
       lastRow = end - 1;
       p.row = end;
@@ -396,11 +522,77 @@ export class StreamingMerge {
       w = tree.replay(w);
     }
     if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
+    this.windowRuns += runs;
+    this.windowRows += rows;
+  }
+
+  /**
+   * mergeBelow on the kernel: the same loser tree and runs, over the batches' copies in its
+   * memory; when a slot's batch runs out, the kernel returns and the next batch is set here.
+   */
+  private mergeBelowKernel(k: MergeKernel, bound: NumKey | null): void {
+    const slots: Input[] = [];
+    for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
+    const m = slots.length;
+    if (m === 0) return;
+    const cur: Pending[] = [];
+    k.setSlots(m);
+    for (let s = 0; s < m; s++) {
+      const input = slots[s]!;
+      const p = input.queue[input.head]!;
+      cur.push(p);
+      k.setSlot(s, p.kb!, p.row, p.end);
+    }
+    k.build();
+    k.setBound(bound);
+    const id0 = k.nextId;
+    const runs0 = k.runs;
+    let failed = false;
+    for (;;) {
+      let st: number;
+      try {
+        st = k.run(this.ready, this.opts.output);
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+        failed = true; // the sample area could not grow: the JS path takes over from here
+        break;
+      }
+      if (st === KERNEL_SLOT_EMPTY) {
+        const s = k.emptySlot;
+        cur[s]!.row = cur[s]!.end;
+        const q = this.consumed(slots[s]!);
+        if (q) {
+          cur[s] = q;
+          k.setSlot(s, q.kb!, q.row, q.end);
+        } else {
+          k.exhaust(s);
+        }
+        k.refilled(s);
+      } else {
+        break;
+      }
+    }
+    for (let s = 0; s < m; s++) {
+      const p = cur[s]!;
+      if (p.row < p.end) {
+        p.row = k.rowOf(s);
+        p.kb!.q = k.ptrOf(s);
+      }
+    }
+    if (k.nextId !== id0) this.lastEmitted = k.lastKey();
+    this.windowRuns += (k.runs - runs0) | 0;
+    this.windowRows += Number(k.nextId - id0);
+    if (failed) this.toJs(true);
+  }
+
+  private badOffset(input: Input): never {
+    throw new DaqError('DAQ_ERR_BATCH_INVALID', `merge input "${input.id}": an event's wave_offset/event_length lie outside its batch's samples`, { details: { stream: input.id } });
   }
 
   /** The head batch of `input` is fully emitted: releases it; returns the next one, if any. */
   private consumed(input: Input): Pending | undefined {
     const p = input.queue[input.head]!;
+    if (p.kb) this.kernel?.release(p.kb);
     input.bufferedBytes -= p.bytes;
     this.buffered -= p.bytes;
     input.queue[input.head] = undefined as never;
@@ -414,7 +606,12 @@ export class StreamingMerge {
   }
 
   private collect(): WaveBatch[] {
-    const batches = this.out.take();
+    if (this.kernel && this.kernel.pendingRows > 0) this.ready.push(this.kernel.take(this.opts.output));
+    let batches = this.out.take();
+    if (this.ready.length > 0) {
+      batches = this.ready.concat(batches);
+      this.ready = [];
+    }
     for (const b of batches) {
       this.emittedEvents += b.batch.numRows;
       this.emittedSamples += BigInt(b.samples.length);

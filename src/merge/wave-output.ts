@@ -89,6 +89,20 @@ export class WaveOutputBuilder {
     private readonly maxRows: number,
   ) {}
 
+  get eventIdNext(): number {
+    return this.nextEventId;
+  }
+
+  get sampleNext(): bigint {
+    return this.nextSample;
+  }
+
+  /** Continues event ids and wave pool positions from another builder (the merge kernel's). */
+  continueFrom(nextEventId: number, nextSample: bigint): void {
+    this.nextEventId = nextEventId;
+    this.nextSample = nextSample;
+  }
+
   append(src: SourceBatch, from: number, to: number, flags: number): void {
     if (to <= from) return;
     let si = src.slot;

@@ -3,7 +3,10 @@
  * 10 M), records/s merged and GB/s of samples moved, beside a plain TypedArray.set copy of the same
  * bytes (samples + record columns) measured in the same run.
  * `node bin/run-ts.js test/bench/merge.bench.ts`; BENCH_REPS runs per figure (median), BENCH_CASES
- * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones).
+ * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones). Each case runs the
+ * merge's paths side by side — `wasm` (WebAssembly kernel), `js` and `auto` (the default: picks by
+ * run length) — their reps alternating in one process, so machine noise hits them alike;
+ * BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
@@ -51,8 +54,11 @@ function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples:
   return { inputs, samples: totalSamples };
 }
 
-function mergeOnce(inputs: WaveBatch[][]): number {
-  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12 });
+type Path = 'wasm' | 'js' | 'auto';
+const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto']) as Path[];
+
+function mergeOnce(inputs: WaveBatch[][], kernel: Path): number {
+  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
   const t = performance.now();
@@ -93,15 +99,21 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   if (CASES && !CASES.includes(`${k}/${block}`)) continue;
   const { inputs, samples } = makeInputs(k, block);
   const records = inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0);
-  const mergeS = median(await repeat(REPS, () => mergeOnce(inputs)));
+  // Reps of the paths alternate (one warm-up each first).
+  const times = new Map<Path, number[]>(PATHS.map((p) => [p, []]));
+  for (const p of PATHS) mergeOnce(inputs, p);
+  for (let r = 0; r < REPS; r++) for (const p of PATHS) times.get(p)!.push(mergeOnce(inputs, p));
   const copyS = median(await repeat(REPS, () => copyOnce(inputs)));
   const bytes = samples * 2 + records * COLUMN_BYTES_PER_RECORD;
-  rows.push({
-    measure: `k=${k}, ${block === 1 ? 'Poisson interleave (runs ~1)' : `bursts of ${block}`}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
-    value: `${(records / mergeS / 1e6).toFixed(1)} M records/s, samples ${((samples * 2) / mergeS / 1e9).toFixed(2)} GB/s`,
-    reference: `TypedArray.set of the same bytes: ${(bytes / copyS / 1e9).toFixed(2)} GB/s`,
-    ratio: (copyS / mergeS).toFixed(2),
-    goal: '>= 10 M records/s, >= 1 GB/s samples',
-  });
+  for (const p of PATHS) {
+    const mergeS = median(times.get(p)!);
+    rows.push({
+      measure: `k=${k}, ${block === 1 ? 'Poisson interleave (runs ~1)' : `bursts of ${block}`}, path ${p}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
+      value: `${(records / mergeS / 1e6).toFixed(1)} M records/s, samples ${((samples * 2) / mergeS / 1e9).toFixed(2)} GB/s`,
+      reference: `TypedArray.set of the same bytes: ${(bytes / copyS / 1e9).toFixed(2)} GB/s`,
+      ratio: (copyS / mergeS).toFixed(2),
+      goal: '>= 10 M records/s, >= 1 GB/s samples',
+    });
+  }
 }
 printTable(`streaming merge, mean event length ${MEAN_LEN} samples, ${REPS} runs`, rows);

@@ -7,6 +7,13 @@ import type { Ev } from './waves.ts';
 import { sameBytes } from './bytes.ts';
 
 /** The merge's expected output: a stable sort of the inputs' concatenation by (t, pid, channel). */
+/** Inner path of the merges the tests make (each merge test file runs once per path). */
+export let testKernel: 'wasm' | 'js' = 'wasm';
+export const KERNELS = ['wasm', 'js'] as const;
+export function useKernel(k: 'wasm' | 'js'): void {
+  testKernel = k;
+}
+
 export function reference(inputs: Ev[][]): Ev[] {
   const all = inputs.flat(); // concatenation in input order
   const idx = all.map((_, i) => i);
@@ -26,7 +33,8 @@ export function reference(inputs: Ev[][]): Ev[] {
  * goes; `wrap` may change each batch before it is pushed (e.g. move its samples).
  */
 export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wrap: (wb: WaveBatch) => WaveBatch = (wb) => wb): WaveBatch[] {
-  const m = new StreamingMerge({ output: 'records', maxOutputRows, silenceTimeoutMs: 1e12 });
+  const m = new StreamingMerge({ kernel: testKernel, output: 'records', maxOutputRows, silenceTimeoutMs: 1e12 });
+  if (m.path !== testKernel) throw new Error(`merge path ${m.path}, asked for ${testKernel}`);
   const queues = inputs.map((evs, k) => {
     m.addInput(`in${k}`);
     const batches: Ev[][] = [];
