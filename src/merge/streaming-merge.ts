@@ -7,7 +7,7 @@ import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
 import { KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
-import type { KernelBatch } from './wasm-kernel.ts';
+import type { CopyInProblem, KernelBatch } from './wasm-kernel.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
 export type LatePolicy = 'reject' | 'flag';
@@ -56,7 +56,7 @@ interface Pending {
   end: number;
   bytes: number;
   release?: () => void;
-  /** The batch's copy in the kernel's memory (kernel path; always present: one object shape). */
+  /** The batch's copy in the kernel's memory (kernel path; the field always exists: one object shape). */
   kb: KernelBatch | undefined;
 }
 
@@ -229,9 +229,8 @@ export class StreamingMerge {
       for (const input of this.order) {
         for (let h = input.head; h < input.queue.length; h++) {
           const p = input.queue[h]!;
-          const kb = k.copyIn(p.src.cols, p.src.samples);
-          if (!kb) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
-          k.skip(kb, p.row);
+          const kb = k.copyIn(p.src.cols, p.src.samples, null);
+          if (!isKernelBatch(kb)) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
           p.kb = kb;
         }
       }
@@ -275,36 +274,39 @@ export class StreamingMerge {
       return this.buffered < this.opts.maxBufferedBytes;
     }
     const src = new SourceBatch(recordColumns(wb.batch), wb.samples);
-    this.checkOrder(input, src, n);
+    // On the kernel path the kernel checks the order while it takes the batch in.
+    let kb: KernelBatch | undefined;
+    if (this.kernel) {
+      let got: KernelBatch | CopyInProblem | null = null;
+      try {
+        got = this.kernel.copyIn(src.cols, wb.samples, input.last);
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+        this.toJs(true); // the kernel's memory is full
+      }
+      if (got !== null && typeof got === 'object' && 'order' in got) this.orderError(input, src, got.order);
+      if (got === 'offsets') {
+        // Waveforms outside the batch's samples: the kernel cannot take it; the JS path can.
+        if (!this.adaptive) this.badOffset(input);
+        this.toJs(true);
+      }
+      if (got !== null && isKernelBatch(got) && this.kernel) kb = got;
+    }
+    if (!kb) this.checkOrder(input, src, n);
     input.last = rowKey(src.v, n - 1);
 
     // Late events form a prefix: those below the last emitted key.
     let start = 0;
     if (this.lastEmitted) start = lowerBound(src.v, 0, n, this.lastEmitted, false);
-    let kb: KernelBatch | undefined;
-    if (this.kernel) {
-      try {
-        kb = this.kernel.copyIn(src.cols, wb.samples) ?? undefined;
-      } catch (e) {
-        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
-        this.toJs(true); // the kernel's memory is full
-      }
-      if (!kb && this.kernel) {
-        // Waveforms outside the batch's samples: the kernel cannot take it; the JS path can.
-        if (!this.adaptive) this.badOffset(input);
-        this.toJs(true);
-      }
-    }
     if (start > 0) {
       input.lateEvents += start;
       if (this.opts.latePolicy === 'flag') {
         if (this.kernel && kb) {
-          this.kernel.append(kb, start, RecordFlags.LATE, this.ready, this.opts.output);
+          this.kernel.append(kb, 0, start, RecordFlags.LATE, this.ready, this.opts.output);
         } else {
           this.out.append(src, 0, start, RecordFlags.LATE);
         }
       } else {
-        if (this.kernel && kb) this.kernel.skip(kb, start);
         this.losses.push({ stream: id, reason: 'late', tMinPs: src.cols.timestamp[0]!, tMaxPs: src.cols.timestamp[start - 1]!, rows: start });
       }
     }
@@ -409,16 +411,19 @@ export class StreamingMerge {
     const v = src.v;
     for (let r = 0; r < n; r++) {
       const bad = r === 0 ? input.last !== null && cmpRowKey(v, 0, input.last) < 0 : cmpRows(v, r, v, r - 1) < 0;
-      if (bad) {
-        const c = src.cols;
-        const prev = r === 0 ? `(${keyTime(input.last!)}, ${input.last!.pid}, ${input.last!.ch}) of the previous batch` : `(${c.timestamp[r - 1]}, ${c.pid[r - 1]}, ${c.channel[r - 1]})`;
-        throw new DaqError(
-          'DAQ_ERR_MERGE_ORDER',
-          `merge input "${input.id}": row ${r} has (timestamp ${c.timestamp[r]}, pid ${c.pid[r]}, channel ${c.channel[r]}) below ${prev}; inputs must be sorted by (timestamp, pid, channel)`,
-          { details: { stream: input.id, row: r } },
-        );
-      }
+      if (bad) this.orderError(input, src, r);
     }
+  }
+
+  /** Row r of src is below the row before it (row 0: below the input's last key). */
+  private orderError(input: Input, src: SourceBatch, r: number): never {
+    const c = src.cols;
+    const prev = r === 0 ? `(${keyTime(input.last!)}, ${input.last!.pid}, ${input.last!.ch}) of the previous batch` : `(${c.timestamp[r - 1]}, ${c.pid[r - 1]}, ${c.channel[r - 1]})`;
+    throw new DaqError(
+      'DAQ_ERR_MERGE_ORDER',
+      `merge input "${input.id}": row ${r} has (timestamp ${c.timestamp[r]}, pid ${c.pid[r]}, channel ${c.channel[r]}) below ${prev}; inputs must be sorted by (timestamp, pid, channel)`,
+      { details: { stream: input.id, row: r } },
+    );
   }
 
   /** Smallest bound over live inputs; null = unbounded (no live input). */
@@ -574,10 +579,7 @@ export class StreamingMerge {
     }
     for (let s = 0; s < m; s++) {
       const p = cur[s]!;
-      if (p.row < p.end) {
-        p.row = k.rowOf(s);
-        p.kb!.q = k.ptrOf(s);
-      }
+      if (p.row < p.end) p.row = k.rowOf(s);
     }
     if (k.nextId !== id0) this.lastEmitted = k.lastKey();
     this.windowRuns += (k.runs - runs0) | 0;
@@ -618,4 +620,8 @@ export class StreamingMerge {
     }
     return batches;
   }
+}
+
+function isKernelBatch(x: KernelBatch | CopyInProblem): x is KernelBatch {
+  return typeof x === 'object' && 'ptr' in x;
 }

@@ -6,9 +6,11 @@ import type { NumKey } from './key-views.ts';
 
 /**
  * The WebAssembly kernel of StreamingMerge (source: wasm/assembly/merge-kernel.ts, AssemblyScript,
- * built by `npm run build:wasm`): a loser tree over the inputs' head keys and the row-by-row gather
- * of the 11 columns and the samples, in the kernel's linear memory. Input batches are copied in
- * once when pushed (one bulk copy per column), output batches copied out once (one per column).
+ * built by `npm run build:wasm`): a loser tree over the inputs' head keys that writes the output
+ * order, then a gather of the 11 columns and the samples in that order, in the kernel's linear
+ * memory. Input batches are copied in once when pushed (one bulk copy per column; the kernel checks
+ * their order and offsets while it derives their keys), output batches copied out once (one per
+ * column).
  */
 
 export const KERNEL_DONE = 0;
@@ -30,12 +32,12 @@ interface Exports {
   emptySlot: WebAssembly.Global;
   needSamples: WebAssembly.Global;
   runs: WebAssembly.Global;
-  cursor: WebAssembly.Global;
+  badRow: WebAssembly.Global;
   alloc(size: number): number;
-  ingest(st: number, n: number, S: number): number;
-  skip(q: number, count: number): number;
-  ptrOf(s: number): number;
   free(ptr: number): void;
+  batchBytes(n: number, S: number): number;
+  samplesOffset(n: number): number;
+  prepare(blk: number, n: number, S: number, hasPrev: number, pTs: bigint, pP: bigint): number;
   setOutput(cap: number, sampleCap: number): number;
   growSamples(cap: number): void;
   outColsPtr(): number;
@@ -43,14 +45,14 @@ interface Exports {
   resetOutput(): void;
   setSlots(m: number): void;
   rowOf(s: number): number;
-  setSlot(s: number, q: number, row: number, end: number): void;
+  setSlot(s: number, blk: number, row: number, end: number): void;
   exhaust(s: number): void;
   refilled(s: number): void;
   build(): void;
   setBound(ts: bigint, p: bigint): void;
   setNextId(id: bigint): void;
   getNextId(): bigint;
-  append(q: number, count: number, f: number): number;
+  append(blk: number, row: number, count: number, f: number): number;
   run(): number;
 }
 
@@ -68,16 +70,27 @@ export function kernelModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-/** An input batch copied into the kernel's memory, as records (fields, then samples). */
+/** An input batch copied into the kernel's memory (columns, its keys, samples). */
 export interface KernelBatch {
   /** The allocation. */
   ptr: number;
-  /** Address of the next record to merge. */
-  q: number;
 }
+
+/** What the kernel found wrong with a batch it was given (the batch is then not kept). */
+export type CopyInProblem = { order: number } | 'offsets';
 
 const U64_MAX_AS_I64 = -1n;
 const I64_MAX = (1n << 63n) - 1n;
+
+/** A key's timestamp as the kernel's i64. */
+function keyTs(k: NumKey): bigint {
+  return (BigInt(k.hi) << 32n) | BigInt(k.lo >>> 0);
+}
+
+/** A key's (pid, channel) as the kernel's k2 without the slot (an i64 carrying the u64's bits). */
+function keyP(k: NumKey): bigint {
+  return BigInt.asIntN(64, (BigInt((k.pid ^ 0x80000000) >>> 0) << 32n) | (BigInt(k.ch + 32768) << 16n));
+}
 
 /** One merge's kernel instance (its own memory). */
 export class MergeKernel {
@@ -85,8 +98,6 @@ export class MergeKernel {
   private outCap: number;
   private sampleCap: number;
   private nextSample = 0n;
-  private stage = 0;
-  private stageBytes = 0;
 
   constructor(mod: WebAssembly.Module, maxRows: number) {
     this.x = new WebAssembly.Instance(mod, {}).exports as unknown as Exports;
@@ -97,34 +108,31 @@ export class MergeKernel {
   }
 
   /**
-   * Copies a batch in: one copy per column and one for the samples to a staging area, which the
-   * kernel turns into records. Null when an event's samples lie outside the batch's.
+   * Copies a batch in (one copy per column and one for the samples) and has the kernel check it:
+   * rows in key order, the first one not below `prev` (the input's last key), every waveform
+   * inside the batch's samples. Returns the batch, or what is wrong with it (then not kept).
    */
-  copyIn(c: RecordColumns, samples: Uint16Array): KernelBatch | null {
+  copyIn(c: RecordColumns, samples: Uint16Array, prev: NumKey | null): KernelBatch | CopyInProblem {
     const n = c.timestamp.length;
     const S = samples.length;
-    const sOff = (n * 52 + 7) & ~7;
-    const bytes = sOff + S * 2;
-    if (bytes > this.stageBytes) {
-      if (this.stage) this.x.free(this.stage);
-      this.stageBytes = Math.max(bytes, this.stageBytes * 2);
-      this.stage = this.x.alloc(this.stageBytes);
-    }
-    const ptr = this.stage;
+    const ptr = this.x.alloc(this.x.batchBytes(n, S));
     const buf = this.x.memory.buffer;
-    new BigInt64Array(buf, ptr, n).set(c.timestamp);
-    new BigInt64Array(buf, ptr + 8 * n, n).set(c.time);
-    new BigInt64Array(buf, ptr + 16 * n, n).set(c.wave_offset);
-    new Float64Array(buf, ptr + 24 * n, n).set(c.baseline);
-    new Int32Array(buf, ptr + 32 * n, n).set(c.pid);
-    new Int32Array(buf, ptr + 36 * n, n).set(c.dt);
-    new Uint32Array(buf, ptr + 40 * n, n).set(c.flags);
-    new Int32Array(buf, ptr + 44 * n, n).set(c.event_length);
-    new Int16Array(buf, ptr + 48 * n, n).set(c.channel);
-    new Int16Array(buf, ptr + 50 * n, n).set(c.trigger_type);
-    new Uint16Array(buf, ptr + sOff, S).set(samples);
-    const b = this.x.ingest(ptr, n, S);
-    return b === 0 ? null : { ptr: b, q: b };
+    const h = ptr + 16;
+    new BigInt64Array(buf, h, n).set(c.timestamp);
+    new BigInt64Array(buf, h + 8 * n, n).set(c.time);
+    new BigInt64Array(buf, h + 16 * n, n).set(c.wave_offset);
+    new Float64Array(buf, h + 24 * n, n).set(c.baseline);
+    new Int32Array(buf, h + 32 * n, n).set(c.pid);
+    new Int32Array(buf, h + 36 * n, n).set(c.dt);
+    new Uint32Array(buf, h + 40 * n, n).set(c.flags);
+    new Int32Array(buf, h + 44 * n, n).set(c.event_length);
+    new Int16Array(buf, h + 48 * n, n).set(c.channel);
+    new Int16Array(buf, h + 50 * n, n).set(c.trigger_type);
+    new Uint16Array(buf, ptr + this.x.samplesOffset(n), S).set(samples);
+    const st = prev ? this.x.prepare(ptr, n, S, 1, keyTs(prev), keyP(prev)) : this.x.prepare(ptr, n, S, 0, 0n, 0n);
+    if (st === 0) return { ptr };
+    this.x.free(ptr);
+    return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
   }
 
   release(b: KernelBatch): void {
@@ -136,16 +144,7 @@ export class MergeKernel {
   }
 
   setSlot(s: number, b: KernelBatch, row: number, end: number): void {
-    this.x.setSlot(s, b.q, row, end);
-  }
-
-  ptrOf(s: number): number {
-    return this.x.ptrOf(s);
-  }
-
-  /** Skips `count` records of b (dropped late events). */
-  skip(b: KernelBatch, count: number): void {
-    b.q = this.x.skip(b.q, count);
+    this.x.setSlot(s, b.ptr, row, end);
   }
 
   exhaust(s: number): void {
@@ -169,13 +168,8 @@ export class MergeKernel {
   }
 
   setBound(bound: NumKey | null): void {
-    if (!bound) {
-      this.x.setBound(I64_MAX, U64_MAX_AS_I64);
-      return;
-    }
-    const ts = (BigInt(bound.hi) << 32n) | BigInt(bound.lo >>> 0);
-    const p = (BigInt((bound.pid ^ 0x80000000) >>> 0) << 32n) | (BigInt(bound.ch + 32768) << 16n);
-    this.x.setBound(ts, BigInt.asIntN(64, p));
+    if (!bound) this.x.setBound(I64_MAX, U64_MAX_AS_I64);
+    else this.x.setBound(keyTs(bound), keyP(bound));
   }
 
   get nextId(): bigint {
@@ -197,12 +191,13 @@ export class MergeKernel {
     }
   }
 
-  /** The next `count` records of b with flags ORed in (late events), in output order. */
-  append(b: KernelBatch, count: number, flags: number, ready: WaveBatch[], stream: string): void {
+  /** Rows [row, row + count) of b with flags ORed in (late events), in arrival order. */
+  append(b: KernelBatch, row: number, count: number, flags: number, ready: WaveBatch[], stream: string): void {
     while (count > 0) {
-      const st = this.x.append(b.q, count, flags);
-      count -= this.x.emitted.value as number;
-      b.q = this.x.cursor.value as number;
+      const st = this.x.append(b.ptr, row, count, flags);
+      const e = this.x.emitted.value as number;
+      count -= e;
+      row += e;
       if (st === KERNEL_OUT_FULL) ready.push(this.take(stream));
       else if (st === KERNEL_NEED_SAMPLES) this.grow();
     }
@@ -216,7 +211,7 @@ export class MergeKernel {
     this.sampleCap = cap;
   }
 
-  /** Runs merged so far (turns of the merge loop). */
+  /** Runs merged so far (changes of the winning input). */
   get runs(): number {
     return this.x.runs.value as number;
   }

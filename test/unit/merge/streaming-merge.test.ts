@@ -283,6 +283,27 @@ for (const kernel of KERNELS) {
         expect((err as Error).message).toContain('row 0');
       }
     });
+
+    it('order checks compare pid and channel as signed numbers, within a batch and across batches', () => {
+      const e = (t: number, pid: number, ch: number): Ev => ({ t: BigInt(t), pid, ch, wave: Uint16Array.of(1), src: 0, seq: 0 });
+      const rowOfError = (m: StreamingMerge, evs: Ev[]): string => {
+        try {
+          m.push('a', waveBatch('a', evs));
+          return 'accepted';
+        } catch (err) {
+          expect(isDaqError(err, 'DAQ_ERR_MERGE_ORDER')).toBe(true);
+          return /row (\d+)/.exec((err as Error).message)![1]!;
+        }
+      };
+      const m = new StreamingMerge({ kernel: testKernel, output: 'r' });
+      m.addInput('a');
+      expect(rowOfError(m, [e(10, -2, 5), e(10, -1, -7), e(10, -1, -3), e(10, 3, -32768), e(10, 3, 32767)])).toBe('accepted');
+      expect(rowOfError(m, [e(10, 3, 32767), e(10, 3, -1)])).toBe('1'); // channel -1 below 32767
+      expect(rowOfError(m, [e(10, 2, 0)])).toBe('0'); // pid 2 below the previous batch's 3
+      expect(rowOfError(m, [e(10, 3, 32767), e(11, -5, 0), e(11, -6, 0)])).toBe('2');
+      expect(rowOfError(m, [e(10, 3, 32767), e(11, -2147483648, -32768)])).toBe('accepted');
+      expect(rowOfError(m, [e(9, 2147483647, 32767)])).toBe('0');
+    });
   });
  });
 }

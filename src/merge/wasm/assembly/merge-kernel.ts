@@ -1,15 +1,26 @@
 // AssemblyScript (not TypeScript): the WebAssembly kernel of StreamingMerge, built by
 // `npm run build:wasm` into ../merge-kernel.wasm (committed). Excluded from tsconfig.
 //
-// Staged input batch (n rows, S samples), as JS copies it in (src/merge/wasm-kernel.ts); ingest()
-// turns it into records (below):
+// The merge runs in two steps, so that the step with a dependency chain touches little memory:
+//  1. the merge loop reads keys only (each input's keys are two sequential streams) and writes the
+//     output order as (batch, row) pairs; its loser tree holds the keys in its nodes and replays
+//     without branches on the data (a select per level: interleaved inputs make those branches a
+//     coin toss);
+//  2. a gather copies the rows' 11 columns and samples in that order. Its loads depend on nothing
+//     but the order, so the CPU keeps many cache misses in flight.
+// Rows are gathered before any call returns: no batch is referenced after a call, so JS may free
+// the batches it is done with.
+//
+// A batch (allocated by JS with alloc(batchBytes(n, S)), columns copied in by JS, then prepare()):
+//   n i32 @0 | S i32 @4 | pad to 16 | H = 16:
 //   ts i64[n] | time i64[n] | wave_offset i64[n] | baseline f64[n] | pid i32[n] | dt i32[n] |
-//   flags u32[n] | event_length i32[n] | channel i16[n] | trigger_type i16[n] | pad to 8 | samples u16[S]
+//   flags u32[n] | event_length i32[n] | channel i16[n] | trigger_type i16[n] | pad to 8 |
+//   key u64[n] (written by prepare) | samples u16[S] | 16 bytes of slack (vector copies overread)
 // Output columns (capacity R rows):
 //   ts i64[R] | time i64[R] | wave_offset i64[R] | baseline f64[R] | event_id i64[R] | pid i32[R] |
 //   dt i32[R] | flags u32[R] | event_length i32[R] | channel i16[R] | trigger_type i16[R]
 // Keys: (ts signed, k2 unsigned) with k2 = (pid ^ 2^31) << 32 | (channel + 2^15) << 16 | slot.
-// An exhausted slot has k2 = u64 max (no real key: slot < 0xffff).
+// An exhausted slot has the key (i64 max, u64 max): above any bound.
 
 // Statuses returned by run() and append().
 const DONE: i32 = 0; // the winner is not below the bound (or every slot is exhausted)
@@ -19,16 +30,18 @@ const NEED_SAMPLES: i32 = 3; // the next event's samples do not fit: grow the sa
 
 export const MAX_SLOTS: i32 = 4096;
 
+const H: usize = 16;
+
 // Slot tables (allocated by setSlots).
 let m: i32 = 0;
-let kTs: usize = 0; // i64[m]
-let kP: usize = 0; // u64[m]
-let node: usize = 0; // i32[m]
-let sPtr: usize = 0; // usize[m]: address of the next record
+let node: usize = 0; // (i64 ts, u64 k2)[m]: node j > 0 holds the loser of its match, node 0 unused
+let sBlk: usize = 0; // usize[m]: the slot's batch
 let sRow: usize = 0; // i32[m]: next row
 let sEnd: usize = 0; // i32[m]: end row
 
-let winner: i32 = 0;
+// Key of the current winner (its slot in the low 16 bits of wP).
+let wT: i64 = i64.MAX_VALUE;
+let wP: u64 = u64.MAX_VALUE;
 let pendingReplay: i32 = -1;
 let prevWinner: i32 = -1;
 export let emptySlot: i32 = -1;
@@ -42,8 +55,13 @@ let outCols: usize = 0;
 let outCap: i32 = 0;
 let outSamples: usize = 0;
 let outSampleCap: i32 = 0;
-export let outN: i32 = 0;
-export let outS: i32 = 0;
+let permBlk: usize = 0; // usize[R]: batch of output row i
+let permRow: usize = 0; // i32[R]: its row
+export let outN: i32 = 0; // rows in the output (ordered)
+export let outS: i32 = 0; // their samples
+let gN: i32 = 0; // rows gathered
+let gS: i32 = 0; // samples gathered
+let gFlags: u32 = 0; // ORed into flags by the gather (late events)
 let nextId: i64 = 0;
 // Key of the last emitted row.
 export let lastTs: i64 = 0;
@@ -51,8 +69,10 @@ export let lastPid: i32 = 0;
 export let lastCh: i32 = 0;
 export let emitted: i32 = 0;
 export let needSamples: i32 = 0;
-/** Turns of the merge loop (runs of one input): their mean length tells bursts from interleaving. */
+/** Runs merged (changes of the winning input): their mean length tells bursts from interleaving. */
 export let runs: i32 = 0;
+/** prepare(): the first row out of order. */
+export let badRow: i32 = -1;
 
 export function alloc(size: usize): usize {
   return heap.alloc(size);
@@ -62,16 +82,73 @@ export function free(ptr: usize): void {
   heap.free(ptr);
 }
 
+@inline function keysAt(blk: usize, n: usize): usize {
+  return blk + H + ((n * 52 + 7) & ~7);
+}
+
+@inline function samplesOf(blk: usize, n: usize): usize {
+  return keysAt(blk, n) + (n << 3);
+}
+
+/** Bytes of a batch of n rows and S samples (layout above). */
+export function batchBytes(n: i32, S: i32): usize {
+  return samplesOf(0, <usize>n) + (<usize>S << 1) + 16;
+}
+
+/** Offset of the samples in a batch of n rows. */
+export function samplesOffset(n: i32): usize {
+  return samplesOf(0, <usize>n);
+}
+
+/**
+ * Validates the batch at blk (n rows, S samples, columns copied in) and writes its keys.
+ * Returns 0; 1 when row `badRow` is below the previous row (row 0: below (pTs, pP) when hasPrev);
+ * else 2 when an event's samples lie outside the batch's.
+ */
+export function prepare(blk: usize, n: i32, S: i32, hasPrev: bool, pTs: i64, pP: u64): i32 {
+  const N = <usize>n;
+  store<i32>(blk, n);
+  store<i32>(blk, S, 4);
+  const c = blk + H;
+  const kp = keysAt(blk, N);
+  let lt = pTs;
+  let lp = pP;
+  badRow = -1;
+  let offsetsBad = false;
+  for (let r: usize = 0; r < N; r++) {
+    const t = load<i64>(c + (r << 3));
+    const pid = load<i32>(c + (N << 5) + (r << 2));
+    const ch = load<i16>(c + N * 48 + (r << 1));
+    const p = ((<u64>(<u32>pid ^ 0x80000000)) << 32) | (<u64>(<i32>ch + 32768) << 16);
+    if ((r > 0 || hasPrev) && (t < lt || (t == lt && p < lp))) {
+      badRow = <i32>r;
+      return 1;
+    }
+    store<u64>(kp + (r << 3), p);
+    lt = t;
+    lp = p;
+    const len = load<i32>(c + N * 44 + (r << 2));
+    const off = load<i64>(c + (N << 4) + (r << 3));
+    offsetsBad = offsetsBad || <u64>off > <u64>S || <u32>len > <u32>(S - <i32>off);
+  }
+  return offsetsBad ? 2 : 0;
+}
+
 export function setOutput(cap: i32, sampleCap: i32): usize {
-  if (outCols) heap.free(outCols);
+  if (outCols) {
+    heap.free(outCols);
+    heap.free(permBlk);
+    heap.free(permRow);
+  }
   outCols = heap.alloc(<usize>cap * 60);
+  permBlk = heap.alloc(<usize>cap * 4);
+  permRow = heap.alloc(<usize>cap * 4);
   outCap = cap;
   if (!outSamples) {
     outSamples = heap.alloc(<usize>sampleCap * 2 + 16);
     outSampleCap = sampleCap;
   }
-  outN = 0;
-  outS = 0;
+  resetOutput();
   return outCols;
 }
 
@@ -92,23 +169,21 @@ export function outSamplesPtr(): usize {
 export function resetOutput(): void {
   outN = 0;
   outS = 0;
+  gN = 0;
+  gS = 0;
 }
 
 export function setSlots(count: i32): void {
-  if (count > m || kTs == 0) {
-    if (kTs) {
-      heap.free(kTs);
-      heap.free(kP);
+  if (count > m || node == 0) {
+    if (node) {
       heap.free(node);
-      heap.free(sPtr);
+      heap.free(sBlk);
       heap.free(sRow);
       heap.free(sEnd);
     }
     const c = <usize>max(count, 1);
-    kTs = heap.alloc(c * 8);
-    kP = heap.alloc(c * 8);
-    node = heap.alloc(c * 4);
-    sPtr = heap.alloc(c * 4);
+    node = heap.alloc(c * 16);
+    sBlk = heap.alloc(c * 4);
     sRow = heap.alloc(c * 4);
     sEnd = heap.alloc(c * 4);
   }
@@ -123,81 +198,20 @@ export function rowOf(s: i32): i32 {
   return load<i32>(sRow + (<usize>s << 2));
 }
 
-export function ptrOf(s: i32): usize {
-  return load<usize>(sPtr + (<usize>s << 2));
-}
-
-// A batch in the kernel is a sequence of records, each HDR bytes of fields then its samples
-// (padded to 8 bytes): ts i64 @0, pk u64 @8 (key without slot), time i64 @16, baseline @24,
-// pid i32 @32, dt i32 @36, flags u32 @40, len i32 @44, channel i16 @48, trigger_type i16 @50.
-// One input is then one sequential stream of memory, however many inputs are merged.
-const HDR: usize = 56;
-
-@inline function nextRec(q: usize): usize {
-  return q + HDR + ((<usize>load<i32>(q + 44) * 2 + 7) & ~7);
-}
-
-/**
- * Turns the columns staged at `st` (n rows, S samples, the column layout above) into a batch of
- * records (allocated here); returns its address, 0 when an event's samples lie outside the batch.
- */
-export function ingest(st: usize, n: i32, S: i32): usize {
-  const N = <usize>n;
-  let size: usize = N * HDR;
-  for (let r: usize = 0; r < N; r++) {
-    const len = load<i32>(st + N * 44 + (r << 2));
-    const off = load<i64>(st + (N << 4) + (r << 3));
-    if (<u64>off > <u64>S || <u32>len > <u32>(S - <i32>off)) return 0;
-    size += (<usize>len * 2 + 7) & ~7;
-  }
-  const b = heap.alloc(size);
-  const sp = samplesAt(st, N);
-  let q = b;
-  for (let r: usize = 0; r < N; r++) {
-    const r8 = r << 3;
-    const r4 = r << 2;
-    const r2 = r << 1;
-    const pid = load<i32>(st + (N << 5) + r4);
-    const ch = load<i16>(st + N * 48 + r2);
-    const len = load<i32>(st + N * 44 + r4);
-    store<i64>(q, load<i64>(st + r8));
-    store<u64>(q, ((<u64>(<u32>pid ^ 0x80000000)) << 32) | (<u64>(<i32>ch + 32768) << 16), 8);
-    store<i64>(q, load<i64>(st + (N << 3) + r8), 16);
-    store<u64>(q, load<u64>(st + N * 24 + r8), 24);
-    store<i32>(q, pid, 32);
-    store<i32>(q, load<i32>(st + N * 36 + r4), 36);
-    store<u32>(q, load<u32>(st + N * 40 + r4), 40);
-    store<i32>(q, len, 44);
-    store<i16>(q, ch, 48);
-    store<i16>(q, load<i16>(st + N * 50 + r2), 50);
-    const off = <usize>load<i64>(st + (N << 4) + r8);
-    copySamples(q + HDR, sp + (off << 1), <usize>len);
-    q += HDR + ((<usize>len * 2 + 7) & ~7);
-  }
-  return b;
-}
-
-@inline function samplesAt(b: usize, n: usize): usize {
-  return b + ((n * 52 + 7) & ~7);
-}
-
-@inline function setKey(s: i32, q: usize): void {
-  store<i64>(kTs + (<usize>s << 3), load<i64>(q));
-  store<u64>(kP + (<usize>s << 3), load<u64>(q, 8) | <u64>s);
-}
-
-/** Slot s merges rows [row, end) of a batch; q: address of record `row`. */
-export function setSlot(s: i32, q: usize, row: i32, end: i32): void {
+/** Slot s merges rows [row, end) of the batch at blk. */
+export function setSlot(s: i32, blk: usize, row: i32, end: i32): void {
   const o = <usize>s << 2;
-  store<usize>(sPtr + o, q);
+  store<usize>(sBlk + o, blk);
   store<i32>(sRow + o, row);
   store<i32>(sEnd + o, end);
-  setKey(s, q);
 }
 
+/** Slot s has nothing more to merge. */
 export function exhaust(s: i32): void {
-  store<i64>(kTs + (<usize>s << 3), i64.MAX_VALUE);
-  store<u64>(kP + (<usize>s << 3), u64.MAX_VALUE);
+  const o = <usize>s << 2;
+  store<usize>(sBlk + o, 0);
+  store<i32>(sRow + o, 0);
+  store<i32>(sEnd + o, 0);
 }
 
 /** After setSlot/exhaust of the slot reported by SLOT_EMPTY. */
@@ -205,65 +219,86 @@ export function refilled(s: i32): void {
   pendingReplay = s;
 }
 
-@inline function less(a: i32, b: i32): bool {
-  const ta = load<i64>(kTs + (<usize>a << 3));
-  const tb = load<i64>(kTs + (<usize>b << 3));
-  if (ta != tb) return ta < tb;
-  return load<u64>(kP + (<usize>a << 3)) < load<u64>(kP + (<usize>b << 3));
+@inline function keyTs(s: i32): i64 {
+  const o = <usize>s << 2;
+  const blk = load<usize>(sBlk + o);
+  if (blk == 0) return i64.MAX_VALUE;
+  return load<i64>(blk + H + (<usize>load<i32>(sRow + o) << 3));
 }
 
+@inline function keyP(s: i32): u64 {
+  const o = <usize>s << 2;
+  const blk = load<usize>(sBlk + o);
+  if (blk == 0) return u64.MAX_VALUE;
+  return load<u64>(keysAt(blk, <usize>load<i32>(blk)) + (<usize>load<i32>(sRow + o) << 3)) | <u64>s;
+}
+
+/** Builds the tree over every slot's head key (slots set or exhausted). */
 export function build(): void {
   if (m == 1) {
-    store<i32>(node, 0);
-    winner = 0;
+    wT = keyTs(0);
+    wP = keyP(0);
     return;
   }
-  const win = heap.alloc(<usize>m * 8);
-  for (let s = 0; s < m; s++) store<i32>(win + (<usize>(m + s) << 2), s);
-  for (let j = m - 1; j >= 1; j--) {
-    const a = load<i32>(win + (<usize>(2 * j) << 2));
-    const b = load<i32>(win + (<usize>(2 * j + 1) << 2));
-    if (less(b, a)) {
-      store<i32>(win + (<usize>j << 2), b);
-      store<i32>(node + (<usize>j << 2), a);
-    } else {
-      store<i32>(win + (<usize>j << 2), a);
-      store<i32>(node + (<usize>j << 2), b);
-    }
+  // Winners of the matches, bottom up (leaves: slot keys); losers stay in the nodes.
+  const win = heap.alloc(<usize>m * 32);
+  for (let s = 0; s < m; s++) {
+    const a = win + (<usize>(m + s) << 4);
+    store<i64>(a, keyTs(s));
+    store<u64>(a, keyP(s), 8);
   }
-  winner = load<i32>(win + 4);
-  store<i32>(node, winner);
+  for (let j = m - 1; j >= 1; j--) {
+    const a = win + (<usize>(2 * j) << 4);
+    const b = a + 16;
+    const at = load<i64>(a);
+    const ap = load<u64>(a, 8);
+    const bt = load<i64>(b);
+    const bp = load<u64>(b, 8);
+    const bLess = bt < at || (bt == at && bp < ap);
+    const w = win + (<usize>j << 4);
+    const l = node + (<usize>j << 4);
+    store<i64>(w, bLess ? bt : at);
+    store<u64>(w, bLess ? bp : ap, 8);
+    store<i64>(l, bLess ? at : bt);
+    store<u64>(l, bLess ? ap : bp, 8);
+  }
+  wT = load<i64>(win + 16);
+  wP = load<u64>(win + 24);
   heap.free(win);
 }
 
-@inline function replay(s: i32): i32 {
-  let w = s;
-  let tw = load<i64>(kTs + (<usize>s << 3));
-  let pw = load<u64>(kP + (<usize>s << 3));
+/** Slot s (the last winner) has a new head key (t, p): plays it up the tree; the winner lands in (wT, wP). */
+@inline function replay(s: i32, t: i64, p: u64): void {
   for (let j = (s + m) >> 1; j >= 1; j >>= 1) {
-    const np = node + (<usize>j << 2);
-    const l = load<i32>(np);
-    const tl = load<i64>(kTs + (<usize>l << 3));
-    const pl = load<u64>(kP + (<usize>l << 3));
-    if (tl < tw || (tl == tw && pl < pw)) {
-      store<i32>(np, w);
-      w = l;
-      tw = tl;
-      pw = pl;
-    }
+    const a = node + (<usize>j << 4);
+    const lt = load<i64>(a);
+    const lp = load<u64>(a, 8);
+    const sw = <i32>(lt < t) | (<i32>(lt == t) & <i32>(lp < p));
+    store<i64>(a, select<i64>(t, lt, sw));
+    store<u64>(a, select<u64>(p, lp, sw), 8);
+    t = select<i64>(lt, t, sw);
+    p = select<u64>(lp, p, sw);
   }
-  store<i32>(node, w);
-  return w;
+  wT = t;
+  wP = p;
 }
 
-/** The second-smallest slot: best of the winner's beaten opponents; -1 when m = 1. */
-@inline function runnerUp(w: i32): i32 {
-  let r = -1;
+/** The smallest key among the winner's beaten opponents (the runner-up), into (ruT, ruP). */
+let ruT: i64 = 0;
+let ruP: u64 = 0;
+@inline function runnerUp(w: i32): void {
+  let t = i64.MAX_VALUE;
+  let p = u64.MAX_VALUE;
   for (let j = (w + m) >> 1; j >= 1; j >>= 1) {
-    const l = load<i32>(node + (<usize>j << 2));
-    if (r < 0 || less(l, r)) r = l;
+    const a = node + (<usize>j << 4);
+    const lt = load<i64>(a);
+    const lp = load<u64>(a, 8);
+    const sw = <i32>(lt < t) | (<i32>(lt == t) & <i32>(lp < p));
+    t = select<i64>(lt, t, sw);
+    p = select<u64>(lp, p, sw);
   }
-  return r;
+  ruT = t;
+  ruP = p;
 }
 
 export function setBound(ts: i64, p: u64): void {
@@ -281,159 +316,193 @@ export function getNextId(): i64 {
 
 @inline function copySamples(dst: usize, src: usize, len: usize): void {
   const bytes = len << 1;
-  if (bytes >= 512) {
+  if (bytes > 256) {
     memory.copy(dst, src, bytes);
     return;
   }
-  let k: usize = 0;
-  while (k + 16 <= bytes) {
-    v128.store(dst + k, v128.load(src + k));
-    k += 16;
-  }
-  if (k + 8 <= bytes) {
-    store<u64>(dst + k, load<u64>(src + k));
-    k += 8;
-  }
-  if (k + 4 <= bytes) {
-    store<u32>(dst + k, load<u32>(src + k));
-    k += 4;
-  }
-  if (k < bytes) store<u16>(dst + k, load<u16>(src + k));
+  // 16 bytes at a time: may write up to 15 bytes past the end (the next event's place, or the
+  // sample area's slack) and read past the source's end (the batch's slack).
+  for (let k: usize = 0; k < bytes; k += 16) v128.store(dst + k, v128.load(src + k));
 }
 
-/** Copies record q to the output, flags ORed with f. Returns DONE or NEED_SAMPLES (nothing copied; needSamples set). */
-@inline function emitRec(q: usize, f: u32): i32 {
-  const len = load<i32>(q, 44);
-  if (len > outSampleCap - outS) {
-    needSamples = outS + len;
-    return NEED_SAMPLES;
-  }
+/** Copies rows [gN, outN) of the order into the output columns and samples. */
+function gather(): void {
   const R = <usize>outCap;
   const oc = outCols;
-  const o = <usize>outN;
-  const o8 = o << 3;
-  const o4 = o << 2;
-  const o2 = o << 1;
-  const ts = load<i64>(q);
-  store<i64>(oc + o8, ts);
-  store<i64>(oc + (R << 3) + o8, load<i64>(q, 16));
-  store<i64>(oc + (R << 4) + o8, <i64>outS);
-  store<u64>(oc + R * 24 + o8, load<u64>(q, 24)); // baseline: bits
-  store<i64>(oc + (R << 5) + o8, nextId);
-  const pid = load<i32>(q, 32);
-  store<i32>(oc + R * 40 + o4, pid);
-  store<i32>(oc + R * 44 + o4, load<i32>(q, 36));
-  store<u32>(oc + R * 48 + o4, load<u32>(q, 40) | f);
-  store<i32>(oc + R * 52 + o4, len);
-  const ch = load<i16>(q, 48);
-  store<i16>(oc + R * 56 + o2, ch);
-  store<i16>(oc + R * 58 + o2, load<i16>(q, 50));
-  copySamples(outSamples + (<usize>outS << 1), q + HDR, <usize>len);
-  outS += len;
-  outN++;
-  nextId++;
-  lastTs = ts;
-  lastPid = pid;
-  lastCh = ch;
-  return DONE;
-}
-
-/** Address after `append`: the next record. */
-export let cursor: usize = 0;
-
-/** `count` records from q, flags ORed with f (late events): returns a status; `emitted` records were copied, `cursor` is the next. */
-export function append(q: usize, count: i32, f: u32): i32 {
-  emitted = 0;
-  cursor = q;
-  for (let r = 0; r < count; r++) {
-    if (outN == outCap) return OUT_FULL;
-    const st = emitRec(cursor, f);
-    if (st != DONE) return st;
-    emitted++;
-    cursor = nextRec(cursor);
+  const f = gFlags;
+  let s = gS;
+  let id = nextId;
+  const end = outN;
+  let i = gN;
+  if (i == end) return;
+  for (; i < end; i++) {
+    const blk = load<usize>(permBlk + (<usize>i << 2));
+    const r = <usize>load<i32>(permRow + (<usize>i << 2));
+    const n = <usize>load<i32>(blk);
+    const c = blk + H;
+    const o = <usize>i;
+    const o8 = o << 3;
+    const o4 = o << 2;
+    const o2 = o << 1;
+    const a8 = c + (r << 3);
+    const a4 = c + (n << 5) + (r << 2);
+    const a2 = c + n * 48 + (r << 1);
+    const len = load<i32>(a4 + (n << 2) * 3);
+    const off = <usize>load<i64>(a8 + (n << 4));
+    store<i64>(oc + o8, load<i64>(a8));
+    store<i64>(oc + (R << 3) + o8, load<i64>(a8 + (n << 3)));
+    store<i64>(oc + (R << 4) + o8, <i64>s);
+    store<u64>(oc + R * 24 + o8, load<u64>(a8 + n * 24)); // baseline: bits
+    store<i64>(oc + (R << 5) + o8, id);
+    store<i32>(oc + R * 40 + o4, load<i32>(a4));
+    store<i32>(oc + R * 44 + o4, load<i32>(a4 + (n << 2)));
+    store<u32>(oc + R * 48 + o4, load<u32>(a4 + (n << 3)) | f);
+    store<i32>(oc + R * 52 + o4, len);
+    store<i16>(oc + R * 56 + o2, load<i16>(a2));
+    store<i16>(oc + R * 58 + o2, load<i16>(a2 + (n << 1)));
+    copySamples(outSamples + (<usize>s << 1), samplesOf(blk, n) + (off << 1), <usize>len);
+    s += len;
+    id++;
   }
-  return DONE;
+  // Key of the last row.
+  const blk = load<usize>(permBlk + (<usize>(end - 1) << 2));
+  const r = <usize>load<i32>(permRow + (<usize>(end - 1) << 2));
+  const n = <usize>load<i32>(blk);
+  lastTs = load<i64>(blk + H + (r << 3));
+  lastPid = load<i32>(blk + H + (n << 5) + (r << 2));
+  lastCh = load<i16>(blk + H + n * 48 + (r << 1));
+  gN = end;
+  gS = s;
+  nextId = id;
 }
 
-/** Address of record `count` from q. */
-export function skip(q: usize, count: i32): usize {
-  for (let r = 0; r < count; r++) q = nextRec(q);
-  return q;
+/** Gathers, then returns st. */
+@inline function finish(st: i32): i32 {
+  gather();
+  return st;
 }
 
 /**
- * Merges: emits rows in key order while the smallest head is below the bound. Returns DONE,
- * SLOT_EMPTY (emptySlot: setSlot or exhaust it, then refilled), OUT_FULL or NEED_SAMPLES.
+ * Appends rows [row, row + count) of the batch at blk, flags ORed with f (late events, in arrival
+ * order): returns a status; `emitted` rows were appended.
+ */
+export function append(blk: usize, row: i32, count: i32, f: u32): i32 {
+  emitted = 0;
+  const n = <usize>load<i32>(blk);
+  const lenCol = blk + H + n * 44;
+  let st = DONE;
+  for (let r = row; r < row + count; r++) {
+    if (outN == outCap) {
+      st = OUT_FULL;
+      break;
+    }
+    const len = load<i32>(lenCol + (<usize>r << 2));
+    if (len > outSampleCap - outS) {
+      needSamples = outS + len;
+      st = NEED_SAMPLES;
+      break;
+    }
+    store<usize>(permBlk + (<usize>outN << 2), blk);
+    store<i32>(permRow + (<usize>outN << 2), r);
+    outN++;
+    outS += len;
+    emitted++;
+  }
+  gFlags = f;
+  gather();
+  gFlags = 0;
+  return st;
+}
+
+/**
+ * Merges: puts rows in key order while the smallest head is below the bound, and gathers them.
+ * Returns DONE, SLOT_EMPTY (emptySlot: setSlot or exhaust it, then refilled), OUT_FULL or
+ * NEED_SAMPLES.
  */
 export function run(): i32 {
-  let w = winner;
   if (pendingReplay >= 0) {
-    w = replay(pendingReplay);
+    const s = pendingReplay;
     pendingReplay = -1;
-  }
-  while (true) {
-    const wo = <usize>w << 3;
-    const t = load<i64>(kTs + wo);
-    const p = load<u64>(kP + wo);
-    if (!(t < bTs || (t == bTs && p < bP))) {
-      winner = w;
-      return DONE;
+    if (m == 1) {
+      wT = keyTs(0);
+      wP = keyP(0);
+    } else {
+      replay(s, keyTs(s), keyP(s));
     }
-    const s4 = <usize>w << 2;
-    let q = load<usize>(sPtr + s4);
-    let r = load<i32>(sRow + s4);
-    const end = load<i32>(sEnd + s4);
+  }
+  const pb = permBlk;
+  const pr = permRow;
+  const cap = outCap;
+  while (true) {
+    const t = wT;
+    const p = wP;
+    if (!(t < bTs || (t == bTs && p < bP))) return finish(DONE);
+    const w = <i32>(p & 0xffff);
+    const o = <usize>w << 2;
+    const blk = load<usize>(sBlk + o);
+    let r = load<i32>(sRow + o);
+    const end = load<i32>(sEnd + o);
+    const n = <usize>load<i32>(blk);
+    const tsCol = blk + H;
+    const keyCol = keysAt(blk, n);
+    const lenCol = tsCol + n * 44;
     // Won twice in a row: the run goes on while rows precede the runner-up and the bound.
+    // Otherwise one row (or rows with equal keys): the tree decides the next.
     let limT: i64 = t;
-    let limP: u64 = p + 1; // one row (or rows with equal keys) only: the loser tree decides the next
-    if (w == prevWinner && m > 1) {
+    let limP: u64 = p + 1;
+    if (w == prevWinner) {
       limT = bTs;
       limP = bP;
-      const u = runnerUp(w);
-      const ut = load<i64>(kTs + (<usize>u << 3));
-      const up = load<u64>(kP + (<usize>u << 3));
-      if (ut < limT || (ut == limT && up < limP)) {
-        limT = ut;
-        limP = up;
+      if (m > 1) {
+        runnerUp(w);
+        if (ruT < limT || (ruT == limT && ruP < limP)) {
+          limT = ruT;
+          limP = ruP;
+        }
       }
+    } else {
+      runs++;
     }
     prevWinner = w;
-    runs++;
     const ws = <u64>w;
+    let st = DONE;
     while (true) {
-      if (outN == outCap) {
-        store<usize>(sPtr + s4, q);
-        store<i32>(sRow + s4, r);
-        setKey(w, q);
-        pendingReplay = w;
-        winner = w;
-        return OUT_FULL;
+      if (outN == cap) {
+        st = OUT_FULL;
+        break;
       }
-      const st = emitRec(q, 0);
-      if (st != DONE) {
-        store<usize>(sPtr + s4, q);
-        store<i32>(sRow + s4, r);
-        setKey(w, q);
-        pendingReplay = w;
-        winner = w;
-        return st;
+      const len = load<i32>(lenCol + (<usize>r << 2));
+      if (len > outSampleCap - outS) {
+        needSamples = outS + len;
+        st = NEED_SAMPLES;
+        break;
       }
+      store<usize>(pb + (<usize>outN << 2), blk);
+      store<i32>(pr + (<usize>outN << 2), r);
+      outN++;
+      outS += len;
       r++;
-      q = nextRec(q);
       if (r >= end) break;
-      const nt = load<i64>(q);
+      const nt = load<i64>(tsCol + (<usize>r << 3));
       if (nt > limT) break;
-      if (nt == limT && (load<u64>(q, 8) | ws) >= limP) break;
+      if (nt == limT && (load<u64>(keyCol + (<usize>r << 3)) | ws) >= limP) break;
     }
-    store<usize>(sPtr + s4, q);
-    store<i32>(sRow + s4, r);
+    store<i32>(sRow + o, r);
+    if (st != DONE) {
+      // The slot's head is row r: its key stays the winner until the caller comes back.
+      pendingReplay = w;
+      return finish(st);
+    }
     if (r >= end) {
       emptySlot = w;
-      winner = w;
-      return SLOT_EMPTY;
+      return finish(SLOT_EMPTY);
     }
-    setKey(w, q);
-    w = replay(w);
+    if (m == 1) {
+      wT = load<i64>(tsCol + (<usize>r << 3));
+      wP = load<u64>(keyCol + (<usize>r << 3));
+    } else {
+      replay(w, load<i64>(tsCol + (<usize>r << 3)), load<u64>(keyCol + (<usize>r << 3)) | ws);
+    }
   }
   return DONE;
 }
