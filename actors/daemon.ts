@@ -446,6 +446,14 @@ export class Daemon {
     this.lastRates = { at: now, streams: Object.fromEntries(Object.entries(cur).map(([k, v]) => [k, { rows: v.rows, bytes: v.bytes }])) };
   }
 
+  /**
+   * Rows of `stream` that sink `sink` has acknowledged so far: what `status().acked_rows` holds,
+   * without building the whole status (benchmarks sample it every few milliseconds).
+   */
+  ackedRows(sink: string, stream: string): number {
+    return this.sinks.find((s) => s.sink.name === sink)?.acked.rows.get(stream) ?? 0;
+  }
+
   /** Starts every sink's latency quantiles afresh (benchmarks: after a warm-up). */
   resetStats(): void {
     for (const s of this.sinks) s.sink.resetStats?.();

@@ -33,6 +33,37 @@ export function printTable(title: string, rows: Row[]): void {
   for (const r of rows) console.log(`| ${r.measure} | ${r.value} | ${r.reference} | ${r.ratio ?? ''} | ${r.goal ?? ''} |`);
 }
 
+/**
+ * Rate of a counter that advances in steps (acknowledgments released a segment at a time), from
+ * samples `[ms, count]` taken every few milliseconds over a window: the count between the first
+ * and the last step inside the window, over the time between them — whole step cycles only, so a
+ * step just inside or just outside either end of the window does not move the figure by one
+ * step's worth (with a 6 s window and 1.6 M-point segments, 0.27 M/s). `null` with fewer than two
+ * steps (then only the whole window's count over its length is left: {@link windowRate}).
+ */
+export function stepAlignedRate(samples: ReadonlyArray<readonly [number, number]>): { perS: number; steps: number; spanMs: number } | null {
+  let first = -1;
+  let last = -1;
+  let steps = 0;
+  for (let k = 1; k < samples.length; k++) {
+    if (samples[k]![1] === samples[k - 1]![1]) continue;
+    if (first < 0) first = k;
+    last = k;
+    steps++;
+  }
+  if (steps < 2) return null;
+  const [t0, a0] = samples[first]!;
+  const [t1, a1] = samples[last]!;
+  return { perS: ((a1 - a0) / (t1 - t0)) * 1000, steps: steps - 1, spanMs: t1 - t0 };
+}
+
+/** The whole window's count over its length (samples `[ms, count]`, first and last). */
+export function windowRate(samples: ReadonlyArray<readonly [number, number]>): number {
+  const [t0, a0] = samples[0]!;
+  const [t1, a1] = samples[samples.length - 1]!;
+  return ((a1 - a0) / (t1 - t0)) * 1000;
+}
+
 export const envInt = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 
 /**

@@ -11,19 +11,31 @@ export interface SortedScalars {
   index: { tag: Uint32Array; start: BigInt64Array; count: BigInt64Array };
 }
 
+/** Where the sorted columns go (each `p.tag.length` long): e.g. views on the WebAssembly heap. */
+export interface SortOutput {
+  timestampNs: BigInt64Array;
+  value: Float64Array;
+  quality: Uint8Array;
+}
+
 /**
  * Sorts points by (tag, time) with a stable counting sort on the tag id: O(points + tags), no
  * object per point. Points of one tag arrive in time order (each instrument emits them so), which
  * the stable sort keeps; a tag whose points are out of order is sorted on its own slice.
+ * `into`: arrays to sort into (every element is written), instead of new ones — the segment
+ * writer sorts straight into h5wasm's heap, which saves allocating and copying ~17 bytes a point.
  */
-export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
+export function sortByTagThenTime(p: Pick<ScalarSegmentPart, 'timestampNs' | 'tag' | 'value' | 'quality'>, into?: SortOutput): SortedScalars {
   const n = p.tag.length;
+  if (into && (into.timestampNs.length !== n || into.value.length !== n || into.quality.length !== n)) {
+    throw new RangeError(`sortByTagThenTime: output arrays of ${into.timestampNs.length}/${into.value.length}/${into.quality.length} elements for ${n} points`);
+  }
   let maxTag = 0;
   for (let i = 0; i < n; i++) if (p.tag[i]! > maxTag) maxTag = p.tag[i]!;
   const counts = new Uint32Array(maxTag + 2);
   for (let i = 0; i < n; i++) counts[p.tag[i]! + 1]!++;
   for (let t = 1; t < counts.length; t++) counts[t]! += counts[t - 1]!;
-  const out = {
+  const out: SortOutput = into ?? {
     timestampNs: new BigInt64Array(n),
     value: new Float64Array(n),
     quality: new Uint8Array(n),
@@ -32,7 +44,7 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
   // back); timestamps move as 32-bit words (no BigInt per point).
   const cursor = counts.slice(0, maxTag + 1);
   const srcW = new Int32Array(p.timestampNs.buffer, p.timestampNs.byteOffset, n * 2);
-  const dstW = new Int32Array(out.timestampNs.buffer);
+  const dstW = new Int32Array(out.timestampNs.buffer, out.timestampNs.byteOffset, n * 2);
   const tag = p.tag;
   const value = p.value;
   const quality = p.quality;
@@ -74,11 +86,11 @@ export function sortByTagThenTime(p: ScalarSegmentPart): SortedScalars {
     countW[2 * k] = b - a;
     k++;
   }
-  return { ...out, index };
+  return { timestampNs: out.timestampNs, value: out.value, quality: out.quality, index };
 }
 
 /** Sorts rows [a, b) by time (stable: equal times keep arrival order), through typed arrays. */
-function sortSlice(o: { timestampNs: BigInt64Array; value: Float64Array; quality: Uint8Array }, a: number, b: number): void {
+function sortSlice(o: SortOutput, a: number, b: number): void {
   const n = b - a;
   const idx = new Uint32Array(n);
   for (let r = 0; r < n; r++) idx[r] = a + r;

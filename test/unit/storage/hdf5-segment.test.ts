@@ -190,7 +190,7 @@ describe('writeSegmentSync: the layout, read back by h5py', () => {
     expect(h.ds['scalars/plant/quality']!.data).toEqual(order.map((i) => s.quality[i]));
     expect(h.ds['scalars/plant/timestamp_ns']).toMatchObject({ dtype: '<i8', scaleoffset: 0, compression: null });
     for (const c of ['value', 'quality']) expect(h.ds[`scalars/plant/${c}`]!.compression).toBe('gzip');
-    expect(h.ds['scalars/plant/value']!.chunks).toEqual([chunkLength(s.tag.length, CHUNKS.scalar)]);
+    expect(h.ds['scalars/plant/value']!.chunks).toEqual([chunkLength(s.tag.length, CHUNKS.scalarValue)]);
     expect(h.attrs['scalars/plant/timestamp_ns']!['units']).toBe('ns');
     // Dense tag index (ids 0..5, 0 for absent ones): rows of tag id are [start, start+count),
     // start the counts summed before it, given every TAG_BLOCK ids in block_start (no time range:
