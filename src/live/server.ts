@@ -52,6 +52,55 @@ function assets(): Map<string, { file: string; type: string }> {
   ]);
 }
 
+/**
+ * `payload` as one WebSocket message from a server (RFC 6455 §5.2: FIN, binary opcode, unmasked):
+ * the header (2, 4 or 10 bytes) and the payload in one buffer, one copy per frame.
+ */
+export function wsBinaryMessage(payload: Uint8Array): Buffer {
+  const n = payload.byteLength;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(head + n);
+  out[0] = 0x82; // FIN + opcode 2 (binary)
+  if (head === 2) out[1] = n;
+  else if (head === 4) {
+    out[1] = 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 127;
+    out.writeBigUInt64BE(BigInt(n), 2);
+  }
+  out.set(payload, head);
+  return out;
+}
+
+/** The parts of a ws WebSocket that sendFrame relies on (ws 8 internals). */
+interface WsInternals {
+  _socket?: { writable: boolean; write(b: Uint8Array): boolean } | null;
+  _sender?: { _state?: number; _queue?: unknown[] } | null;
+  extensions: string;
+}
+
+/**
+ * Sends a message framed by wsBinaryMessage to an open viewer. ws.send(payload) would frame it
+ * again for every viewer and write header and payload as two chunks (a writev through Node's
+ * corked stream): 65 µs per 67 KB frame on this VM against 40 µs for one write of the framed bytes,
+ * which over ten viewers is most of a tick's serving time. So, while ws's sender is idle (it
+ * queues only while compressing or reading a Blob; the server negotiates no compression), the
+ * framed bytes go straight to the socket, in order with anything ws writes (both synchronous);
+ * otherwise, or if ws's internals are not as expected, through ws.send.
+ */
+export function sendFrame(ws: WebSocket, message: Buffer): void {
+  const w = ws as unknown as WsInternals;
+  const socket = w._socket;
+  const sender = w._sender;
+  if (socket && socket.writable && sender && sender._state === 0 && sender._queue?.length === 0 && w.extensions === '') {
+    socket.write(message);
+    return;
+  }
+  const head = message[1]! === 127 ? 10 : message[1]! === 126 ? 4 : 2;
+  ws.send(message.subarray(head));
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
@@ -129,7 +178,7 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
     }
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/live' || !tokenOk(opts.token, req, url)) {
@@ -139,12 +188,13 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
     wss.handleUpgrade(req, socket, head, (ws) => serveViewer(ws));
   });
 
-  // A frame shared by several viewers (same view, same data) is encoded once.
-  const encoded = new WeakMap<LiveFrame, Uint8Array>();
+  // A frame shared by several viewers (same view, same data) is encoded once, and framed as one
+  // WebSocket message once: each viewer then gets one socket write of the same bytes (see sendFrame).
+  const encoded = new WeakMap<LiveFrame, Buffer>();
   const encoder = new FrameEncoder();
-  const encodeFrame = (frame: LiveFrame): Uint8Array => {
+  const framedMessage = (frame: LiveFrame): Buffer => {
     let bytes = encoded.get(frame);
-    if (!bytes) encoded.set(frame, (bytes = frame.ipc ?? encoder.encode(frame.batch)));
+    if (!bytes) encoded.set(frame, (bytes = wsBinaryMessage(frame.ipc ?? encoder.encode(frame.batch))));
     return bytes;
   };
   const viewers = new Set<WebSocket>();
@@ -180,7 +230,7 @@ export async function startServer(opts: LiveServerOptions): Promise<LiveServer> 
                 return;
               }
               sent++;
-              ws.send(encodeFrame(frame));
+              sendFrame(ws, framedMessage(frame));
             }),
           );
         } catch (err) {

@@ -1,7 +1,9 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
-import { startServer } from '../../src/live/server.ts';
+import * as wsModule from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import { sendFrame, startServer, wsBinaryMessage } from '../../src/live/server.ts';
 import type { LiveServer } from '../../src/live/server.ts';
 import { connectLive } from '../../src/live/client.ts';
 import { isDaqError } from '../../src/errors.ts';
@@ -64,6 +66,86 @@ describe('live server', () => {
     const smax = sc.getChild('max')!.toArray() as Float64Array;
     expect(Math.max(...smax.filter((_, i) => ch[i] === 0))).toBe(2000); // the triangle's peak survives decimation
     expect(ch.filter((c) => c === 0).length).toBe(100);
+  });
+
+  it('frames every payload size as ws does (2, 4 and 10 byte headers)', () => {
+    // ws's own framing (Sender.frame: exported by ws, not in its type declarations) as the reference.
+    const frame = (wsModule as unknown as { Sender: { frame(d: Buffer, o: object): Buffer[] } }).Sender.frame;
+    for (const n of [0, 1, 125, 126, 1000, 65_535, 65_536, 200_000]) {
+      const payload = Buffer.alloc(n, n & 0xff);
+      const want = Buffer.concat(frame(payload, { fin: true, rsv1: false, opcode: 2, mask: false, readOnly: true }));
+      expect(wsBinaryMessage(payload).equals(want)).toBe(true);
+    }
+  });
+
+  it('several viewers of one view get the same frames, small and over 64 KiB, each with the values pushed', async () => {
+    const hub = feedHub();
+    server = await startServer({ port: 0, hub, status, metrics: () => '' });
+    const t0 = Date.now();
+    let step = 0;
+    // 1 tag x 100 pixels: a frame under 64 KiB; 3 tags x 1200 pixels (1200 points each): over.
+    const views = [
+      { tags: ['t2'], pixels: 100, rows: 100 },
+      { tags: ['t0', 't1', 't2'], pixels: 1200, rows: 3600 },
+    ];
+    for (const v of views) {
+      const got = Promise.all(
+        [0, 1, 2].map(() =>
+          firstValueFrom(connectLive(server!.url, { streams: ['p.tags'], tags: v.tags, pixels: v.pixels, intervalMs: 20 }).pipe(filter((f) => f.batch.numRows === v.rows))),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 100)); // subscribed: rings exist
+      const first = step;
+      for (let k = 0; k < 1200; k++) pushScalars(hub, step++, t0);
+      const frames = await got;
+      const ipcBytes = frames.map((f) => f.batch.getChild('max')!.toArray() as Float64Array);
+      for (const b of ipcBytes) expect([...b]).toEqual([...ipcBytes[0]!]);
+      const b = frames[0]!.batch;
+      const tag = b.getChild('tag')!.toArray() as Uint32Array;
+      const min = b.getChild('min')!.toArray() as Float64Array;
+      const max = b.getChild('max')!.toArray() as Float64Array;
+      for (const name of v.tags) {
+        const id = Number(name.slice(1));
+        const mins = [...min].filter((_, i) => tag[i] === id);
+        const maxs = [...max].filter((_, i) => tag[i] === id);
+        expect(mins.length).toBe(v.pixels);
+        // Tag i at step k is i*1000 + k: the buckets cover steps first .. first+1199 in order.
+        expect(mins[0]).toBe(id * 1000 + first);
+        expect(maxs.at(-1)).toBe(id * 1000 + first + 1199);
+        for (let i = 1; i < mins.length; i++) expect(mins[i]).toBeGreaterThan(maxs[i - 1]!);
+      }
+    }
+  });
+
+  it('sendFrame falls back to ws.send while ws is not idle', async () => {
+    const hub = feedHub();
+    server = await startServer({ port: 0, hub, status, metrics: () => '' });
+    const wss = new WebSocketServer({ port: 0 });
+    await new Promise((r) => wss.once('listening', r));
+    const port = (wss.address() as { port: number }).port;
+    const got = new Promise<Buffer>((resolve) => {
+      const c = new WebSocket(`ws://127.0.0.1:${port}`);
+      c.on('message', (d: Buffer) => {
+        resolve(d);
+        c.close();
+      });
+    });
+    const sock = await new Promise<WebSocket>((r) => wss.on('connection', r));
+    const payload = Buffer.from('abcdefghij'.repeat(20));
+    const sender = (sock as unknown as { _sender: { _state: number } })._sender;
+    sender._state = 1; // as while ws compresses: sendFrame must not write past ws's queue
+    const sent: unknown[] = [];
+    const orig = sock.send.bind(sock);
+    sock.send = ((d: unknown) => sent.push(d)) as typeof sock.send;
+    sendFrame(sock, wsBinaryMessage(payload));
+    expect(sent.length).toBe(1);
+    expect(Buffer.from(sent[0] as Uint8Array).equals(payload)).toBe(true);
+    sender._state = 0;
+    sendFrame(sock, wsBinaryMessage(payload)); // idle: straight to the socket, framed as ws would
+    expect(sent.length).toBe(1);
+    expect((await got).equals(payload)).toBe(true);
+    sock.send = orig;
+    await new Promise<void>((r) => wss.close(() => r()));
   });
 
   it('serves /status, /metrics and only allow-listed files (no path traversal)', async () => {

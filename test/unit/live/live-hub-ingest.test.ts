@@ -190,6 +190,56 @@ describe('LiveHub ingest', () => {
     }
   });
 
+  it('last values while tags are watched: batches in id order folded by arithmetic, exact across layout changes', () => {
+    const hub = hubWithBig();
+    const f = new Feeder(hub);
+    const r = rng(5);
+    const sub = hub.stream$(info.name, { tags: ['g3', 'g500'], intervalMs: 3_600_000 }).subscribe();
+    const expectLast = () => {
+      const lv = hub.lastValues(info.name);
+      for (let id = 0; id < TAGS; id++) {
+        const p = f.points.get(id);
+        if (!p) {
+          expect(lv[id]!.value).toBeNaN();
+          continue;
+        }
+        expect(lv[id]!.value).toBe(p.v[p.v.length - 1]);
+        expect(lv[id]!.tMs).toBe(p.t[p.t.length - 1]);
+      }
+    };
+    let phase = 0;
+    const inOrder = (rows: number) => {
+      const p0 = phase;
+      f.push(rows, (i) => (p0 + i) % TAGS);
+      phase = (p0 + rows) % TAGS;
+    };
+    inOrder(2_345); // more than two rounds, from id 0
+    expectLast();
+    inOrder(1_500); // phase 345: the last round wraps
+    expectLast();
+    expect(hub.inOrderFolds).toBe(2);
+    const before = hub.inOrderBatches;
+    // Layout changes: random tags after an in-order batch (the newest is no longer in order) ...
+    inOrder(3_000);
+    f.push(700, () => Math.floor(r() * TAGS));
+    expectLast();
+    // ... an in-order batch shorter than a round over an older full one ...
+    inOrder(1_200);
+    inOrder(400);
+    expectLast();
+    // ... one row out of order in an otherwise round-robin batch (scanned, not by arithmetic) ...
+    f.push(2_000, (i) => (i === 1_999 ? 7 : (phase + i) % TAGS));
+    expectLast();
+    expect(hub.inOrderBatches).toBe(before + 3);
+    // ... and after the last viewer left, nothing checks the order: the plain fold.
+    inOrder(1_000);
+    sub.unsubscribe();
+    f.push(300, () => Math.floor(r() * TAGS));
+    inOrder(1_000);
+    expectLast();
+    expect(hub.inOrderFolds).toBe(2);
+  });
+
   it('a second viewer of other tags joining later: each ring starts at its own subscription', async () => {
     const hub = hubWithBig();
     const f = new Feeder(hub);
