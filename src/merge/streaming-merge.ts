@@ -22,7 +22,12 @@ export interface StreamingMergeOptions {
   silenceTimeoutMs?: number;
   /** `flag`: emit late events at their arrival position with RecordFlags.LATE; `reject`: drop and record them. */
   latePolicy?: LatePolicy;
-  /** Above this many buffered bytes `push` returns false: the caller must apply backpressure. */
+  /**
+   * Above this many buffered bytes `push` returns false: the caller must apply backpressure. On the
+   * kernel path a buffered batch counts twice (the JS batch and its copy in the kernel's memory).
+   * Besides, the kernel holds its output area (about 60 bytes × maxOutputRows, plus samples), and its
+   * WebAssembly memory, once grown to a peak, is not returned while the merge lives.
+   */
   maxBufferedBytes?: number;
   /** Most rows per output batch. */
   maxOutputRows?: number;
@@ -216,8 +221,17 @@ export class StreamingMerge {
     if (!k) return;
     if (k.pendingRows > 0) this.ready.push(k.take(this.opts.output));
     this.out.continueFrom(Number(k.nextId), k.nextSampleOffset);
-    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
+    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) this.dropKernelCopy(input, input.queue[h]!);
     this.kernel = null;
+  }
+
+  /** Forgets p's kernel copy (the kernel is being dropped) and its bytes. */
+  private dropKernelCopy(input: Input, p: Pending): void {
+    if (!p.kb) return;
+    p.bytes -= p.kb.bytes;
+    input.bufferedBytes -= p.kb.bytes;
+    this.buffered -= p.kb.bytes;
+    p.kb = undefined;
   }
 
   /** Leaves the JS path for the kernel (between drains: the JS builder holds no runs): buffered batches are copied in. */
@@ -232,11 +246,14 @@ export class StreamingMerge {
           const kb = k.copyIn(p.src.cols, p.src.samples, null);
           if (!isKernelBatch(kb)) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
           p.kb = kb;
+          p.bytes += kb.bytes;
+          input.bufferedBytes += kb.bytes;
+          this.buffered += kb.bytes;
         }
       }
     } catch (e) {
       if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
-      for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
+      for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) this.dropKernelCopy(input, input.queue[h]!);
       this.kernelFailed = true;
       return;
     }
@@ -314,7 +331,8 @@ export class StreamingMerge {
       if (kb) this.kernel?.release(kb);
       release?.();
     } else {
-      const bytes = batchBytes(wb);
+      // On the kernel path the batch is held twice: the JS batch and its copy in the kernel.
+      const bytes = batchBytes(wb) + (kb && this.kernel ? kb.bytes : 0);
       const p: Pending = { src, row: start, end: n, bytes, kb: undefined };
       if (release) p.release = release;
       if (kb && this.kernel) p.kb = kb;

@@ -74,6 +74,8 @@ export function kernelModule(): WebAssembly.Module | null {
 export interface KernelBatch {
   /** The allocation. */
   ptr: number;
+  /** Its size (counted against the merge's maxBufferedBytes, beside the JS batch). */
+  bytes: number;
 }
 
 /** What the kernel found wrong with a batch it was given (the batch is then not kept). */
@@ -115,7 +117,8 @@ export class MergeKernel {
   copyIn(c: RecordColumns, samples: Uint16Array, prev: NumKey | null): KernelBatch | CopyInProblem {
     const n = c.timestamp.length;
     const S = samples.length;
-    const ptr = this.x.alloc(this.x.batchBytes(n, S));
+    const bytes = this.x.batchBytes(n, S);
+    const ptr = this.x.alloc(bytes);
     const buf = this.x.memory.buffer;
     const h = ptr + 16;
     new BigInt64Array(buf, h, n).set(c.timestamp);
@@ -130,7 +133,7 @@ export class MergeKernel {
     new Int16Array(buf, h + 50 * n, n).set(c.trigger_type);
     new Uint16Array(buf, ptr + this.x.samplesOffset(n), S).set(samples);
     const st = prev ? this.x.prepare(ptr, n, S, 1, keyTs(prev), keyP(prev)) : this.x.prepare(ptr, n, S, 0, 0n, 0n);
-    if (st === 0) return { ptr };
+    if (st === 0) return { ptr, bytes };
     this.x.free(ptr);
     return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
   }

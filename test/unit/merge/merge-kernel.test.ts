@@ -113,3 +113,32 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     }
   });
 });
+
+describe('StreamingMerge kernel path: memory accounting', () => {
+  it('a buffered batch counts with its kernel copy, and the copy is uncounted when the merge leaves the kernel', () => {
+    const evs = phase(1, 2000, 1, 0n, 0)[0]!;
+    const js = new StreamingMerge({ output: 'r', kernel: 'js' });
+    const wasm = new StreamingMerge({ output: 'r', kernel: 'wasm', maxBufferedBytes: 0 });
+    for (const m of [js, wasm]) {
+      m.addInput('a');
+      m.addInput('b'); // silent: holds everything back
+      m.push('a', waveBatch('a', evs));
+    }
+    const jsBytes = js.bufferedBytes;
+    expect(jsBytes).toBeGreaterThan(2000 * 60);
+    // The kernel copy: the same columns plus 8 bytes of key per row and the samples.
+    expect(wasm.bufferedBytes).toBeGreaterThan(2 * jsBytes);
+    expect(wasm.bufferedBytes).toBeLessThan(2.2 * jsBytes);
+    expect(wasm.stats().inputs['a']!.buffered_bytes).toBe(wasm.bufferedBytes);
+    (wasm as unknown as { toJs(failed: boolean): void }).toJs(false);
+    expect(wasm.path).toBe('js');
+    expect(wasm.bufferedBytes).toBe(jsBytes);
+    (wasm as unknown as { toWasm(): void }).toWasm();
+    expect(wasm.path).toBe('wasm');
+    expect(wasm.bufferedBytes).toBeGreaterThan(2 * jsBytes);
+    wasm.end('b');
+    const out = wasm.finish();
+    expect(out.reduce((a, b) => a + b.batch.numRows, 0)).toBe(2000);
+    expect(wasm.bufferedBytes).toBe(0);
+  });
+});
