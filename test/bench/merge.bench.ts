@@ -6,9 +6,12 @@
  * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones). Each case runs the
  * merge's paths side by side — `wasm` (WebAssembly kernel), `js` and `auto` (the default: picks by
  * run length) — their reps alternating in one process, so machine noise hits them alike;
- * BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
+ * BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`). BENCH_BREAKDOWN=1 also prints, per path,
+ * where a record's time goes: push (of it the kernel's copy in), drain (of it the kernel's copy out),
+ * in ns per record over every rep (the timers themselves cost a little).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
+import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
@@ -55,6 +58,23 @@ function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples:
 }
 
 type Path = 'wasm' | 'js' | 'auto';
+const BREAKDOWN = process.env['BENCH_BREAKDOWN'] === '1';
+/** BENCH_BREAKDOWN: ms spent per part, per path, over every rep of a case. */
+const parts = { push: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 };
+if (BREAKDOWN) {
+  const proto = MergeKernel.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const [method, part] of [['copyIn', 'copyIn'], ['take', 'copyOut']] as const) {
+    const f = proto[method]!;
+    proto[method] = function (this: unknown, ...a: unknown[]) {
+      const t = performance.now();
+      try {
+        return f.apply(this, a);
+      } finally {
+        parts[part] += performance.now() - t;
+      }
+    };
+  }
+}
 const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto']) as Path[];
 
 function mergeOnce(inputs: WaveBatch[][], kernel: Path): number {
@@ -64,13 +84,24 @@ function mergeOnce(inputs: WaveBatch[][], kernel: Path): number {
   const t = performance.now();
   const maxBatches = Math.max(...inputs.map((b) => b.length));
   for (let j = 0; j < maxBatches; j++) {
+    const t0 = BREAKDOWN ? performance.now() : 0;
     for (let s = 0; s < inputs.length; s++) {
       const b = inputs[s]![j];
       if (b) m.push(`in${s}`, b);
     }
+    const t1 = BREAKDOWN ? performance.now() : 0;
     for (const out of m.drain()) emitted += out.batch.numRows;
+    if (BREAKDOWN) {
+      parts.push += t1 - t0;
+      parts.drain += performance.now() - t1;
+    }
   }
+  const t2 = BREAKDOWN ? performance.now() : 0;
   for (const out of m.finish()) emitted += out.batch.numRows;
+  if (BREAKDOWN) {
+    parts.drain += performance.now() - t2;
+    parts.records += emitted;
+  }
   const dt = (performance.now() - t) / 1000;
   if (emitted !== inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0)) throw new Error('merge lost events');
   return dt;
@@ -101,8 +132,23 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   const records = inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0);
   // Reps of the paths alternate (one warm-up each first).
   const times = new Map<Path, number[]>(PATHS.map((p) => [p, []]));
+  const split = new Map<Path, typeof parts>(PATHS.map((p) => [p, { push: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 }]));
   for (const p of PATHS) mergeOnce(inputs, p);
-  for (let r = 0; r < REPS; r++) for (const p of PATHS) times.get(p)!.push(mergeOnce(inputs, p));
+  for (let r = 0; r < REPS; r++) {
+    for (const p of PATHS) {
+      Object.assign(parts, { push: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 });
+      times.get(p)!.push(mergeOnce(inputs, p));
+      const acc = split.get(p)!;
+      for (const key of Object.keys(parts) as (keyof typeof parts)[]) acc[key] += parts[key];
+    }
+  }
+  if (BREAKDOWN) {
+    for (const p of PATHS) {
+      const a = split.get(p)!;
+      const ns = (ms: number) => ((ms * 1e6) / a.records).toFixed(0);
+      console.log(`k=${k}/${block} path ${p}: ns per record: push ${ns(a.push)} (copy in ${ns(a.copyIn)}), drain ${ns(a.drain)} (copy out ${ns(a.copyOut)}), merge + gather ${ns(a.drain - a.copyOut)}`);
+    }
+  }
   const copyS = median(await repeat(REPS, () => copyOnce(inputs)));
   const bytes = samples * 2 + records * COLUMN_BYTES_PER_RECORD;
   for (const p of PATHS) {
