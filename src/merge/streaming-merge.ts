@@ -41,7 +41,7 @@ export interface StreamingMergeOptions {
    * are faster there), when WebAssembly is unavailable, and from the point where the kernel fails
    * (its memory cannot grow, more than 4096 inputs, a batch whose waveforms lie outside its
    * samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
-   * steps; the output is the same on both paths.
+   * steps, also within one large drain; the output is the same on both paths.
    */
   kernel?: 'auto' | 'wasm' | 'js';
 }
@@ -263,7 +263,7 @@ export class StreamingMerge {
 
   /** `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis 6 / 16). */
   private adapt(): void {
-    if (this.windowRows < 65536) return;
+    if (this.windowRows < ADAPT_WINDOW) return;
     const mean = this.windowRows / Math.max(1, this.windowRuns);
     this.windowRows = 0;
     this.windowRuns = 0;
@@ -382,10 +382,17 @@ export class StreamingMerge {
 
   /** Emits every buffered event the watermark allows, as output batches. */
   drain(): WaveBatch[] {
-    this.mergeBelow(this.bound());
-    const out = this.collect();
-    if (this.adaptive) this.adapt();
-    return out;
+    const bound = this.bound();
+    let out: WaveBatch[] = [];
+    for (;;) {
+      // `auto` on the JS path stops at the end of each decision window, so that the path can
+      // change within a large drain.
+      const more = this.mergeBelow(bound);
+      const got = this.collect();
+      out = out.length === 0 ? got : out.concat(got);
+      if (this.adaptive) this.adapt();
+      if (!more) return out;
+    }
   }
 
   /** Every input has ended: emits everything buffered. */
@@ -465,16 +472,19 @@ export class StreamingMerge {
    * twice in a row, its run up to the runner-up's head (and the bound) is found by galloping and
    * emitted as one run, so bursts are copied in bulk and interleaved events cost log2(k).
    */
-  private mergeBelow(bound: NumKey | null): void {
+  private mergeBelow(bound: NumKey | null): boolean {
     if (this.kernel) {
       this.mergeBelowKernel(this.kernel, bound);
-      if (this.kernel) return;
+      if (this.kernel) return false;
       // The kernel failed part way (its state was synced back): the JS path goes on.
     }
     const slots: Input[] = [];
     for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
     const m = slots.length;
-    if (m === 0) return;
+    if (m === 0) return false;
+    // `auto`: stop where the path decision window ends (the caller decides, then comes back).
+    const stopAt = this.adaptive && !this.kernelFailed ? Math.max(1, ADAPT_WINDOW - this.windowRows) : Infinity;
+    let early = false;
     const tree = new LoserTree(m);
     // Each slot's current batch, so an event costs no queue lookups.
     const cur: Pending[] = [];
@@ -501,6 +511,10 @@ export class StreamingMerge {
     let rows = 0;
     let w = tree.winner();
     for (;;) {
+      if (rows >= stopAt) {
+        early = true;
+        break;
+      }
       const tw = t[w]!;
       if (!(tw < bT)) {
         // Not below the bound (or exhausted: +Infinity), unless equal as float64 and below exactly.
@@ -547,6 +561,7 @@ export class StreamingMerge {
     if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
     this.windowRuns += runs;
     this.windowRows += rows;
+    return early;
   }
 
   /**
@@ -639,6 +654,9 @@ export class StreamingMerge {
     return batches;
   }
 }
+
+/** Events merged between two decisions of `auto`. */
+const ADAPT_WINDOW = 65536;
 
 function isKernelBatch(x: KernelBatch | CopyInProblem): x is KernelBatch {
   return typeof x === 'object' && 'ptr' in x;

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
-import { kernelModule } from '../../../src/merge/wasm-kernel.ts';
+import { kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { recordColumns } from '../../../src/schema/waveform.ts';
 import { isDaqError } from '../../../src/errors.ts';
 import type { WaveBatch } from '../../../src/schema/batch.ts';
@@ -52,6 +52,26 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     }
     out.push(...m.finish());
     expect(paths).toEqual(['js', 'wasm', 'js', 'wasm']);
+    expectMergedExactly(out, inputs);
+  });
+
+  it('auto changes path within one large drain (decision windows of 2^16 events), output exact', () => {
+    const k = 4;
+    const inputs = phase(k, 50_000, 1, 0n, 0);
+    const m = new StreamingMerge({ output: 'records', silenceTimeoutMs: 1e12 });
+    for (let s = 0; s < k; s++) m.addInput(`in${s}`);
+    for (let s = 0; s < k; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!));
+    expect(m.path).toBe('js');
+    const take = vi.spyOn(MergeKernel.prototype, 'take');
+    let out: WaveBatch[];
+    try {
+      out = m.drain(); // 200,000 events below the watermark, interleaved
+      expect(take).toHaveBeenCalled(); // the kernel built part of this drain's output
+    } finally {
+      take.mockRestore();
+    }
+    expect(m.path).toBe('wasm');
+    out.push(...m.finish());
     expectMergedExactly(out, inputs);
   });
 
