@@ -382,6 +382,21 @@ function gather(): void {
   return st;
 }
 
+/** Puts row r of the batch at blk next in the output order: DONE, or OUT_FULL / NEED_SAMPLES (then not put). */
+@inline function putRow(blk: usize, r: i32, lenCol: usize): i32 {
+  if (outN == outCap) return OUT_FULL;
+  const len = load<i32>(lenCol + (<usize>r << 2));
+  if (len > outSampleCap - outS) {
+    needSamples = outS + len;
+    return NEED_SAMPLES;
+  }
+  store<usize>(permBlk + (<usize>outN << 2), blk);
+  store<i32>(permRow + (<usize>outN << 2), r);
+  outN++;
+  outS += len;
+  return DONE;
+}
+
 /**
  * Appends rows [row, row + count) of the batch at blk, flags ORed with f (late events, in arrival
  * order): returns a status; `emitted` rows were appended.
@@ -392,20 +407,8 @@ export function append(blk: usize, row: i32, count: i32, f: u32): i32 {
   const lenCol = blk + H + n * 44;
   let st = DONE;
   for (let r = row; r < row + count; r++) {
-    if (outN == outCap) {
-      st = OUT_FULL;
-      break;
-    }
-    const len = load<i32>(lenCol + (<usize>r << 2));
-    if (len > outSampleCap - outS) {
-      needSamples = outS + len;
-      st = NEED_SAMPLES;
-      break;
-    }
-    store<usize>(permBlk + (<usize>outN << 2), blk);
-    store<i32>(permRow + (<usize>outN << 2), r);
-    outN++;
-    outS += len;
+    st = putRow(blk, r, lenCol);
+    if (st != DONE) break;
     emitted++;
   }
   gFlags = f;
@@ -430,9 +433,6 @@ export function run(): i32 {
       replay(s, keyTs(s), keyP(s));
     }
   }
-  const pb = permBlk;
-  const pr = permRow;
-  const cap = outCap;
   while (true) {
     const t = wT;
     const p = wP;
@@ -467,20 +467,8 @@ export function run(): i32 {
     const ws = <u64>w;
     let st = DONE;
     while (true) {
-      if (outN == cap) {
-        st = OUT_FULL;
-        break;
-      }
-      const len = load<i32>(lenCol + (<usize>r << 2));
-      if (len > outSampleCap - outS) {
-        needSamples = outS + len;
-        st = NEED_SAMPLES;
-        break;
-      }
-      store<usize>(pb + (<usize>outN << 2), blk);
-      store<i32>(pr + (<usize>outN << 2), r);
-      outN++;
-      outS += len;
+      st = putRow(blk, r, lenCol);
+      if (st != DONE) break;
       r++;
       if (r >= end) break;
       const nt = load<i64>(tsCol + (<usize>r << 3));
