@@ -5,7 +5,8 @@
  * - bytes on disk per scalar point (simulated plant data; jittered timestamps) beside raw 21 B;
  * - random 1000-sample `wave()` reads p50 beside h5py reading the same slices (python loop);
  * - `queryTimeWindow` µs per query on a large in-memory records column beside numpy searchsorted;
- * - with HDF5_BENCH_SWEEP=1, the chunk-size / filter sweep behind the writer's choices.
+ * - with HDF5_BENCH_SWEEP=1, the chunk-size / filter sweep behind the writer's choices (also the
+ *   value column alone by chunk length: its deflate time).
  * `node bin/run-ts.js test/bench/hdf5.bench.ts` (BENCH_REPS, HDF5_BENCH_EVENTS, HDF5_BENCH_TS_M).
  */
 import { execFileSync } from 'node:child_process';
@@ -205,6 +206,22 @@ if (process.env['HDF5_BENCH_SWEEP']) {
       r.close();
       sweep.push({ measure: `scalar chunk 2^${Math.log2(chunk)}, timestamp ${tsF}, value ${vF}`, value: `${(bytes / POINTS).toFixed(2)} B/pt, ${(POINTS / wms / 1e3).toFixed(1)} Mpt/s`, reference: `one tag (${POINTS / 1000} pts) read ${median(times).toFixed(2)} ms` });
     }
+  }
+  // The value column alone (deflate level 1, as the writer does), by chunk length: its deflate
+  // time is most of a scalar segment's write (docs/file-layout.md, "Value chunks").
+  for (const chunk of [1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14]) {
+    const times: number[] = [];
+    let bytes = 0;
+    for (let k = 0; k < 3; k++) {
+      const f = new h5wasm.File(p, 'w');
+      const t0 = performance.now();
+      ds(f, 'value', s.value, '<d', chunk, 'gzip', [1]);
+      f.flush();
+      times.push(performance.now() - t0);
+      f.close();
+      bytes = fs.statSync(p).size;
+    }
+    sweep.push({ measure: `scalar value only, chunk 2^${Math.log2(chunk)}, deflate 1`, value: `${median(times).toFixed(0)} ms (median of 3)`, reference: `${(bytes / POINTS).toFixed(3)} B a value (whole file)` });
   }
   const S = 50_000_000;
   const pool = new Uint16Array(S);
