@@ -15,6 +15,7 @@
  * BENCH_RT_SECONDS, BENCH_LAT_SECONDS (30: the real-time ack latency window), BENCH_PARTS=scalar,latency,waveform,replay,rss,
  * BENCH_SCENARIOS=100k,10k,1M).
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -112,6 +113,9 @@ async function scenario(name: string, dir: string): Promise<ScenarioResult> {
   const stored = d.status().acked_rows['storage']?.['plant.tags'] ?? 0;
   const fsyncs = w1['fsyncs_total']! - w0['fsyncs_total']!;
   const aligned = stepAlignedRate(acks);
+  // A run that acknowledged or stored nothing is broken, not slow: stop rather than print zeros.
+  assert.ok(stored > 0 && segBytes > 0, `scenario ${name}: ${stored} rows stored, ${segBytes} segment bytes`);
+  assert.ok(windowRate(acks) > 0, `scenario ${name}: nothing acknowledged in the window`);
   return {
     pointsPerS: aligned?.perS ?? windowRate(acks),
     windowPointsPerS: windowRate(acks),
@@ -152,6 +156,7 @@ async function realtimeRss(name: string, dir: string): Promise<RssResult> {
   clearInterval(probe);
   await d.stop();
   const segments = fs.readdirSync(d.run.dir).filter((f) => /^seg-\d{6}\.h5$/.test(f)).length;
+  assert.ok(acked > 0 && segments > 0, `real-time run: ${acked} rows acknowledged, ${segments} segments`);
   return { peakMB: Math.max(...samples), medianMB: median(samples), segments, pointsPerS: acked / RT_SECONDS };
 }
 
@@ -186,6 +191,7 @@ async function realtimeLatency(dir: string) {
   await d.stop();
   const fsyncs = st['fsyncs_total']! - s0['fsyncs_total']!;
   const acks = st['wal_records']! - s0['wal_records']!;
+  assert.ok(acks > 0 && fsyncs > 0, `latency run: ${acks} acks, ${fsyncs} fsyncs`);
   const bytesPerFsync = (st['wal_bytes_written']! - s0['wal_bytes_written']!) / Math.max(1, fsyncs);
   // Reference, right after: the disk's own fdatasync latency at the same cadence and size.
   const raw = rawSyncLatency(path.join(dir, 'raw-lat'), Math.max(512, Math.round(bytesPerFsync)), fsyncs / LAT_SECONDS, LAT_SECONDS);
@@ -253,6 +259,7 @@ async function waveformRate(dir: string) {
   // Everything the acquisition path wrote: the WAL (records, references) and the pool files.
   const bytes = s1['bytes_written']! - s0['bytes_written']!;
   const commits = s1['group_commits']! - s0['group_commits']!;
+  assert.ok(sampleBytes > 0 && commits > 0, `waveform run: ${sampleBytes} sample bytes, ${commits} group commits`);
   // The reference writes the same bytes per group commit with one fdatasync each (the daemon
   // syncs the pool file and then the WAL in each).
   return { samplesMBs: sampleBytes / dt / 1e6, bytesPerSampleByte: bytes / sampleBytes, bytesPerFsync: bytes / Math.max(1, commits) };

@@ -205,9 +205,10 @@ for (const kernel of KERNELS) {
       expect(eventsOf(m.finish()).map((e) => Number(e.t))).toEqual([2]);
     });
 
-    it('late events are flagged at their arrival position (policy "flag")', () => {
+    /** Inputs a and b; a pushed 10, 20, 30, then 40 at 16 ms: b, silent since 0, has timed out (timeout 10 ms). */
+    const bTimedOut = (latePolicy: 'flag' | 'reject'): StreamingMerge => {
       let now = 0;
-      const m = new StreamingMerge({ kernel: testKernel, output: 'r', silenceTimeoutMs: 10, now: () => now, latePolicy: 'flag' });
+      const m = new StreamingMerge({ kernel: testKernel, output: 'r', silenceTimeoutMs: 10, now: () => now, latePolicy });
       m.addInput('a');
       m.addInput('b');
       m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
@@ -216,6 +217,12 @@ for (const kernel of KERNELS) {
       now = 16;
       m.push('a', waveBatch('a', [ev(40)]));
       m.tick(); // a was heard 16 ms after b's silence began: b times out
+      expect(m.stats().inputs['b']!.timed_out).toBe(true);
+      return m;
+    };
+
+    it('late events are flagged at their arrival position (policy "flag")', () => {
+      const m = bTimedOut('flag');
       const first = eventsOf(m.drain()).map((e) => Number(e.t));
       expect(first).toEqual([10, 20, 30]);
       m.push('b', waveBatch('b', [ev(25, 1), ev(35, 1), ev(50, 1)]));
@@ -228,16 +235,7 @@ for (const kernel of KERNELS) {
     });
 
     it('late events are dropped and recorded as a loss (policy "reject")', () => {
-      let now = 0;
-      const m = new StreamingMerge({ kernel: testKernel, output: 'r', silenceTimeoutMs: 10, now: () => now, latePolicy: 'reject' });
-      m.addInput('a');
-      m.addInput('b');
-      m.push('a', waveBatch('a', [ev(10), ev(20), ev(30)]));
-      now = 8;
-      m.push('a', waveBatch('a', []));
-      now = 16;
-      m.push('a', waveBatch('a', [ev(40)]));
-      m.tick();
+      const m = bTimedOut('reject');
       m.drain();
       m.push('b', waveBatch('b', [ev(12, 1), ev(25, 1), ev(35, 1)]));
       expect(eventsOf(m.finish()).map((e) => Number(e.t))).toEqual([35, 40]);
