@@ -301,13 +301,15 @@ export class StreamingMerge {
         if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
         this.toJs(true); // the kernel's memory is full
       }
-      if (got !== null && typeof got === 'object' && 'order' in got) this.orderError(input, src, got.order);
       if (got === 'offsets') {
         // Waveforms outside the batch's samples: the kernel cannot take it; the JS path can.
         if (!this.adaptive) this.badOffset(input);
         this.toJs(true);
+      } else if (got !== null && 'order' in got) {
+        this.orderError(input, src, got.order);
+      } else if (got !== null) {
+        kb = got;
       }
-      if (got !== null && isKernelBatch(got) && this.kernel) kb = got;
     }
     if (!kb) this.checkOrder(input, src, n);
     input.last = rowKey(src.v, n - 1);
