@@ -139,7 +139,8 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
     readers.forEach(feed);
     for (;;) {
       for (const b of merge.drain()) {
-        writer.append(b);
+        writer.append(b); // copies the batch into the file's datasets
+        merge.recycle(b);
         done += b.batch.numRows;
         opts.onProgress?.({ records: done, total });
       }
@@ -158,6 +159,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
     }
     for (const b of merge.finish()) {
       writer.append(b);
+      merge.recycle(b);
       done += b.batch.numRows;
     }
     const summary = writer.close();

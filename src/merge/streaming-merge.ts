@@ -1,12 +1,13 @@
 import { DaqError } from '../errors.ts';
 import { batchBytes } from '../schema/batch.ts';
 import type { WaveBatch } from '../schema/batch.ts';
-import { recordColumns, RecordFlags } from '../schema/waveform.ts';
+import { RECORD_FIELDS, recordColumns, RecordFlags } from '../schema/waveform.ts';
 import { cmpNumKeys, cmpRowKey, cmpRows, gallop, keyTime, lowerBound, MIN_NUM_KEY, rowKey, timeKey } from './key-views.ts';
 import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
-import { KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
+import { OutputPool } from './output-pool.ts';
+import { KERNEL_CHUNK_ROWS, KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
 import type { CopyInProblem, KernelBatch } from './wasm-kernel.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
@@ -23,10 +24,11 @@ export interface StreamingMergeOptions {
   /** `flag`: emit late events at their arrival position with RecordFlags.LATE; `reject`: drop and record them. */
   latePolicy?: LatePolicy;
   /**
-   * Above this many buffered bytes `push` returns false: the caller must apply backpressure. On the
-   * kernel path a buffered batch counts twice (the JS batch and its copy in the kernel's memory).
-   * Besides, the kernel holds its output area (about 60 bytes × maxOutputRows, plus samples), and its
-   * WebAssembly memory, once grown to a peak, is not returned while the merge lives.
+   * Above this many buffered bytes `push` returns false: the caller must apply backpressure.
+   * Besides, the kernel holds its output area (about 60 bytes × maxOutputRows, plus samples) and one
+   * chunk per input (up to CHUNK_ROWS rows and CHUNK_SAMPLES samples; a whole batch when its events'
+   * samples are not in row order), and its WebAssembly memory, once grown to a peak, is not
+   * returned while the merge lives.
    */
   maxBufferedBytes?: number;
   /** Most rows per output batch. */
@@ -44,6 +46,12 @@ export interface StreamingMergeOptions {
    * steps, also within one large drain; the output is the same on both paths.
    */
   kernel?: 'auto' | 'wasm' | 'js';
+  /**
+   * Kernel path: rows of one input copied into the kernel's memory at a time, as the merge reaches
+   * them (fewer when their samples exceed 64 Ki). Small enough that every input's chunk stays in
+   * cache at 64 inputs; default 256.
+   */
+  kernelChunkRows?: number;
 }
 
 /** A gap in stored data: what was dropped, from which stream and why (stored with the run). */
@@ -61,7 +69,7 @@ interface Pending {
   end: number;
   bytes: number;
   release?: () => void;
-  /** The batch's copy in the kernel's memory (kernel path; the field always exists: one object shape). */
+  /** The kernel's check of the batch (kernel path; the field always exists: one object shape). */
   kb: KernelBatch | undefined;
 }
 
@@ -131,7 +139,9 @@ export interface InputStats {
  *
  * **Output.** Batches carry batch-local `wave_offset` like every in-flight batch, plus
  * `globalSampleOffset` (position of their first sample in the run's wave pool); `event_id` is
- * 0, 1, 2, ... in output order. Each event's samples are copied once, runs in bulk.
+ * 0, 1, 2, ... in output order. Each event's samples are copied once, runs in bulk. A consumer
+ * that is done with an output batch may give it back with `recycle`: the kernel path reuses its
+ * buffers instead of allocating new ones.
  */
 export class StreamingMerge {
   private readonly inputs = new Map<string, Input>();
@@ -158,6 +168,8 @@ export class StreamingMerge {
   /** Events and runs merged since the last path decision. */
   private windowRows = 0;
   private windowRuns = 0;
+  /** Output buffers given back by `recycle` (the kernel path's output comes from here). */
+  private readonly pool = new OutputPool(RECORD_FIELDS.length + 1);
 
   constructor(opts: StreamingMergeOptions) {
     this.opts = {
@@ -165,6 +177,7 @@ export class StreamingMerge {
       latePolicy: 'flag',
       maxBufferedBytes: 256 * 1024 * 1024,
       maxOutputRows: 65536,
+      kernelChunkRows: KERNEL_CHUNK_ROWS,
       now: Date.now,
       kernel: 'auto',
       ...opts,
@@ -178,7 +191,7 @@ export class StreamingMerge {
         if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
         this.kernelFailed = true;
       } else if (!this.adaptive) {
-        this.kernel = new MergeKernel(mod, this.opts.maxOutputRows);
+        this.kernel = new MergeKernel(mod, this.opts.maxOutputRows, this.pool, this.opts.kernelChunkRows);
       }
     }
     this.lastAnyPushMs = this.resumedMs = this.opts.now();
@@ -221,24 +234,20 @@ export class StreamingMerge {
     if (!k) return;
     if (k.pendingRows > 0) this.ready.push(k.take(this.opts.output));
     this.out.continueFrom(Number(k.nextId), k.nextSampleOffset);
-    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) this.dropKernelCopy(input, input.queue[h]!);
+    this.dropKernelChecks();
     this.kernel = null;
   }
 
-  /** Forgets p's kernel copy (the kernel is being dropped) and its bytes. */
-  private dropKernelCopy(input: Input, p: Pending): void {
-    if (!p.kb) return;
-    p.bytes -= p.kb.bytes;
-    input.bufferedBytes -= p.kb.bytes;
-    this.buffered -= p.kb.bytes;
-    p.kb = undefined;
+  /** Forgets the kernel's checks of the buffered batches (the kernel is being dropped). */
+  private dropKernelChecks(): void {
+    for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) input.queue[h]!.kb = undefined;
   }
 
-  /** Leaves the JS path for the kernel (between drains: the JS builder holds no runs): buffered batches are copied in. */
+  /** Leaves the JS path for the kernel (between drains: the JS builder holds no runs): the kernel checks the buffered batches. */
   private toWasm(): void {
     const mod = kernelModule();
     if (!mod || this.kernelFailed || this.order.length > KERNEL_MAX_SLOTS) return;
-    const k = new MergeKernel(mod, this.opts.maxOutputRows);
+    const k = new MergeKernel(mod, this.opts.maxOutputRows, this.pool, this.opts.kernelChunkRows);
     try {
       for (const input of this.order) {
         for (let h = input.head; h < input.queue.length; h++) {
@@ -246,14 +255,11 @@ export class StreamingMerge {
           const kb = k.copyIn(p.src.cols, p.src.samples, null);
           if (!isKernelBatch(kb)) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
           p.kb = kb;
-          p.bytes += kb.bytes;
-          input.bufferedBytes += kb.bytes;
-          this.buffered += kb.bytes;
         }
       }
     } catch (e) {
       if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
-      for (const input of this.order) for (let h = input.head; h < input.queue.length; h++) this.dropKernelCopy(input, input.queue[h]!);
+      this.dropKernelChecks();
       this.kernelFailed = true;
       return;
     }
@@ -330,11 +336,9 @@ export class StreamingMerge {
       }
     }
     if (start === n) {
-      if (kb) this.kernel?.release(kb);
       release?.();
     } else {
-      // On the kernel path the batch is held twice: the JS batch and its copy in the kernel.
-      const bytes = batchBytes(wb) + (kb && this.kernel ? kb.bytes : 0);
+      const bytes = batchBytes(wb);
       const p: Pending = { src, row: start, end: n, bytes, kb: undefined };
       if (release) p.release = release;
       if (kb && this.kernel) p.kb = kb;
@@ -343,6 +347,18 @@ export class StreamingMerge {
       this.buffered += bytes;
     }
     return this.buffered < this.opts.maxBufferedBytes;
+  }
+
+  /**
+   * Gives back an output batch of this merge that the caller is done with (nothing may read its
+   * columns or samples afterwards): the kernel path reuses its buffers for later output, which
+   * saves an allocation and the garbage collection it causes per column per batch. Optional;
+   * batches not given back are collected as usual. Batches from elsewhere are ignored.
+   */
+  recycle(wb: WaveBatch): void {
+    const c = recordColumns(wb.batch);
+    RECORD_FIELDS.forEach((f, kind) => this.pool.put(kind, c[f.name].buffer as ArrayBuffer));
+    this.pool.put(RECORD_FIELDS.length, wb.samples.buffer as ArrayBuffer);
   }
 
   /** The input will send nothing more: it stops bounding the watermark. */
@@ -629,7 +645,6 @@ export class StreamingMerge {
   /** The head batch of `input` is fully emitted: releases it; returns the next one, if any. */
   private consumed(input: Input): Pending | undefined {
     const p = input.queue[input.head]!;
-    if (p.kb) this.kernel?.release(p.kb);
     input.bufferedBytes -= p.bytes;
     this.buffered -= p.bytes;
     input.queue[input.head] = undefined as never;
@@ -661,5 +676,5 @@ export class StreamingMerge {
 const ADAPT_WINDOW = 65536;
 
 function isKernelBatch(x: KernelBatch | CopyInProblem): x is KernelBatch {
-  return typeof x === 'object' && 'ptr' in x;
+  return typeof x === 'object' && 'cols' in x;
 }

@@ -3,6 +3,7 @@ import type { WaveBatch } from '../schema/batch.ts';
 import { makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 import type { NumKey } from './key-views.ts';
+import type { OutputPool } from './output-pool.ts';
 
 /**
  * The WebAssembly kernel of StreamingMerge (source: wasm/assembly/merge-kernel.ts, AssemblyScript,
@@ -33,11 +34,13 @@ interface Exports {
   needSamples: WebAssembly.Global;
   runs: WebAssembly.Global;
   badRow: WebAssembly.Global;
+  sequential: WebAssembly.Global;
   alloc(size: number): number;
   free(ptr: number): void;
   batchBytes(n: number, S: number): number;
   samplesOffset(n: number): number;
   prepare(blk: number, n: number, S: number, hasPrev: number, pTs: bigint, pP: bigint): number;
+  setBlock(blk: number, n: number, S: number, base: bigint): void;
   setOutput(cap: number, sampleCap: number): number;
   growSamples(cap: number): void;
   outColsPtr(): number;
@@ -70,13 +73,24 @@ export function kernelModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-/** An input batch copied into the kernel's memory (columns, its keys, samples). */
+/**
+ * An input batch the kernel checked (order, offsets). Its rows are copied into the kernel's memory
+ * a chunk at a time while they are merged, so the kernel's working set stays in cache.
+ */
 export interface KernelBatch {
-  /** The allocation. */
-  ptr: number;
-  /** Its size (counted against the merge's maxBufferedBytes, beside the JS batch). */
-  bytes: number;
+  cols: RecordColumns;
+  samples: Uint16Array;
+  /** Events' samples lie in row order without overlap: the samples of rows [a, b) are one range. */
+  sequential: boolean;
 }
+
+/**
+ * Rows per chunk copied in for a slot (fewer when their samples exceed CHUNK_SAMPLES): at 64
+ * inputs, 256 rows of mean length 32 keep every input's chunk (about 2 MB in all) in cache.
+ */
+export const KERNEL_CHUNK_ROWS = 256;
+/** Samples per chunk (a chunk holds at least one row). */
+export const CHUNK_SAMPLES = 65536;
 
 /** What the kernel found wrong with a batch it was given (the batch is then not kept). */
 export type CopyInProblem = { order: number } | 'offsets';
@@ -101,7 +115,11 @@ export class MergeKernel {
   private sampleCap: number;
   private nextSample = 0n;
 
-  constructor(mod: WebAssembly.Module, maxRows: number) {
+  /**
+   * @param pool where output buffers come from (the merge's: given-back batches are reused)
+   * @param chunkRows rows per chunk copied in (KERNEL_CHUNK_ROWS)
+   */
+  constructor(mod: WebAssembly.Module, maxRows: number, private readonly pool: OutputPool, private readonly chunkRows = KERNEL_CHUNK_ROWS) {
     this.x = new WebAssembly.Instance(mod, {}).exports as unknown as Exports;
     this.outCap = maxRows;
     this.sampleCap = Math.min(maxRows * 64, 1 << 24);
@@ -109,48 +127,127 @@ export class MergeKernel {
     this.x.setNextId(0n);
   }
 
+  // Per slot: its batch, the chunk of it in the kernel's memory (rows [base, chunkEnd), at blk),
+  // and where its rows to merge end.
+  private slotBatch: (KernelBatch | null)[] = [];
+  private slotBase: number[] = [];
+  private slotChunkEnd: number[] = [];
+  private slotEnd: number[] = [];
+  private slotBlk: number[] = [];
+
   /**
-   * Copies a batch in (one copy per column and one for the samples) and has the kernel check it:
-   * rows in key order, the first one not below `prev` (the input's last key), every waveform
-   * inside the batch's samples. Returns the batch, or what is wrong with it (then not kept).
+   * Has the kernel check a batch: rows in key order, the first one not below `prev` (the input's
+   * last key), every waveform inside the batch's samples (the key, length and offset columns are
+   * copied to a scratch area for this). Returns the batch, or what is wrong with it.
    */
   copyIn(c: RecordColumns, samples: Uint16Array, prev: NumKey | null): KernelBatch | CopyInProblem {
     const n = c.timestamp.length;
     const S = samples.length;
-    const bytes = this.x.batchBytes(n, S);
-    const ptr = this.x.alloc(bytes);
-    const buf = this.x.memory.buffer;
-    const h = ptr + 16;
-    new BigInt64Array(buf, h, n).set(c.timestamp);
-    new BigInt64Array(buf, h + 8 * n, n).set(c.time);
-    new BigInt64Array(buf, h + 16 * n, n).set(c.wave_offset);
-    new Float64Array(buf, h + 24 * n, n).set(c.baseline);
-    new Int32Array(buf, h + 32 * n, n).set(c.pid);
-    new Int32Array(buf, h + 36 * n, n).set(c.dt);
-    new Uint32Array(buf, h + 40 * n, n).set(c.flags);
-    new Int32Array(buf, h + 44 * n, n).set(c.event_length);
-    new Int16Array(buf, h + 48 * n, n).set(c.channel);
-    new Int16Array(buf, h + 50 * n, n).set(c.trigger_type);
-    new Uint16Array(buf, ptr + this.x.samplesOffset(n), S).set(samples);
-    const st = prev ? this.x.prepare(ptr, n, S, 1, keyTs(prev), keyP(prev)) : this.x.prepare(ptr, n, S, 0, 0n, 0n);
-    if (st === 0) return { ptr, bytes };
-    this.x.free(ptr);
-    return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
+    const ptr = this.x.alloc(this.x.batchBytes(n, 0));
+    try {
+      const buf = this.x.memory.buffer;
+      const h = ptr + 16;
+      new BigInt64Array(buf, h, n).set(c.timestamp);
+      new BigInt64Array(buf, h + 16 * n, n).set(c.wave_offset);
+      new Int32Array(buf, h + 32 * n, n).set(c.pid);
+      new Int32Array(buf, h + 44 * n, n).set(c.event_length);
+      new Int16Array(buf, h + 48 * n, n).set(c.channel);
+      const st = prev ? this.x.prepare(ptr, n, S, 1, keyTs(prev), keyP(prev)) : this.x.prepare(ptr, n, S, 0, 0n, 0n);
+      if (st === 0) return { cols: c, samples, sequential: this.x.sequential.value === 1 };
+      return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
+    } finally {
+      this.x.free(ptr);
+    }
   }
 
-  release(b: KernelBatch): void {
-    this.x.free(b.ptr);
+  /** End of the chunk of b that starts at row a (rows before `end`). */
+  private chunkEnd(b: KernelBatch, a: number, end: number): number {
+    if (!b.sequential) return end; // the chunk needs all the batch's samples: take every row at once
+    let e = Math.min(end, a + this.chunkRows);
+    const off = b.cols.wave_offset;
+    const len = b.cols.event_length;
+    const lo = Number(off[a]!);
+    // Fewest rows (at least one) whose samples fit CHUNK_SAMPLES: binary search on the sample ends.
+    if (Number(off[e - 1]!) + len[e - 1]! - lo > CHUNK_SAMPLES) {
+      let ok = a + 1;
+      let bad = e;
+      while (bad - ok > 1) {
+        const mid = (ok + bad) >>> 1;
+        if (Number(off[mid - 1]!) + len[mid - 1]! - lo > CHUNK_SAMPLES) bad = mid;
+        else ok = mid;
+      }
+      e = ok;
+    }
+    return e;
+  }
+
+  /** Copies rows [a, e) of b (columns and their samples) into a new block of the kernel's memory. */
+  private copyRows(b: KernelBatch, a: number, e: number): number {
+    const c = b.cols;
+    const n = e - a;
+    let sLo = 0;
+    let sHi = b.samples.length;
+    if (b.sequential) {
+      sLo = Number(c.wave_offset[a]!);
+      sHi = Number(c.wave_offset[e - 1]!) + c.event_length[e - 1]!;
+    }
+    const S = sHi - sLo;
+    const ptr = this.x.alloc(this.x.batchBytes(n, S));
+    const buf = this.x.memory.buffer;
+    const h = ptr + 16;
+    new BigInt64Array(buf, h, n).set(c.timestamp.subarray(a, e));
+    new BigInt64Array(buf, h + 8 * n, n).set(c.time.subarray(a, e));
+    new BigInt64Array(buf, h + 16 * n, n).set(c.wave_offset.subarray(a, e));
+    new Float64Array(buf, h + 24 * n, n).set(c.baseline.subarray(a, e));
+    new Int32Array(buf, h + 32 * n, n).set(c.pid.subarray(a, e));
+    new Int32Array(buf, h + 36 * n, n).set(c.dt.subarray(a, e));
+    new Uint32Array(buf, h + 40 * n, n).set(c.flags.subarray(a, e));
+    new Int32Array(buf, h + 44 * n, n).set(c.event_length.subarray(a, e));
+    new Int16Array(buf, h + 48 * n, n).set(c.channel.subarray(a, e));
+    new Int16Array(buf, h + 50 * n, n).set(c.trigger_type.subarray(a, e));
+    new Uint16Array(buf, ptr + this.x.samplesOffset(n), S).set(b.samples.subarray(sLo, sHi));
+    this.x.setBlock(ptr, n, S, BigInt(sLo));
+    return ptr;
+  }
+
+  /** Slot s merges from row `row` of its batch: copies the next chunk in. */
+  private loadChunk(s: number, row: number): void {
+    const b = this.slotBatch[s]!;
+    const e = this.chunkEnd(b, row, this.slotEnd[s]!);
+    this.freeSlotBlock(s);
+    const blk = this.copyRows(b, row, e);
+    this.slotBlk[s] = blk;
+    this.slotBase[s] = row;
+    this.slotChunkEnd[s] = e;
+    this.x.setSlot(s, blk, 0, e - row);
+  }
+
+  private freeSlotBlock(s: number): void {
+    const blk = this.slotBlk[s]!;
+    if (blk) this.x.free(blk);
+    this.slotBlk[s] = 0;
   }
 
   setSlots(m: number): void {
+    for (let s = 0; s < this.slotBlk.length; s++) this.freeSlotBlock(s);
+    this.slotBatch = new Array<KernelBatch | null>(m).fill(null);
+    this.slotBase = new Array<number>(m).fill(0);
+    this.slotChunkEnd = new Array<number>(m).fill(0);
+    this.slotEnd = new Array<number>(m).fill(0);
+    this.slotBlk = new Array<number>(m).fill(0);
     this.x.setSlots(m);
   }
 
+  /** Slot s merges rows [row, end) of b. */
   setSlot(s: number, b: KernelBatch, row: number, end: number): void {
-    this.x.setSlot(s, b.ptr, row, end);
+    this.slotBatch[s] = b;
+    this.slotEnd[s] = end;
+    this.loadChunk(s, row);
   }
 
   exhaust(s: number): void {
+    this.freeSlotBlock(s);
+    this.slotBatch[s] = null;
     this.x.exhaust(s);
   }
 
@@ -162,8 +259,9 @@ export class MergeKernel {
     this.x.build();
   }
 
+  /** Slot s's next row in its batch. */
   rowOf(s: number): number {
-    return this.x.rowOf(s);
+    return this.slotBase[s]! + this.x.rowOf(s);
   }
 
   get emptySlot(): number {
@@ -190,19 +288,33 @@ export class MergeKernel {
       const st = this.x.run();
       if (st === KERNEL_OUT_FULL) ready.push(this.take(stream));
       else if (st === KERNEL_NEED_SAMPLES) this.grow();
-      else return st;
+      else if (st === KERNEL_SLOT_EMPTY && this.slotChunkEnd[this.emptySlot]! < this.slotEnd[this.emptySlot]!) {
+        // The chunk is merged (and gathered), not the batch: the next chunk.
+        const s = this.emptySlot;
+        this.loadChunk(s, this.slotChunkEnd[s]!);
+        this.x.refilled(s);
+      } else return st;
     }
   }
 
   /** Rows [row, row + count) of b with flags ORed in (late events), in arrival order. */
   append(b: KernelBatch, row: number, count: number, flags: number, ready: WaveBatch[], stream: string): void {
-    while (count > 0) {
-      const st = this.x.append(b.ptr, row, count, flags);
-      const e = this.x.emitted.value as number;
-      count -= e;
-      row += e;
-      if (st === KERNEL_OUT_FULL) ready.push(this.take(stream));
-      else if (st === KERNEL_NEED_SAMPLES) this.grow();
+    const end = row + count;
+    while (row < end) {
+      const e = this.chunkEnd(b, row, end);
+      const blk = this.copyRows(b, row, e);
+      try {
+        let r = 0;
+        while (r < e - row) {
+          const st = this.x.append(blk, r, e - row - r, flags);
+          r += this.x.emitted.value as number;
+          if (st === KERNEL_OUT_FULL) ready.push(this.take(stream));
+          else if (st === KERNEL_NEED_SAMPLES) this.grow();
+        }
+      } finally {
+        this.x.free(blk);
+      }
+      row = e;
     }
   }
 
@@ -233,33 +345,44 @@ export class MergeKernel {
     return this.x.outN.value as number;
   }
 
-  /** The output rows so far as one batch (copied out: one copy per column). */
+  /** The output rows so far as one batch (copied out: one copy per column, into buffers from the pool). */
   take(stream: string): WaveBatch {
     const n = this.x.outN.value as number;
     const S = this.x.outS.value as number;
     const buf = this.x.memory.buffer;
     const p = this.x.outColsPtr();
     const R = this.outCap;
-    // ArrayBuffer.prototype.slice: a fresh buffer per column, copied once, not zeroed first.
-    const cut = (at: number, size: number) => buf.slice(at, at + size * n);
-    const c: RecordColumns = {
-      timestamp: new BigInt64Array(cut(p, 8)),
-      pid: new Int32Array(cut(p + 40 * R, 4)),
-      channel: new Int16Array(cut(p + 56 * R, 2)),
-      baseline: new Float64Array(cut(p + 24 * R, 8)),
-      event_id: new BigInt64Array(cut(p + 32 * R, 8)),
-      dt: new Int32Array(cut(p + 44 * R, 4)),
-      trigger_type: new Int16Array(cut(p + 58 * R, 2)),
-      flags: new Uint32Array(cut(p + 48 * R, 4)),
-      wave_offset: new BigInt64Array(cut(p + 16 * R, 8)),
-      event_length: new Int32Array(cut(p + 52 * R, 4)),
-      time: new BigInt64Array(cut(p + 8 * R, 8)),
+    const pool = this.pool;
+    // Kind = the column's index in RECORD_FIELDS (11: the samples), as StreamingMerge.recycle gives them back.
+    // New column buffers hold a full batch (maxRows), new sample buffers an eighth more than asked.
+    const cut = <A extends AnyColumn>(C: ColumnCtor<A>, kind: number, at: number, len: number, cap = R): A => {
+      const a = new C(pool.get(kind, len * C.BYTES_PER_ELEMENT, cap * C.BYTES_PER_ELEMENT), 0, len);
+      a.set(new C(buf, at, len) as never);
+      return a;
     };
-    const sp = this.x.outSamplesPtr();
-    const samples = new Uint16Array(buf.slice(sp, sp + 2 * S));
+    const c: RecordColumns = {
+      timestamp: cut(BigInt64Array, 0, p, n),
+      pid: cut(Int32Array, 1, p + 40 * R, n),
+      channel: cut(Int16Array, 2, p + 56 * R, n),
+      baseline: cut(Float64Array, 3, p + 24 * R, n),
+      event_id: cut(BigInt64Array, 4, p + 32 * R, n),
+      dt: cut(Int32Array, 5, p + 44 * R, n),
+      trigger_type: cut(Int16Array, 6, p + 58 * R, n),
+      flags: cut(Uint32Array, 7, p + 48 * R, n),
+      wave_offset: cut(BigInt64Array, 8, p + 16 * R, n),
+      event_length: cut(Int32Array, 9, p + 52 * R, n),
+      time: cut(BigInt64Array, 10, p + 8 * R, n),
+    };
+    const samples = cut(Uint16Array, 11, this.x.outSamplesPtr(), S, S + (S >> 3));
     this.x.resetOutput();
     const globalSampleOffset = this.nextSample;
     this.nextSample += BigInt(S);
     return { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset };
   }
+}
+
+type AnyColumn = BigInt64Array | Float64Array | Int32Array | Uint32Array | Int16Array | Uint16Array;
+interface ColumnCtor<A> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): A;
+  readonly BYTES_PER_ELEMENT: number;
 }

@@ -5,13 +5,17 @@
  * `node bin/run-ts.js test/bench/merge.bench.ts`; BENCH_REPS runs per figure (median), BENCH_CASES
  * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones). Each case runs the
  * merge's paths side by side — `wasm` (WebAssembly kernel), `js` and `auto` (the default: picks by
- * run length) — their reps alternating in one process, so machine noise hits them alike;
- * BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`). BENCH_BREAKDOWN=1 also prints, per path,
- * where a record's time goes: push (of it the kernel's copy in), drain (of it the kernel's copy out),
- * in ns per record over every rep (the timers themselves cost a little).
+ * run length), whose consumer gives every output batch back (`recycle`), and `auto-fresh`, whose
+ * consumer does not (every output batch in new buffers) — their reps alternating in one process,
+ * so machine noise hits them alike; BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
+ * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS rows per output batch (65536),
+ * BENCH_CHUNK_ROWS the kernel's chunk rows (kernelChunkRows).
+ * BENCH_BREAKDOWN=1 also prints, per path, where a record's time goes: push (of it the kernel's
+ * check), drain (of it the kernel's chunk copies in and its copies out), in ns per record over
+ * every rep (the timers themselves cost a little).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
-import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
+import { KERNEL_CHUNK_ROWS, MergeKernel } from '../../src/merge/wasm-kernel.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
@@ -20,7 +24,9 @@ import { envInt, median, printTable, repeat } from './harness.ts';
 const REPS = envInt('BENCH_REPS', 3);
 const N = envInt('BENCH_RECORDS', 10_000_000);
 const MEAN_LEN = envInt('BENCH_MEAN_LEN', 32);
-const BATCH = 8192;
+const BATCH = envInt('BENCH_BATCH', 8192);
+const OUT_ROWS = envInt('BENCH_OUT_ROWS', 65536);
+const CHUNK_ROWS = envInt('BENCH_CHUNK_ROWS', KERNEL_CHUNK_ROWS);
 const COLUMN_BYTES_PER_RECORD = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 
 /** k inputs, each a list of sorted batches; timestamps from a Poisson process per input, so inputs interleave at random. */
@@ -57,13 +63,14 @@ function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples:
   return { inputs, samples: totalSamples };
 }
 
-type Path = 'wasm' | 'js' | 'auto';
+/** `auto-fresh`: auto, but the consumer keeps its output batches (fresh buffers for every batch). */
+type Path = 'wasm' | 'js' | 'auto' | 'auto-fresh';
 const BREAKDOWN = process.env['BENCH_BREAKDOWN'] === '1';
 /** BENCH_BREAKDOWN: ms spent per part, per path, over every rep of a case. */
-const parts = { push: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 };
+const parts = { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 };
 if (BREAKDOWN) {
   const proto = MergeKernel.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const [method, part] of [['copyIn', 'copyIn'], ['take', 'copyOut']] as const) {
+  for (const [method, part] of [['copyIn', 'check'], ['copyRows', 'copyIn'], ['take', 'copyOut']] as const) {
     const f = proto[method]!;
     proto[method] = function (this: unknown, ...a: unknown[]) {
       const t = performance.now();
@@ -75,10 +82,12 @@ if (BREAKDOWN) {
     };
   }
 }
-const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto']) as Path[];
+const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto', 'auto-fresh']) as Path[];
 
-function mergeOnce(inputs: WaveBatch[][], kernel: Path): number {
-  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel });
+function mergeOnce(inputs: WaveBatch[][], path: Path): number {
+  const kernel = path === 'auto-fresh' ? 'auto' : path;
+  const recycle = path !== 'auto-fresh';
+  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, kernelChunkRows: CHUNK_ROWS });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
   const t = performance.now();
@@ -90,14 +99,20 @@ function mergeOnce(inputs: WaveBatch[][], kernel: Path): number {
       if (b) m.push(`in${s}`, b);
     }
     const t1 = BREAKDOWN ? performance.now() : 0;
-    for (const out of m.drain()) emitted += out.batch.numRows;
+    for (const out of m.drain()) {
+      emitted += out.batch.numRows;
+      if (recycle) m.recycle(out);
+    }
     if (BREAKDOWN) {
       parts.push += t1 - t0;
       parts.drain += performance.now() - t1;
     }
   }
   const t2 = BREAKDOWN ? performance.now() : 0;
-  for (const out of m.finish()) emitted += out.batch.numRows;
+  for (const out of m.finish()) {
+    emitted += out.batch.numRows;
+    if (recycle) m.recycle(out);
+  }
   if (BREAKDOWN) {
     parts.drain += performance.now() - t2;
     parts.records += emitted;
@@ -132,11 +147,11 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   const records = inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0);
   // Reps of the paths alternate (one warm-up each first).
   const times = new Map<Path, number[]>(PATHS.map((p) => [p, []]));
-  const split = new Map<Path, typeof parts>(PATHS.map((p) => [p, { push: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 }]));
+  const split = new Map<Path, typeof parts>(PATHS.map((p) => [p, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 }]));
   for (const p of PATHS) mergeOnce(inputs, p);
   for (let r = 0; r < REPS; r++) {
     for (const p of PATHS) {
-      Object.assign(parts, { push: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 });
+      Object.assign(parts, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 });
       times.get(p)!.push(mergeOnce(inputs, p));
       const acc = split.get(p)!;
       for (const key of Object.keys(parts) as (keyof typeof parts)[]) acc[key] += parts[key];
@@ -146,7 +161,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
     for (const p of PATHS) {
       const a = split.get(p)!;
       const ns = (ms: number) => ((ms * 1e6) / a.records).toFixed(0);
-      console.log(`k=${k}/${block} path ${p}: ns per record: push ${ns(a.push)} (copy in ${ns(a.copyIn)}), drain ${ns(a.drain)} (copy out ${ns(a.copyOut)}), merge + gather ${ns(a.drain - a.copyOut)}`);
+      console.log(`k=${k}/${block} path ${p}: ns per record: push ${ns(a.push)} (check ${ns(a.check)}), drain ${ns(a.drain)} (copy in ${ns(a.copyIn)}, copy out ${ns(a.copyOut)}, merge + gather ${ns(a.drain - a.copyIn - a.copyOut)})`);
     }
   }
   const copyS = median(await repeat(REPS, () => copyOnce(inputs)));

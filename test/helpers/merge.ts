@@ -33,7 +33,9 @@ export function reference(inputs: Ev[][]): Ev[] {
  * goes; `wrap` may change each batch before it is pushed (e.g. move its samples).
  */
 export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wrap: (wb: WaveBatch) => WaveBatch = (wb) => wb): WaveBatch[] {
-  const m = new StreamingMerge({ kernel: testKernel, output: 'records', maxOutputRows, silenceTimeoutMs: 1e12 });
+  // The kernel path copies inputs in by chunks: chunks of 1 to 8 rows put chunk ends everywhere.
+  const kernelChunkRows = 1 + Math.floor(rng.next() * 8);
+  const m = new StreamingMerge({ kernel: testKernel, output: 'records', maxOutputRows, silenceTimeoutMs: 1e12, kernelChunkRows });
   if (m.path !== testKernel) throw new Error(`merge path ${m.path}, asked for ${testKernel}`);
   const queues = inputs.map((evs, k) => {
     m.addInput(`in${k}`);

@@ -8,14 +8,19 @@
 //     coin toss);
 //  2. a gather copies the rows' 11 columns and samples in that order. Its loads depend on nothing
 //     but the order, so the CPU keeps many cache misses in flight.
-// Rows are gathered before any call returns: no batch is referenced after a call, so JS may free
-// the batches it is done with.
+// Rows are gathered before any call returns: no block is referenced after a call, so JS may free
+// or refill the blocks it is done with.
 //
-// A batch (allocated by JS with alloc(batchBytes(n, S)), columns copied in by JS, then prepare()):
-//   n i32 @0 | S i32 @4 | pad to 16 | H = 16:
+// JS copies input batches in a chunk at a time (a few hundred rows of one input and their
+// samples), as the merge reaches them, so the blocks being merged stay in cache however many inputs
+// there are. A block (allocated by JS with alloc(batchBytes(n, S)), columns copied in, then
+// setBlock()):
+//   n i32 @0 | S i32 @4 | base i64 @8 (wave_offset of the block's first sample) | H = 16:
 //   ts i64[n] | time i64[n] | wave_offset i64[n] | baseline f64[n] | pid i32[n] | dt i32[n] |
 //   flags u32[n] | event_length i32[n] | channel i16[n] | trigger_type i16[n] | pad to 8 |
-//   key u64[n] (written by prepare) | samples u16[S] | 16 bytes of slack (vector copies overread)
+//   samples u16[S] | 16 bytes of slack (vector copies overread)
+// Whole batches are checked first (prepare(), on a scratch copy of their key, length and offset
+// columns).
 // Output columns (capacity R rows):
 //   ts i64[R] | time i64[R] | wave_offset i64[R] | baseline f64[R] | event_id i64[R] | pid i32[R] |
 //   dt i32[R] | flags u32[R] | event_length i32[R] | channel i16[R] | trigger_type i16[R]
@@ -82,12 +87,15 @@ export function free(ptr: usize): void {
   heap.free(ptr);
 }
 
-@inline function keysAt(blk: usize, n: usize): usize {
+@inline function samplesOf(blk: usize, n: usize): usize {
   return blk + H + ((n * 52 + 7) & ~7);
 }
 
-@inline function samplesOf(blk: usize, n: usize): usize {
-  return keysAt(blk, n) + (n << 3);
+/** k2 of row r of a batch of n rows whose columns start at c (without the slot). */
+@inline function k2At(c: usize, n: usize, r: usize): u64 {
+  const pid = load<i32>(c + (n << 5) + (r << 2));
+  const ch = load<i16>(c + n * 48 + (r << 1));
+  return ((<u64>(<u32>pid ^ 0x80000000)) << 32) | (<u64>(<i32>ch + 32768) << 16);
 }
 
 /** Bytes of a batch of n rows and S samples (layout above). */
@@ -100,21 +108,25 @@ export function samplesOffset(n: i32): usize {
   return samplesOf(0, <usize>n);
 }
 
+/** prepare(): events' samples lie in row order without overlap (so rows [a, b) use one range of samples). */
+export let sequential: i32 = 0;
+
 /**
- * Validates the batch at blk (n rows, S samples, columns copied in) and writes its keys.
- * Returns 0; 1 when row `badRow` is below the previous row (row 0: below (pTs, pP) when hasPrev);
- * else 2 when an event's samples lie outside the batch's.
+ * Checks the batch at blk (n rows, S samples; its ts, wave_offset, pid, event_length and channel
+ * columns copied in). Returns 0; 1 when row `badRow` is below the previous row (row 0: below
+ * (pTs, pP) when hasPrev); else 2 when an event's samples lie outside the batch's. Sets
+ * `sequential`.
  */
 export function prepare(blk: usize, n: i32, S: i32, hasPrev: bool, pTs: i64, pP: u64): i32 {
   const N = <usize>n;
-  store<i32>(blk, n);
-  store<i32>(blk, S, 4);
   const c = blk + H;
-  const kp = keysAt(blk, N);
+  const offCol = c + (N << 4);
   let lt = pTs;
   let lp = pP;
   badRow = -1;
   let offsetsBad = false;
+  let seq = true;
+  let prevEnd: i64 = 0;
   for (let r: usize = 0; r < N; r++) {
     const t = load<i64>(c + (r << 3));
     const pid = load<i32>(c + (N << 5) + (r << 2));
@@ -124,14 +136,23 @@ export function prepare(blk: usize, n: i32, S: i32, hasPrev: bool, pTs: i64, pP:
       badRow = <i32>r;
       return 1;
     }
-    store<u64>(kp + (r << 3), p);
     lt = t;
     lp = p;
     const len = load<i32>(c + N * 44 + (r << 2));
-    const off = load<i64>(c + (N << 4) + (r << 3));
+    const off = load<i64>(offCol + (r << 3));
     offsetsBad = offsetsBad || <u64>off > <u64>S || <u32>len > <u32>(S - <i32>off);
+    seq = seq && off >= prevEnd;
+    prevEnd = off + <i64>len;
   }
+  sequential = <i32>seq;
   return offsetsBad ? 2 : 0;
+}
+
+/** Header of a chunk copied in (rows already checked): n rows, S samples, offsets relative to `base`. */
+export function setBlock(blk: usize, n: i32, S: i32, base: i64): void {
+  store<i32>(blk, n);
+  store<i32>(blk, S, 4);
+  store<i64>(blk, base, 8);
 }
 
 export function setOutput(cap: i32, sampleCap: i32): usize {
@@ -230,7 +251,7 @@ export function refilled(s: i32): void {
   const o = <usize>s << 2;
   const blk = load<usize>(sBlk + o);
   if (blk == 0) return u64.MAX_VALUE;
-  return load<u64>(keysAt(blk, <usize>load<i32>(blk)) + (<usize>load<i32>(sRow + o) << 3)) | <u64>s;
+  return k2At(blk + H, <usize>load<i32>(blk), <usize>load<i32>(sRow + o)) | <u64>s;
 }
 
 /** Builds the tree over every slot's head key (slots set or exhausted). */
@@ -348,7 +369,7 @@ function gather(): void {
     const a4 = c + (n << 5) + (r << 2);
     const a2 = c + n * 48 + (r << 1);
     const len = load<i32>(a4 + (n << 2) * 3);
-    const off = <usize>load<i64>(a8 + (n << 4));
+    const off = <usize>(load<i64>(a8 + (n << 4)) - load<i64>(blk, 8));
     store<i64>(oc + o8, load<i64>(a8));
     store<i64>(oc + (R << 3) + o8, load<i64>(a8 + (n << 3)));
     store<i64>(oc + (R << 4) + o8, <i64>s);
@@ -444,7 +465,6 @@ export function run(): i32 {
     const end = load<i32>(sEnd + o);
     const n = <usize>load<i32>(blk);
     const tsCol = blk + H;
-    const keyCol = keysAt(blk, n);
     const lenCol = tsCol + n * 44;
     // Won twice in a row: the run goes on while rows precede the runner-up and the bound.
     // Otherwise one row (or rows with equal keys): the tree decides the next.
@@ -473,7 +493,7 @@ export function run(): i32 {
       if (r >= end) break;
       const nt = load<i64>(tsCol + (<usize>r << 3));
       if (nt > limT) break;
-      if (nt == limT && (load<u64>(keyCol + (<usize>r << 3)) | ws) >= limP) break;
+      if (nt == limT && (k2At(tsCol, n, <usize>r) | ws) >= limP) break;
     }
     store<i32>(sRow + o, r);
     if (st != DONE) {
@@ -487,9 +507,9 @@ export function run(): i32 {
     }
     if (m == 1) {
       wT = load<i64>(tsCol + (<usize>r << 3));
-      wP = load<u64>(keyCol + (<usize>r << 3));
+      wP = k2At(tsCol, n, <usize>r);
     } else {
-      replay(w, load<i64>(tsCol + (<usize>r << 3)), load<u64>(keyCol + (<usize>r << 3)) | ws);
+      replay(w, load<i64>(tsCol + (<usize>r << 3)), k2At(tsCol, n, <usize>r) | ws);
     }
   }
   return DONE;
