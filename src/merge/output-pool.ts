@@ -13,7 +13,7 @@ export class OutputPool {
    * @param kinds buffer kinds (an output column each; buffers of one kind are alike in size)
    * @param keep most buffers kept per kind (the rest are left to the garbage collector)
    */
-  constructor(kinds: number, private readonly keep = 8) {
+  constructor(kinds: number, private readonly keep = 4) {
     this.free = Array.from({ length: kinds }, () => []);
   }
 

@@ -352,8 +352,9 @@ export class StreamingMerge {
   /**
    * Gives back an output batch of this merge that the caller is done with (nothing may read its
    * columns or samples afterwards): the kernel path reuses its buffers for later output, which
-   * saves an allocation and the garbage collection it causes per column per batch. Optional;
-   * batches not given back are collected as usual. Batches from elsewhere are ignored.
+   * saves an allocation and the garbage collection it causes per column per batch. The merge
+   * keeps the buffers of up to 4 batches (at most about 40 MB with the default maxOutputRows).
+   * Optional; batches not given back are collected as usual. Batches from elsewhere are ignored.
    */
   recycle(wb: WaveBatch): void {
     const c = recordColumns(wb.batch);

@@ -9,9 +9,11 @@ import type { OutputPool } from './output-pool.ts';
  * The WebAssembly kernel of StreamingMerge (source: wasm/assembly/merge-kernel.ts, AssemblyScript,
  * built by `npm run build:wasm`): a loser tree over the inputs' head keys that writes the output
  * order, then a gather of the 11 columns and the samples in that order, in the kernel's linear
- * memory. Input batches are copied in once when pushed (one bulk copy per column; the kernel checks
- * their order and offsets while it derives their keys), output batches copied out once (one per
- * column).
+ * memory. A pushed batch is checked whole (order and offsets, on a scratch copy of five columns),
+ * then copied in a chunk at a time (KERNEL_CHUNK_ROWS rows of one input, one bulk copy per column
+ * and one for their samples) as the merge reaches it: the chunks of every input stay in cache,
+ * where whole batches of 64 inputs would not. Output batches are copied out once (one copy per
+ * column) into buffers from the merge's OutputPool.
  */
 
 export const KERNEL_DONE = 0;
@@ -82,7 +84,12 @@ export interface KernelBatch {
   samples: Uint16Array;
   /** Events' samples lie in row order without overlap: the samples of rows [a, b) are one range. */
   sequential: boolean;
+  /** Its columns in the kernel's layout order (COLUMN_SIZES), then its samples, as bytes. */
+  u8: Uint8Array[];
 }
+
+/** Bytes per row of the columns of a kernel block, in its layout order (merge-kernel.ts). */
+const COLUMN_SIZES = [8, 8, 8, 8, 4, 4, 4, 4, 2, 2];
 
 /**
  * Rows per chunk copied in for a slot (fewer when their samples exceed CHUNK_SAMPLES): at 64
@@ -153,7 +160,12 @@ export class MergeKernel {
       new Int32Array(buf, h + 44 * n, n).set(c.event_length);
       new Int16Array(buf, h + 48 * n, n).set(c.channel);
       const st = prev ? this.x.prepare(ptr, n, S, 1, keyTs(prev), keyP(prev)) : this.x.prepare(ptr, n, S, 0, 0n, 0n);
-      if (st === 0) return { cols: c, samples, sequential: this.x.sequential.value === 1 };
+      if (st === 0) {
+        const u8 = [c.timestamp, c.time, c.wave_offset, c.baseline, c.pid, c.dt, c.flags, c.event_length, c.channel, c.trigger_type, samples].map(
+          (v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+        );
+        return { cols: c, samples, sequential: this.x.sequential.value === 1, u8 };
+      }
       return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
     } finally {
       this.x.free(ptr);
@@ -193,21 +205,27 @@ export class MergeKernel {
     }
     const S = sHi - sLo;
     const ptr = this.x.alloc(this.x.batchBytes(n, S));
-    const buf = this.x.memory.buffer;
-    const h = ptr + 16;
-    new BigInt64Array(buf, h, n).set(c.timestamp.subarray(a, e));
-    new BigInt64Array(buf, h + 8 * n, n).set(c.time.subarray(a, e));
-    new BigInt64Array(buf, h + 16 * n, n).set(c.wave_offset.subarray(a, e));
-    new Float64Array(buf, h + 24 * n, n).set(c.baseline.subarray(a, e));
-    new Int32Array(buf, h + 32 * n, n).set(c.pid.subarray(a, e));
-    new Int32Array(buf, h + 36 * n, n).set(c.dt.subarray(a, e));
-    new Uint32Array(buf, h + 40 * n, n).set(c.flags.subarray(a, e));
-    new Int32Array(buf, h + 44 * n, n).set(c.event_length.subarray(a, e));
-    new Int16Array(buf, h + 48 * n, n).set(c.channel.subarray(a, e));
-    new Int16Array(buf, h + 50 * n, n).set(c.trigger_type.subarray(a, e));
-    new Uint16Array(buf, ptr + this.x.samplesOffset(n), S).set(b.samples.subarray(sLo, sHi));
+    // One byte copy per column (the kernel's layout order) and one for the samples.
+    const mem = this.bytes();
+    const u8 = b.u8;
+    let at = ptr + 16;
+    for (let i = 0; i < COLUMN_SIZES.length; i++) {
+      const z = COLUMN_SIZES[i]!;
+      mem.set(u8[i]!.subarray(a * z, e * z), at);
+      at += n * z;
+    }
+    mem.set(u8[COLUMN_SIZES.length]!.subarray(sLo * 2, sHi * 2), ptr + this.x.samplesOffset(n));
     this.x.setBlock(ptr, n, S, BigInt(sLo));
     return ptr;
+  }
+
+  private mem8: Uint8Array | null = null;
+
+  /** The kernel's memory as bytes (a new view once it has grown). */
+  private bytes(): Uint8Array {
+    const buf = this.x.memory.buffer;
+    if (this.mem8 === null || this.mem8.buffer !== buf) this.mem8 = new Uint8Array(buf);
+    return this.mem8;
   }
 
   /** Slot s merges from row `row` of its batch: copies the next chunk in. */
