@@ -1,3 +1,13 @@
+import { RECORD_FIELDS } from '../schema/waveform.ts';
+import type { RecordColumns } from '../schema/waveform.ts';
+
+interface ColumnCtor<A> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): A;
+  readonly BYTES_PER_ELEMENT: number;
+}
+/** Buffer kind of the samples (the columns' kinds are their indexes in RECORD_FIELDS). */
+const SAMPLES = RECORD_FIELDS.length;
+
 /**
  * Buffers of output batches that the consumer gave back (StreamingMerge.recycle), reused for later
  * output batches. A fresh buffer per column per batch costs an allocation, page faults on new
@@ -8,24 +18,25 @@ export class OutputPool {
   /** Buffers handed out and not given back: only those are taken back (a foreign buffer, or one given back twice, is ignored). */
   private readonly lent = new WeakSet<ArrayBuffer>();
   private readonly free: ArrayBuffer[][];
+  /** A buffer came back: the consumer recycles. */
+  private recycling = false;
 
-  /**
-   * @param kinds buffer kinds (an output column each; buffers of one kind are alike in size)
-   * @param keep most buffers kept per kind (the rest are left to the garbage collector)
-   */
-  constructor(kinds: number, private readonly keep = 4) {
-    this.free = Array.from({ length: kinds }, () => []);
+  /** @param keep most buffers kept per kind (column or samples; the rest are left to the garbage collector) */
+  constructor(private readonly keep = 4) {
+    this.free = Array.from({ length: SAMPLES + 1 }, () => []);
   }
 
   /**
    * A buffer of at least `bytes` bytes for a column of this kind: a given-back one when one is
-   * large enough, else a new one of `capacity` bytes (at least `bytes`) that later batches fit.
+   * large enough, else a new one; once buffers come back, of `capacity` bytes (at least `bytes`),
+   * so that later batches fit it.
    */
   get(kind: number, bytes: number, capacity = bytes): ArrayBuffer {
     const list = this.free[kind]!;
     let b: ArrayBuffer | undefined;
     while ((b = list.pop()) !== undefined && b.byteLength < bytes);
-    if (b === undefined) b = new ArrayBuffer(Math.max(bytes, capacity));
+    // Room to spare only once the consumer gives buffers back: else it would just be held.
+    if (b === undefined) b = new ArrayBuffer(this.recycling ? Math.max(bytes, capacity) : bytes);
     this.lent.add(b);
     return b;
   }
@@ -33,8 +44,43 @@ export class OutputPool {
   /** Takes back a buffer that `get` handed out. */
   put(kind: number, b: ArrayBuffer): void {
     if (!this.lent.delete(b)) return;
+    this.recycling = true;
     const list = this.free[kind]!;
     if (list.length < this.keep) list.push(b);
+  }
+
+  /**
+   * Columns for an output batch of n rows (contents undefined: every one must be written), from
+   * given-back buffers where they fit (see `get` for the size of new ones).
+   */
+  columns(n: number, capacity: number): RecordColumns {
+    const col = <A>(C: ColumnCtor<A>, kind: number): A => new C(this.get(kind, n * C.BYTES_PER_ELEMENT, capacity * C.BYTES_PER_ELEMENT), 0, n);
+    // An object literal in field order (RECORD_FIELDS, whose indexes are the kinds): the same
+    // shape as every RecordColumns (see recordColumns).
+    return {
+      timestamp: col(BigInt64Array, 0),
+      pid: col(Int32Array, 1),
+      channel: col(Int16Array, 2),
+      baseline: col(Float64Array, 3),
+      event_id: col(BigInt64Array, 4),
+      dt: col(Int32Array, 5),
+      trigger_type: col(Int16Array, 6),
+      flags: col(Uint32Array, 7),
+      wave_offset: col(BigInt64Array, 8),
+      event_length: col(Int32Array, 9),
+      time: col(BigInt64Array, 10),
+    };
+  }
+
+  /** Samples for an output batch (contents undefined); new buffers get an eighth more. */
+  samples(count: number): Uint16Array {
+    return new Uint16Array(this.get(SAMPLES, count * 2, count * 2 + ((count >> 3) << 1)), 0, count);
+  }
+
+  /** Takes back the buffers of a batch's columns and samples (those that `columns` and `samples` handed out). */
+  putBatch(c: RecordColumns, samples: Uint16Array): void {
+    RECORD_FIELDS.forEach((f, kind) => this.put(kind, c[f.name].buffer as ArrayBuffer));
+    this.put(SAMPLES, samples.buffer as ArrayBuffer);
   }
 
   /** Buffers held for reuse (tests, stats). */

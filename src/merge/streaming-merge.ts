@@ -1,7 +1,7 @@
 import { DaqError } from '../errors.ts';
 import { batchBytes } from '../schema/batch.ts';
 import type { WaveBatch } from '../schema/batch.ts';
-import { RECORD_FIELDS, recordColumns, RecordFlags } from '../schema/waveform.ts';
+import { recordColumns, RecordFlags } from '../schema/waveform.ts';
 import { cmpNumKeys, cmpRowKey, cmpRows, gallop, keyTime, lowerBound, MIN_NUM_KEY, rowKey, timeKey } from './key-views.ts';
 import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
@@ -140,8 +140,8 @@ export interface InputStats {
  * **Output.** Batches carry batch-local `wave_offset` like every in-flight batch, plus
  * `globalSampleOffset` (position of their first sample in the run's wave pool); `event_id` is
  * 0, 1, 2, ... in output order. Each event's samples are copied once, runs in bulk. A consumer
- * that is done with an output batch may give it back with `recycle`: the kernel path reuses its
- * buffers instead of allocating new ones.
+ * that is done with an output batch may give it back with `recycle`: its buffers are reused
+ * instead of allocating new ones.
  */
 export class StreamingMerge {
   private readonly inputs = new Map<string, Input>();
@@ -168,8 +168,8 @@ export class StreamingMerge {
   /** Events and runs merged since the last path decision. */
   private windowRows = 0;
   private windowRuns = 0;
-  /** Output buffers given back by `recycle` (the kernel path's output comes from here). */
-  private readonly pool = new OutputPool(RECORD_FIELDS.length + 1);
+  /** Output buffers given back by `recycle` (both paths' output comes from here). */
+  private readonly pool = new OutputPool();
 
   constructor(opts: StreamingMergeOptions) {
     this.opts = {
@@ -182,7 +182,7 @@ export class StreamingMerge {
       kernel: 'auto',
       ...opts,
     };
-    this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows);
+    this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows, this.pool);
     this.adaptive = this.opts.kernel === 'auto';
     if (this.opts.kernel !== 'js') {
       const mod = kernelModule();
@@ -351,15 +351,14 @@ export class StreamingMerge {
 
   /**
    * Gives back an output batch of this merge that the caller is done with (nothing may read its
-   * columns or samples afterwards): the kernel path reuses its buffers for later output, which
-   * saves an allocation and the garbage collection it causes per column per batch. The merge
-   * keeps the buffers of up to 4 batches (at most about 40 MB with the default maxOutputRows).
+   * columns or samples afterwards): its buffers are reused for later output, which saves an
+   * allocation and the garbage collection it causes per column per batch. The merge keeps the
+   * buffers of up to 4 batches (at most about 40 MB with the default maxOutputRows); once batches
+   * come back, new output buffers are made a full batch large, so that they can be reused.
    * Optional; batches not given back are collected as usual. Batches from elsewhere are ignored.
    */
   recycle(wb: WaveBatch): void {
-    const c = recordColumns(wb.batch);
-    RECORD_FIELDS.forEach((f, kind) => this.pool.put(kind, c[f.name].buffer as ArrayBuffer));
-    this.pool.put(RECORD_FIELDS.length, wb.samples.buffer as ArrayBuffer);
+    this.pool.putBatch(recordColumns(wb.batch), wb.samples);
   }
 
   /** The input will send nothing more: it stops bounding the watermark. */

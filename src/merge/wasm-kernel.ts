@@ -370,28 +370,21 @@ export class MergeKernel {
     const buf = this.x.memory.buffer;
     const p = this.x.outColsPtr();
     const R = this.outCap;
-    const pool = this.pool;
-    // Kind = the column's index in RECORD_FIELDS (11: the samples), as StreamingMerge.recycle gives them back.
-    // New column buffers hold a full batch (maxRows), new sample buffers an eighth more than asked.
-    const cut = <A extends AnyColumn>(C: ColumnCtor<A>, kind: number, at: number, len: number, cap = R): A => {
-      const a = new C(pool.get(kind, len * C.BYTES_PER_ELEMENT, cap * C.BYTES_PER_ELEMENT), 0, len);
-      a.set(new C(buf, at, len) as never);
-      return a;
-    };
-    const c: RecordColumns = {
-      timestamp: cut(BigInt64Array, 0, p, n),
-      pid: cut(Int32Array, 1, p + 40 * R, n),
-      channel: cut(Int16Array, 2, p + 56 * R, n),
-      baseline: cut(Float64Array, 3, p + 24 * R, n),
-      event_id: cut(BigInt64Array, 4, p + 32 * R, n),
-      dt: cut(Int32Array, 5, p + 44 * R, n),
-      trigger_type: cut(Int16Array, 6, p + 58 * R, n),
-      flags: cut(Uint32Array, 7, p + 48 * R, n),
-      wave_offset: cut(BigInt64Array, 8, p + 16 * R, n),
-      event_length: cut(Int32Array, 9, p + 52 * R, n),
-      time: cut(BigInt64Array, 10, p + 8 * R, n),
-    };
-    const samples = cut(Uint16Array, 11, this.x.outSamplesPtr(), S, S + (S >> 3));
+    // Into buffers from the pool: new column buffers hold a full batch (maxRows).
+    const c = this.pool.columns(n, R);
+    c.timestamp.set(new BigInt64Array(buf, p, n));
+    c.pid.set(new Int32Array(buf, p + 40 * R, n));
+    c.channel.set(new Int16Array(buf, p + 56 * R, n));
+    c.baseline.set(new Float64Array(buf, p + 24 * R, n));
+    c.event_id.set(new BigInt64Array(buf, p + 32 * R, n));
+    c.dt.set(new Int32Array(buf, p + 44 * R, n));
+    c.trigger_type.set(new Int16Array(buf, p + 58 * R, n));
+    c.flags.set(new Uint32Array(buf, p + 48 * R, n));
+    c.wave_offset.set(new BigInt64Array(buf, p + 16 * R, n));
+    c.event_length.set(new Int32Array(buf, p + 52 * R, n));
+    c.time.set(new BigInt64Array(buf, p + 8 * R, n));
+    const samples = this.pool.samples(S);
+    samples.set(new Uint16Array(buf, this.x.outSamplesPtr(), S));
     this.x.resetOutput();
     const globalSampleOffset = this.nextSample;
     this.nextSample += BigInt(S);
@@ -399,8 +392,3 @@ export class MergeKernel {
   }
 }
 
-type AnyColumn = BigInt64Array | Float64Array | Int32Array | Uint32Array | Int16Array | Uint16Array;
-interface ColumnCtor<A> {
-  new (buffer: ArrayBuffer, byteOffset: number, length: number): A;
-  readonly BYTES_PER_ELEMENT: number;
-}

@@ -2,6 +2,7 @@ import type { WaveBatch } from '../schema/batch.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 import { keyViews } from './key-views.ts';
+import type { OutputPool } from './output-pool.ts';
 import type { KeyViews } from './key-views.ts';
 
 function words(a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Uint32Array {
@@ -87,6 +88,8 @@ export class WaveOutputBuilder {
   constructor(
     private readonly stream: string,
     private readonly maxRows: number,
+    /** Where output buffers come from (given-back batches are reused); none: new ones. */
+    private readonly pool?: OutputPool,
   ) {}
 
   get eventIdNext(): number {
@@ -188,8 +191,9 @@ export class WaveOutputBuilder {
    */
   private build(k0: number, k1: number, n: number): WaveBatch {
     const total = sampleTotal(this.sources, this.runSrc, this.runFrom, this.runTo, k0, k1);
-    const c = allocRecordColumns(n);
-    const d = new OutColumns(c, new Uint16Array(total));
+    // Every column and sample is written below: buffers given back to the pool can be reused.
+    const c = this.pool ? this.pool.columns(n, this.maxRows) : allocRecordColumns(n);
+    const d = new OutColumns(c, this.pool ? this.pool.samples(total) : new Uint16Array(total));
     copyRuns(d, c, this.sources, this.runSrc, this.runFrom, this.runTo, k0, k1);
     if (this.flagged) orFlags(d.flags, this.runFlags, this.runFrom, this.runTo, k0, k1);
     numberRows(d.idW, n, this.nextEventId);

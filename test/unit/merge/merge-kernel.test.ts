@@ -213,11 +213,11 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     expect(m.path).toBe('wasm');
   });
 
-  it('recycled output batches are reused: the same buffers come back, output still exact', () => {
+  it('recycled output batches are reused on either path: the same buffers come back, output still exact', () => {
     const k = 3;
     const inputs = phase(k, 3000, 1, 0n, 0);
-    for (const recycle of [false, true]) {
-      const m = new StreamingMerge({ output: 'records', kernel: 'wasm', maxOutputRows: 500, silenceTimeoutMs: 1e12 });
+    for (const [kernel, recycle] of [['wasm', false], ['wasm', true], ['js', false], ['js', true]] as const) {
+      const m = new StreamingMerge({ output: 'records', kernel, maxOutputRows: 500, silenceTimeoutMs: 1e12 });
       for (let s = 0; s < k; s++) m.addInput(`in${s}`);
       const seen = new Set<ArrayBufferLike>();
       let reused = 0;
