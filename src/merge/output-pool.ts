@@ -20,9 +20,13 @@ export class OutputPool {
   private readonly free: ArrayBuffer[][];
   /** A buffer came back: the consumer recycles. */
   private recycling = false;
+  private heldBytes = 0;
 
-  /** @param keep most buffers kept per kind (column or samples; the rest are left to the garbage collector) */
-  constructor(private readonly keep = 4) {
+  /**
+   * @param maxBytes most bytes kept for reuse (buffers beyond are left to the garbage collector):
+   *   by default 64 MiB, the output of one drain at 64 inputs of 8192-row batches
+   */
+  constructor(private readonly maxBytes = 64 * 1024 * 1024) {
     this.free = Array.from({ length: SAMPLES + 1 }, () => []);
   }
 
@@ -34,7 +38,10 @@ export class OutputPool {
   get(kind: number, bytes: number, capacity = bytes): ArrayBuffer {
     const list = this.free[kind]!;
     let b: ArrayBuffer | undefined;
-    while ((b = list.pop()) !== undefined && b.byteLength < bytes);
+    while ((b = list.pop()) !== undefined) {
+      this.heldBytes -= b.byteLength;
+      if (b.byteLength >= bytes) break;
+    }
     // Room to spare only once the consumer gives buffers back: else it would just be held.
     if (b === undefined) b = new ArrayBuffer(this.recycling ? Math.max(bytes, capacity) : bytes);
     this.lent.add(b);
@@ -45,8 +52,9 @@ export class OutputPool {
   put(kind: number, b: ArrayBuffer): void {
     if (!this.lent.delete(b)) return;
     this.recycling = true;
-    const list = this.free[kind]!;
-    if (list.length < this.keep) list.push(b);
+    if (this.heldBytes + b.byteLength > this.maxBytes) return;
+    this.heldBytes += b.byteLength;
+    this.free[kind]!.push(b);
   }
 
   /**

@@ -352,8 +352,8 @@ export class StreamingMerge {
   /**
    * Gives back an output batch of this merge that the caller is done with (nothing may read its
    * columns or samples afterwards): its buffers are reused for later output, which saves an
-   * allocation and the garbage collection it causes per column per batch. The merge keeps the
-   * buffers of up to 4 batches (at most about 40 MB with the default maxOutputRows); once batches
+   * allocation and the garbage collection it causes per column per batch. The merge keeps up to
+   * 64 MiB of them (about 7 batches of the default maxOutputRows at 32 samples an event); once batches
    * come back, new output buffers are made a full batch large, so that they can be reused.
    * Optional; batches not given back are collected as usual. Batches from elsewhere are ignored.
    */
