@@ -21,6 +21,8 @@ export class OutputPool {
   /** A buffer came back: the consumer recycles. */
   private recycling = false;
   private heldBytes = 0;
+  /** Per kind, the largest buffer asked for: once the consumer recycles, new buffers are at least as large, so later batches fit them. */
+  private readonly largest: number[];
 
   /**
    * @param maxBytes most bytes kept for reuse (buffers beyond are left to the garbage collector):
@@ -28,12 +30,13 @@ export class OutputPool {
    */
   constructor(private readonly maxBytes = 64 * 1024 * 1024) {
     this.free = Array.from({ length: SAMPLES + 1 }, () => []);
+    this.largest = new Array<number>(SAMPLES + 1).fill(0);
   }
 
   /**
    * A buffer of at least `bytes` bytes for a column of this kind: a given-back one when one is
-   * large enough, else a new one; once buffers come back, of `capacity` bytes (at least `bytes`),
-   * so that later batches fit it.
+   * large enough, else a new one; once buffers come back, of `capacity` bytes or the largest size
+   * asked for so far if more (at least `bytes`), so that later batches fit it.
    */
   get(kind: number, bytes: number, capacity = bytes): ArrayBuffer {
     const list = this.free[kind]!;
@@ -42,8 +45,9 @@ export class OutputPool {
       this.heldBytes -= b.byteLength;
       if (b.byteLength >= bytes) break;
     }
+    if (bytes > this.largest[kind]!) this.largest[kind] = bytes;
     // Room to spare only once the consumer gives buffers back: else it would just be held.
-    if (b === undefined) b = new ArrayBuffer(this.recycling ? Math.max(bytes, capacity) : bytes);
+    if (b === undefined) b = new ArrayBuffer(this.recycling ? Math.max(bytes, capacity, this.largest[kind]!) : bytes);
     this.lent.add(b);
     return b;
   }

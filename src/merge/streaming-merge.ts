@@ -267,14 +267,24 @@ export class StreamingMerge {
     this.kernel = k;
   }
 
-  /** `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis 6 / 16). */
-  private adapt(): void {
-    if (this.windowRows < ADAPT_WINDOW) return;
+  /**
+   * `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis
+   * 6 / 16). Returns the output the JS builder held, when it had to be taken to leave the JS path
+   * (else the output goes on accumulating: batches are not cut at decision windows).
+   */
+  private adapt(): WaveBatch[] | null {
+    if (this.windowRows < ADAPT_WINDOW) return null;
     const mean = this.windowRows / Math.max(1, this.windowRuns);
     this.windowRows = 0;
     this.windowRuns = 0;
-    if (this.kernel && mean >= 16) this.toJs(false);
-    else if (!this.kernel && mean <= 6) this.toWasm();
+    if (this.kernel && mean >= 16) {
+      this.toJs(false);
+    } else if (!this.kernel && mean <= 6) {
+      const held = this.collect();
+      this.toWasm();
+      return held;
+    }
+    return null;
   }
 
   /**
@@ -402,14 +412,21 @@ export class StreamingMerge {
   drain(): WaveBatch[] {
     const bound = this.bound();
     let out: WaveBatch[] = [];
+    const add = (got: WaveBatch[]) => {
+      if (got.length > 0) out = out.length === 0 ? got : out.concat(got);
+    };
     for (;;) {
       // `auto` on the JS path stops at the end of each decision window, so that the path can
       // change within a large drain.
       const more = this.mergeBelow(bound);
-      const got = this.collect();
-      out = out.length === 0 ? got : out.concat(got);
-      if (this.adaptive) this.adapt();
-      if (!more) return out;
+      if (this.adaptive) {
+        const held = this.adapt();
+        if (held) add(held);
+      }
+      if (!more) {
+        add(this.collect());
+        return out;
+      }
     }
   }
 

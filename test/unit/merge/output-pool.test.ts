@@ -14,6 +14,7 @@ describe('OutputPool (buffers of recycled merge output)', () => {
     expect(b).not.toBe(a);
     expect(b.byteLength).toBe(8000);
     expect(pool.held).toBe(0);
+    expect(pool.get(0, 100, 100).byteLength).toBe(900); // at least the largest asked for so far
     expect(pool.get(1, 10).byteLength).toBe(10); // kinds are separate
   });
 
