@@ -1,10 +1,6 @@
-import { RECORD_FIELDS } from '../schema/waveform.ts';
+import { RECORD_FIELDS, recordColumnsOn } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 
-interface ColumnCtor<A> {
-  new (buffer: ArrayBuffer, byteOffset: number, length: number): A;
-  readonly BYTES_PER_ELEMENT: number;
-}
 /** Buffer kind of the samples (the columns' kinds are their indexes in RECORD_FIELDS). */
 const SAMPLES = RECORD_FIELDS.length;
 
@@ -66,22 +62,7 @@ export class OutputPool {
    * given-back buffers where they fit (see `get` for the size of new ones).
    */
   columns(n: number, capacity: number): RecordColumns {
-    const col = <A>(C: ColumnCtor<A>, kind: number): A => new C(this.get(kind, n * C.BYTES_PER_ELEMENT, capacity * C.BYTES_PER_ELEMENT), 0, n);
-    // An object literal in field order (RECORD_FIELDS, whose indexes are the kinds): the same
-    // shape as every RecordColumns (see recordColumns).
-    return {
-      timestamp: col(BigInt64Array, 0),
-      pid: col(Int32Array, 1),
-      channel: col(Int16Array, 2),
-      baseline: col(Float64Array, 3),
-      event_id: col(BigInt64Array, 4),
-      dt: col(Int32Array, 5),
-      trigger_type: col(Int16Array, 6),
-      flags: col(Uint32Array, 7),
-      wave_offset: col(BigInt64Array, 8),
-      event_length: col(Int32Array, 9),
-      time: col(BigInt64Array, 10),
-    };
+    return recordColumnsOn(n, (kind, z) => this.get(kind, n * z, capacity * z));
   }
 
   /** Samples for an output batch (contents undefined); new buffers get an eighth more. */

@@ -85,17 +85,32 @@ export function recordColumns(batch: RecordBatch): RecordColumns {
 
 /** Allocates zeroed columns for n records. */
 export function allocRecordColumns(n: number): RecordColumns {
+  return recordColumnsOn(n, (_kind, bytesPerElement) => new ArrayBuffer(n * bytesPerElement));
+}
+
+interface ColumnCtor<A> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): A;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/**
+ * Columns for n records, each at the start of the buffer `bufferFor(kind, bytesPerElement)` gives
+ * (kind: the column's index in RECORD_FIELDS; at least n elements long). An object literal in
+ * field order: the same shape as every RecordColumns (see recordColumns).
+ */
+export function recordColumnsOn(n: number, bufferFor: (kind: number, bytesPerElement: number) => ArrayBuffer): RecordColumns {
+  const col = <A>(C: ColumnCtor<A>, kind: number): A => new C(bufferFor(kind, C.BYTES_PER_ELEMENT), 0, n);
   return {
-    timestamp: new BigInt64Array(n),
-    pid: new Int32Array(n),
-    channel: new Int16Array(n),
-    baseline: new Float64Array(n),
-    event_id: new BigInt64Array(n),
-    dt: new Int32Array(n),
-    trigger_type: new Int16Array(n),
-    flags: new Uint32Array(n),
-    wave_offset: new BigInt64Array(n),
-    event_length: new Int32Array(n),
-    time: new BigInt64Array(n),
+    timestamp: col(BigInt64Array, 0),
+    pid: col(Int32Array, 1),
+    channel: col(Int16Array, 2),
+    baseline: col(Float64Array, 3),
+    event_id: col(BigInt64Array, 4),
+    dt: col(Int32Array, 5),
+    trigger_type: col(Int16Array, 6),
+    flags: col(Uint32Array, 7),
+    wave_offset: col(BigInt64Array, 8),
+    event_length: col(Int32Array, 9),
+    time: col(BigInt64Array, 10),
   };
 }
