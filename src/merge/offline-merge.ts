@@ -137,13 +137,15 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
       if (r.next >= r.n) merge.end(r.file);
     };
     readers.forEach(feed);
+    // Each output batch is written as soon as it is complete, then its buffers are reused.
+    const write = (b: WaveBatch) => {
+      writer.append(b); // copies the batch into the file's datasets
+      merge.recycle(b);
+      done += b.batch.numRows;
+      opts.onProgress?.({ records: done, total });
+    };
     for (;;) {
-      for (const b of merge.drain()) {
-        writer.append(b); // copies the batch into the file's datasets
-        merge.recycle(b);
-        done += b.batch.numRows;
-        opts.onProgress?.({ records: done, total });
-      }
+      merge.drain(write);
       const st = merge.stats().inputs;
       const hungry = readers.filter((r) => !st[r.file]!.ended && st[r.file]!.buffered_events === 0);
       if (hungry.length === 0) {
@@ -157,11 +159,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
         hungry.forEach(feed);
       }
     }
-    for (const b of merge.finish()) {
-      writer.append(b);
-      merge.recycle(b);
-      done += b.batch.numRows;
-    }
+    merge.finish(write);
     const summary = writer.close();
     commitFileSync(tmp, out); // fsync, rename, fsync the folder
     opts.onProgress?.({ records: done, total });

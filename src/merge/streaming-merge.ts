@@ -159,8 +159,28 @@ export class StreamingMerge {
   private emittedSamples = 0n;
   /** The WebAssembly kernel, null on the JS path. */
   private kernel: MergeKernel | null = null;
-  /** Output batches the kernel completed since the last collect. */
+  /** Complete output batches not yet handed on: the drain's result, or those a throwing sink left. */
   private ready: WaveBatch[] = [];
+  /** The running drain's sink: each output batch goes there as soon as it is complete. */
+  private sink: ((b: WaveBatch) => void) | null = null;
+  /** Hands a complete output batch on (in output order: every path switch first emits what the old path held). */
+  private readonly emit = (b: WaveBatch): void => {
+    this.emitAll([b]);
+  };
+
+  private emitAll(bs: WaveBatch[]): void {
+    for (const b of bs) {
+      this.emittedEvents += b.batch.numRows;
+      this.emittedSamples += BigInt(b.samples.length);
+      this.ready.push(b);
+    }
+    if (this.sink) this.deliver(this.sink);
+  }
+
+  /** Gives the sink the ready batches in order (one it throws on counts as given; the rest stay ready). */
+  private deliver(sink: (b: WaveBatch) => void): void {
+    while (this.ready.length > 0) sink(this.ready.shift()!);
+  }
   /** `auto`: the path follows the mean run length. */
   private readonly adaptive: boolean;
   /** The kernel failed (or is unavailable): the JS path stays. */
@@ -232,7 +252,7 @@ export class StreamingMerge {
     const k = this.kernel;
     if (failed) this.kernelFailed = true;
     if (!k) return;
-    if (k.pendingRows > 0) this.ready.push(k.take(this.opts.output));
+    if (k.pendingRows > 0) this.emit(k.take(this.opts.output));
     this.out.continueFrom(Number(k.nextId), k.nextSampleOffset);
     this.dropKernelChecks();
     this.kernel = null;
@@ -269,22 +289,20 @@ export class StreamingMerge {
 
   /**
    * `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis
-   * 6 / 16). Returns the output the JS builder held, when it had to be taken to leave the JS path
-   * (else the output goes on accumulating: batches are not cut at decision windows).
+   * 6 / 16). The JS builder's output is emitted only when the JS path is left (batches are not
+   * cut at decision windows).
    */
-  private adapt(): WaveBatch[] | null {
-    if (this.windowRows < ADAPT_WINDOW) return null;
+  private adapt(): void {
+    if (this.windowRows < ADAPT_WINDOW) return;
     const mean = this.windowRows / Math.max(1, this.windowRuns);
     this.windowRows = 0;
     this.windowRuns = 0;
     if (this.kernel && mean >= 16) {
       this.toJs(false);
     } else if (!this.kernel && mean <= 6) {
-      const held = this.collect();
+      this.collect();
       this.toWasm();
-      return held;
     }
-    return null;
   }
 
   /**
@@ -337,7 +355,7 @@ export class StreamingMerge {
       input.lateEvents += start;
       if (this.opts.latePolicy === 'flag') {
         if (this.kernel && kb) {
-          this.kernel.append(kb, 0, start, RecordFlags.LATE, this.ready, this.opts.output);
+          this.kernel.append(kb, 0, start, RecordFlags.LATE, this.emit, this.opts.output);
         } else {
           this.out.append(src, 0, start, RecordFlags.LATE);
         }
@@ -408,32 +426,41 @@ export class StreamingMerge {
     }
   }
 
-  /** Emits every buffered event the watermark allows, as output batches. */
-  drain(): WaveBatch[] {
+  /**
+   * Emits every buffered event the watermark allows, as output batches: returned, or, with a
+   * `sink`, handed to it one by one as soon as each is complete (then [] is returned). A sink that
+   * recycles each batch keeps the merge's output memory at about one batch however large the
+   * drain (64 inputs of 8192-row batches make eight output batches per drain); it must not call
+   * push, drain or finish. If the sink throws, the drain stops there and the error propagates: the
+   * batch it was given counts as emitted; batches completed but not yet given are handed on first
+   * by the next drain, which goes on from there (nothing lost, nothing twice).
+   */
+  drain(sink?: (b: WaveBatch) => void): WaveBatch[] {
+    if (this.sink) throw new DaqError('DAQ_ERR_USAGE', 'merge drain called from its own sink');
     const bound = this.bound();
-    let out: WaveBatch[] = [];
-    const add = (got: WaveBatch[]) => {
-      if (got.length > 0) out = out.length === 0 ? got : out.concat(got);
-    };
-    for (;;) {
-      // `auto` on the JS path stops at the end of each decision window, so that the path can
-      // change within a large drain.
-      const more = this.mergeBelow(bound);
-      if (this.adaptive) {
-        const held = this.adapt();
-        if (held) add(held);
+    this.sink = sink ?? null;
+    try {
+      if (sink) this.deliver(sink);
+      for (;;) {
+        // `auto` on the JS path stops at the end of each decision window, so that the path can
+        // change within a large drain.
+        const more = this.mergeBelow(bound);
+        if (this.adaptive) this.adapt();
+        if (!more) break;
       }
-      if (!more) {
-        add(this.collect());
-        return out;
-      }
+      this.collect();
+    } finally {
+      this.sink = null;
     }
+    const out = this.ready;
+    this.ready = [];
+    return out;
   }
 
-  /** Every input has ended: emits everything buffered. */
-  finish(): WaveBatch[] {
+  /** Every input has ended: emits everything buffered (as `drain`). */
+  finish(sink?: (b: WaveBatch) => void): WaveBatch[] {
     for (const input of this.order) input.ended = true;
-    return this.drain();
+    return this.drain(sink);
   }
 
   get bufferedBytes(): number {
@@ -538,6 +565,7 @@ export class StreamingMerge {
     const bP = bound ? bound.pid * 65536 + bound.ch + 32768 : 0;
     const t = tree.t;
     const out = this.out;
+    const maxRows = this.opts.maxOutputRows;
 
     let lastSrc: SourceBatch | null = null;
     let lastRow = 0;
@@ -545,57 +573,63 @@ export class StreamingMerge {
     let runs = 0;
     let rows = 0;
     let w = tree.winner();
-    for (;;) {
-      if (rows >= stopAt) {
-        early = true;
-        break;
-      }
-      const tw = t[w]!;
-      if (!(tw < bT)) {
-        // Not below the bound (or exhausted: +Infinity), unless equal as float64 and below exactly.
-        if (tw !== bT || tw === Infinity) break;
-        const h = tree.hi[w]!;
-        const l = tree.lo[w]!;
-        if (h > bHi || (h === bHi && (l > bLo || (l === bLo && tree.p[w]! >= bP)))) break;
-      }
-      const p = cur[w]!;
-      const src = p.src;
-      const v = src.v;
-      const row = p.row;
-      let end = row + 1;
-      if (w === prev && end < p.end) {
-        // Won twice in a row: the run goes on while its rows precede the runner-up and the bound.
-        let lim = p.end;
-        const u = tree.runnerUp();
-        if (u >= 0 && t[u] !== Infinity) lim = gallop(v, end, lim, tree.hi[u]!, tree.lo[u]!, tree.p[u]!, w < u);
-        if (bound && lim > end) lim = gallop(v, end, lim, bHi, bLo, bP, false);
-        end = lim;
-      }
-      prev = w;
-      out.append(src, row, end, 0);
-      runs++;
-      rows += end - row;
-      lastSrc = src;
-      lastRow = end - 1;
-      p.row = end;
-      if (end < p.end) {
-        tree.set(w, v.tsHi[2 * end + 1]!, v.tsLo[2 * end]!, v.pid[end]!, v.ch[end]!);
-      } else {
-        const q = this.consumed(slots[w]!);
-        if (q) {
-          cur[w] = q;
-          const qv = q.src.v;
-          const r = q.row;
-          tree.set(w, qv.tsHi[2 * r + 1]!, qv.tsLo[2 * r]!, qv.pid[r]!, qv.ch[r]!);
-        } else {
-          tree.exhaust(w);
+    try {
+      for (;;) {
+        if (rows >= stopAt) {
+          early = true;
+          break;
         }
+        const tw = t[w]!;
+        if (!(tw < bT)) {
+          // Not below the bound (or exhausted: +Infinity), unless equal as float64 and below exactly.
+          if (tw !== bT || tw === Infinity) break;
+          const h = tree.hi[w]!;
+          const l = tree.lo[w]!;
+          if (h > bHi || (h === bHi && (l > bLo || (l === bLo && tree.p[w]! >= bP)))) break;
+        }
+        const p = cur[w]!;
+        const src = p.src;
+        const v = src.v;
+        const row = p.row;
+        let end = row + 1;
+        if (w === prev && end < p.end) {
+          // Won twice in a row: the run goes on while its rows precede the runner-up and the bound.
+          let lim = p.end;
+          const u = tree.runnerUp();
+          if (u >= 0 && t[u] !== Infinity) lim = gallop(v, end, lim, tree.hi[u]!, tree.lo[u]!, tree.p[u]!, w < u);
+          if (bound && lim > end) lim = gallop(v, end, lim, bHi, bLo, bP, false);
+          end = lim;
+        }
+        prev = w;
+        out.append(src, row, end, 0);
+        runs++;
+        rows += end - row;
+        lastSrc = src;
+        lastRow = end - 1;
+        p.row = end;
+        if (end < p.end) {
+          tree.set(w, v.tsHi[2 * end + 1]!, v.tsLo[2 * end]!, v.pid[end]!, v.ch[end]!);
+        } else {
+          const q = this.consumed(slots[w]!);
+          if (q) {
+            cur[w] = q;
+            const qv = q.src.v;
+            const r = q.row;
+            tree.set(w, qv.tsHi[2 * r + 1]!, qv.tsLo[2 * r]!, qv.pid[r]!, qv.ch[r]!);
+          } else {
+            tree.exhaust(w);
+          }
+        }
+        w = tree.replay(w);
+        // A full output batch goes out at once (to the drain's sink, which may recycle it).
+        if (out.rows >= maxRows) this.emitAll(out.take(true));
       }
-      w = tree.replay(w);
+    } finally {
+      // Also when the sink throws: the merge's state stays that of what was merged.
+      if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
+      this.windowRuns += runs;
+      this.windowRows += rows;
     }
-    if (lastSrc) this.lastEmitted = rowKey(lastSrc.v, lastRow);
-    this.windowRuns += runs;
-    this.windowRows += rows;
     return early;
   }
 
@@ -621,37 +655,41 @@ export class StreamingMerge {
     const id0 = k.nextId;
     const runs0 = k.runs;
     let failed = false;
-    for (;;) {
-      let st: number;
-      try {
-        st = k.run(this.ready, this.opts.output);
-      } catch (e) {
-        if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
-        failed = true; // the sample area could not grow: the JS path takes over from here
-        break;
-      }
-      if (st === KERNEL_SLOT_EMPTY) {
-        const s = k.emptySlot;
-        cur[s]!.row = cur[s]!.end;
-        const q = this.consumed(slots[s]!);
-        if (q) {
-          cur[s] = q;
-          k.setSlot(s, q.kb!, q.row, q.end);
-        } else {
-          k.exhaust(s);
+    try {
+      for (;;) {
+        let st: number;
+        try {
+          st = k.run(this.emit, this.opts.output);
+        } catch (e) {
+          if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
+          failed = true; // the sample area could not grow: the JS path takes over from here
+          break;
         }
-        k.refilled(s);
-      } else {
-        break;
+        if (st === KERNEL_SLOT_EMPTY) {
+          const s = k.emptySlot;
+          cur[s]!.row = cur[s]!.end;
+          const q = this.consumed(slots[s]!);
+          if (q) {
+            cur[s] = q;
+            k.setSlot(s, q.kb!, q.row, q.end);
+          } else {
+            k.exhaust(s);
+          }
+          k.refilled(s);
+        } else {
+          break;
+        }
       }
+    } finally {
+      // Also when the sink throws: the inputs resume after the rows the kernel merged.
+      for (let s = 0; s < m; s++) {
+        const p = cur[s]!;
+        if (p.row < p.end) p.row = k.rowOf(s);
+      }
+      if (k.nextId !== id0) this.lastEmitted = k.lastKey();
+      this.windowRuns += (k.runs - runs0) | 0;
+      this.windowRows += Number(k.nextId - id0);
     }
-    for (let s = 0; s < m; s++) {
-      const p = cur[s]!;
-      if (p.row < p.end) p.row = k.rowOf(s);
-    }
-    if (k.nextId !== id0) this.lastEmitted = k.lastKey();
-    this.windowRuns += (k.runs - runs0) | 0;
-    this.windowRows += Number(k.nextId - id0);
     if (failed) this.toJs(true);
   }
 
@@ -674,18 +712,10 @@ export class StreamingMerge {
     return input.queue[input.head];
   }
 
-  private collect(): WaveBatch[] {
-    if (this.kernel && this.kernel.pendingRows > 0) this.ready.push(this.kernel.take(this.opts.output));
-    let batches = this.out.take();
-    if (this.ready.length > 0) {
-      batches = this.ready.concat(batches);
-      this.ready = [];
-    }
-    for (const b of batches) {
-      this.emittedEvents += b.batch.numRows;
-      this.emittedSamples += BigInt(b.samples.length);
-    }
-    return batches;
+  /** Emits what the kernel and the JS builder hold. */
+  private collect(): void {
+    if (this.kernel && this.kernel.pendingRows > 0) this.emit(this.kernel.take(this.opts.output));
+    this.emitAll(this.out.take());
   }
 }
 

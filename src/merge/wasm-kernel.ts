@@ -300,11 +300,11 @@ export class MergeKernel {
     return { hi: Number(ts >> 32n), lo: Number(BigInt.asUintN(32, ts)), pid: this.x.lastPid.value as number, ch: this.x.lastCh.value as number };
   }
 
-  /** Runs the merge; OUT_FULL and NEED_SAMPLES are handled here (full batches go to `ready`). */
-  run(ready: WaveBatch[], stream: string): number {
+  /** Runs the merge; OUT_FULL and NEED_SAMPLES are handled here (full batches go to `emit`). */
+  run(emit: (b: WaveBatch) => void, stream: string): number {
     for (;;) {
       const st = this.x.run();
-      if (st === KERNEL_OUT_FULL) ready.push(this.take(stream));
+      if (st === KERNEL_OUT_FULL) emit(this.take(stream));
       else if (st === KERNEL_NEED_SAMPLES) this.grow();
       else if (st === KERNEL_SLOT_EMPTY && this.slotChunkEnd[this.emptySlot]! < this.slotEnd[this.emptySlot]!) {
         // The chunk is merged (and gathered), not the batch: the next chunk.
@@ -316,7 +316,7 @@ export class MergeKernel {
   }
 
   /** Rows [row, row + count) of b with flags ORed in (late events), in arrival order. */
-  append(b: KernelBatch, row: number, count: number, flags: number, ready: WaveBatch[], stream: string): void {
+  append(b: KernelBatch, row: number, count: number, flags: number, emit: (b: WaveBatch) => void, stream: string): void {
     const end = row + count;
     while (row < end) {
       const e = this.chunkEnd(b, row, end);
@@ -326,7 +326,7 @@ export class MergeKernel {
         while (r < e - row) {
           const st = this.x.append(blk, r, e - row - r, flags);
           r += this.x.emitted.value as number;
-          if (st === KERNEL_OUT_FULL) ready.push(this.take(stream));
+          if (st === KERNEL_OUT_FULL) emit(this.take(stream));
           else if (st === KERNEL_NEED_SAMPLES) this.grow();
         }
       } finally {

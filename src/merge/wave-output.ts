@@ -82,6 +82,8 @@ export class WaveOutputBuilder {
   /** Some run of the current plan has flags (late events): only then does the build OR them in. */
   private flagged = false;
   private runs = 0;
+  /** Rows in the plan (not yet taken). */
+  private planned = 0;
   private nextEventId = 0;
   private nextSample = 0n;
 
@@ -91,6 +93,11 @@ export class WaveOutputBuilder {
     /** Where output buffers come from (given-back batches are reused); none: new ones. */
     private readonly pool?: OutputPool,
   ) {}
+
+  /** Rows appended and not yet taken. */
+  get rows(): number {
+    return this.planned;
+  }
 
   get eventIdNext(): number {
     return this.nextEventId;
@@ -108,6 +115,7 @@ export class WaveOutputBuilder {
 
   append(src: SourceBatch, from: number, to: number, flags: number): void {
     if (to <= from) return;
+    this.planned += to - from;
     let si = src.slot;
     if (src.gen !== this.gen) {
       si = src.slot = this.sources.length;
@@ -141,13 +149,26 @@ export class WaveOutputBuilder {
     this.runFlags = g(this.runFlags, new Uint32Array(n));
   }
 
-  take(): WaveBatch[] {
+  /**
+   * The planned rows as output batches of maxRows rows (the last one smaller); with `fullOnly`, only
+   * the full batches: the remaining rows stay planned.
+   */
+  take(fullOnly = false): WaveBatch[] {
     const out: WaveBatch[] = [];
     const runs = this.runs;
     const from = this.runFrom;
     const to = this.runTo;
     let k = 0;
     while (k < runs) {
+      if (fullOnly && this.planned < this.maxRows) {
+        // Keep runs k.. (the first one maybe narrowed by a split) as the plan.
+        this.runSrc.copyWithin(0, k, runs);
+        from.copyWithin(0, k, runs);
+        to.copyWithin(0, k, runs);
+        this.runFlags.copyWithin(0, k, runs);
+        this.runs = runs - k;
+        return out;
+      }
       // One output batch: runs k0..k1, at most maxRows rows; a run split between two batches is
       // narrowed in place (its from/to) while each batch is built.
       const k0 = k;
@@ -170,11 +191,13 @@ export class WaveOutputBuilder {
         const end = to[split]!;
         to[split] = cut;
         out.push(this.build(k0, split, this.maxRows));
+        this.planned -= this.maxRows;
         to[split] = end;
         from[split] = cut;
         k = split; // the next batch continues run `split`
       } else {
         out.push(this.build(k0, k - 1, n));
+        this.planned -= n;
       }
     }
     this.sources = [];

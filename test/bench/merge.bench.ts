@@ -5,8 +5,9 @@
  * `node bin/run-ts.js test/bench/merge.bench.ts`; BENCH_REPS runs per figure (median), BENCH_CASES
  * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones). Each case runs the
  * merge's paths side by side — `wasm` (WebAssembly kernel), `js` and `auto` (the default: picks by
- * run length), whose consumer gives every output batch back (`recycle`), and `auto-fresh`, whose
- * consumer does not (every output batch in new buffers) — their reps alternating in one process,
+ * run length), whose consumer takes each output batch as soon as it is complete (`drain(sink)`)
+ * and gives it back (`recycle`), and `auto-fresh`, whose consumer does not give batches back
+ * (every output batch in new buffers) — their reps alternating in one process,
  * so machine noise hits them alike; BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
  * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS rows per output batch (65536),
  * BENCH_CHUNK_ROWS the kernel's chunk rows (kernelChunkRows).
@@ -90,6 +91,11 @@ function mergeOnce(inputs: WaveBatch[][], path: Path): number {
   const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, kernelChunkRows: CHUNK_ROWS });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
+  // Each output batch as soon as it is complete: the recycling consumer gives it back at once.
+  const sink = (out: WaveBatch) => {
+    emitted += out.batch.numRows;
+    if (recycle) m.recycle(out);
+  };
   const t = performance.now();
   const maxBatches = Math.max(...inputs.map((b) => b.length));
   for (let j = 0; j < maxBatches; j++) {
@@ -99,20 +105,14 @@ function mergeOnce(inputs: WaveBatch[][], path: Path): number {
       if (b) m.push(`in${s}`, b);
     }
     const t1 = BREAKDOWN ? performance.now() : 0;
-    for (const out of m.drain()) {
-      emitted += out.batch.numRows;
-      if (recycle) m.recycle(out);
-    }
+    m.drain(sink);
     if (BREAKDOWN) {
       parts.push += t1 - t0;
       parts.drain += performance.now() - t1;
     }
   }
   const t2 = BREAKDOWN ? performance.now() : 0;
-  for (const out of m.finish()) {
-    emitted += out.batch.numRows;
-    if (recycle) m.recycle(out);
-  }
+  m.finish(sink);
   if (BREAKDOWN) {
     parts.drain += performance.now() - t2;
     parts.records += emitted;
