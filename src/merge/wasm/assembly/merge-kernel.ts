@@ -18,7 +18,7 @@
 //   n i32 @0 | S i32 @4 | base i64 @8 (wave_offset of the block's first sample) | H = 16:
 //   ts i64[n] | time i64[n] | wave_offset i64[n] | baseline f64[n] | pid i32[n] | dt i32[n] |
 //   flags u32[n] | event_length i32[n] | channel i16[n] | trigger_type i16[n] | pad to 8 |
-//   samples u16[S] | 16 bytes of slack (vector copies overread)
+//   samples u16[S] | SLACK bytes of slack (vector copies overread)
 // Whole batches are checked first (prepare(), on a scratch copy of their key, length and offset
 // columns).
 // Output columns (capacity R rows):
@@ -36,6 +36,8 @@ const NEED_SAMPLES: i32 = 3; // the next event's samples do not fit: grow the sa
 export const MAX_SLOTS: i32 = 4096;
 
 const H: usize = 16;
+/** Bytes after a block's samples and after the output's: short waveforms are copied 128 bytes at a time. */
+const SLACK: usize = 128;
 
 // Slot tables (allocated by setSlots).
 let m: i32 = 0;
@@ -43,6 +45,7 @@ let node: usize = 0; // (i64 ts, u64 k2)[m]: node j > 0 holds the loser of its m
 let sBlk: usize = 0; // usize[m]: the slot's batch
 let sRow: usize = 0; // i32[m]: next row
 let sEnd: usize = 0; // i32[m]: end row
+let sNext: usize = 0; // (i64 ts, u64 k2)[m]: key of the row after the slot's head (the key a win brings up, loaded a win early)
 
 // Key of the current winner (its slot in the low 16 bits of wP).
 let wT: i64 = i64.MAX_VALUE;
@@ -100,7 +103,7 @@ export function free(ptr: usize): void {
 
 /** Bytes of a batch of n rows and S samples (layout above). */
 export function batchBytes(n: i32, S: i32): usize {
-  return samplesOf(0, <usize>n) + (<usize>S << 1) + 16;
+  return samplesOf(0, <usize>n) + (<usize>S << 1) + SLACK;
 }
 
 /** Offset of the samples in a batch of n rows. */
@@ -166,7 +169,7 @@ export function setOutput(cap: i32, sampleCap: i32): usize {
   permRow = heap.alloc(<usize>cap * 4);
   outCap = cap;
   if (!outSamples) {
-    outSamples = heap.alloc(<usize>sampleCap * 2 + 16);
+    outSamples = heap.alloc(<usize>sampleCap * 2 + SLACK);
     outSampleCap = sampleCap;
   }
   resetOutput();
@@ -174,7 +177,7 @@ export function setOutput(cap: i32, sampleCap: i32): usize {
 }
 
 export function growSamples(sampleCap: i32): void {
-  outSamples = heap.realloc(outSamples, <usize>sampleCap * 2 + 16);
+  outSamples = heap.realloc(outSamples, <usize>sampleCap * 2 + SLACK);
   outSampleCap = sampleCap;
 }
 
@@ -201,12 +204,14 @@ export function setSlots(count: i32): void {
       heap.free(sBlk);
       heap.free(sRow);
       heap.free(sEnd);
+      heap.free(sNext);
     }
     const c = <usize>max(count, 1);
     node = heap.alloc(c * 16);
     sBlk = heap.alloc(c * 4);
     sRow = heap.alloc(c * 4);
     sEnd = heap.alloc(c * 4);
+    sNext = heap.alloc(c * 16);
   }
   m = count;
   pendingReplay = -1;
@@ -225,6 +230,20 @@ export function setSlot(s: i32, blk: usize, row: i32, end: i32): void {
   store<usize>(sBlk + o, blk);
   store<i32>(sRow + o, row);
   store<i32>(sEnd + o, end);
+  cacheNext(s, blk, row + 1, end);
+}
+
+/** sNext of slot s: the key of row r of the batch at blk (rows end at `end`). */
+@inline function cacheNext(s: i32, blk: usize, r: i32, end: i32): void {
+  const a = sNext + (<usize>s << 4);
+  if (r < end) {
+    const c = blk + H;
+    store<i64>(a, load<i64>(c + (<usize>r << 3)));
+    store<u64>(a, k2At(c, <usize>load<i32>(blk), <usize>r) | <u64>s, 8);
+  } else {
+    store<i64>(a, i64.MAX_VALUE);
+    store<u64>(a, u64.MAX_VALUE, 8);
+  }
 }
 
 /** Slot s has nothing more to merge. */
@@ -337,12 +356,24 @@ export function getNextId(): i64 {
 
 @inline function copySamples(dst: usize, src: usize, len: usize): void {
   const bytes = len << 1;
+  // Vector copies may write past the end (into the next event's place, written after, or the
+  // output's slack) and read past the source's end (the next rows' samples, or the block's slack).
+  if (bytes <= 128) {
+    // 128 bytes whatever the length: no loop whose exit the CPU would mispredict.
+    v128.store(dst, v128.load(src));
+    v128.store(dst, v128.load(src, 16), 16);
+    v128.store(dst, v128.load(src, 32), 32);
+    v128.store(dst, v128.load(src, 48), 48);
+    v128.store(dst, v128.load(src, 64), 64);
+    v128.store(dst, v128.load(src, 80), 80);
+    v128.store(dst, v128.load(src, 96), 96);
+    v128.store(dst, v128.load(src, 112), 112);
+    return;
+  }
   if (bytes > 256) {
     memory.copy(dst, src, bytes);
     return;
   }
-  // 16 bytes at a time: may write up to 15 bytes past the end (the next event's place, or the
-  // sample area's slack) and read past the source's end (the batch's slack).
   for (let k: usize = 0; k < bytes; k += 16) v128.store(dst + k, v128.load(src + k));
 }
 
@@ -466,25 +497,45 @@ export function run(): i32 {
     const n = <usize>load<i32>(blk);
     const tsCol = blk + H;
     const lenCol = tsCol + n * 44;
-    // Won twice in a row: the run goes on while rows precede the runner-up and the bound.
-    // Otherwise one row (or rows with equal keys): the tree decides the next.
-    let limT: i64 = t;
-    let limP: u64 = p + 1;
-    if (w == prevWinner) {
-      limT = bTs;
-      limP = bP;
-      if (m > 1) {
-        runnerUp(w);
-        if (ruT < limT || (ruT == limT && ruP < limP)) {
-          limT = ruT;
-          limP = ruP;
-        }
-      }
-    } else {
-      runs++;
-    }
-    prevWinner = w;
     const ws = <u64>w;
+    if (w != prevWinner) {
+      // One row; the key of the next comes from sNext, loaded a win ahead, so the replay does not
+      // wait for the block's memory (the tree decides the next winner, this slot again if due).
+      runs++;
+      prevWinner = w;
+      const st = putRow(blk, r, lenCol);
+      if (st != DONE) {
+        pendingReplay = w; // the head (row r) stays the winner until the caller comes back
+        return finish(st);
+      }
+      r++;
+      store<i32>(sRow + o, r);
+      if (r >= end) {
+        emptySlot = w;
+        return finish(SLOT_EMPTY);
+      }
+      const a = sNext + o * 4;
+      const nt = load<i64>(a);
+      const np = load<u64>(a, 8);
+      cacheNext(w, blk, r + 1, end);
+      if (m == 1) {
+        wT = nt;
+        wP = np;
+      } else {
+        replay(w, nt, np);
+      }
+      continue;
+    }
+    // Won twice in a row: the run goes on while rows precede the runner-up and the bound.
+    let limT: i64 = bTs;
+    let limP: u64 = bP;
+    if (m > 1) {
+      runnerUp(w);
+      if (ruT < limT || (ruT == limT && ruP < limP)) {
+        limT = ruT;
+        limP = ruP;
+      }
+    }
     let st = DONE;
     while (true) {
       st = putRow(blk, r, lenCol);
@@ -505,9 +556,10 @@ export function run(): i32 {
       emptySlot = w;
       return finish(SLOT_EMPTY);
     }
+    cacheNext(w, blk, r + 1, end);
     if (m == 1) {
       wT = load<i64>(tsCol + (<usize>r << 3));
-      wP = k2At(tsCol, n, <usize>r);
+      wP = k2At(tsCol, n, <usize>r) | ws;
     } else {
       replay(w, load<i64>(tsCol + (<usize>r << 3)), k2At(tsCol, n, <usize>r) | ws);
     }
