@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { allocRecordColumns } from '../../src/schema/waveform.ts';
 import type { SegmentContent } from '../../src/storage/segment.ts';
 /** Small helpers shared by the benchmarks: medians over repeated runs and a printed table. */
@@ -62,6 +64,19 @@ export function windowRate(samples: ReadonlyArray<readonly [number, number]>): n
   const [t0, a0] = samples[0]!;
   const [t1, a1] = samples[samples.length - 1]!;
   return ((a1 - a0) / (t1 - t0)) * 1000;
+}
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/**
+ * A full GC, then a pause for V8's background sweeper to unmap what it freed: before each timed
+ * measurement, so that the garbage of the one before (hundreds of MB of fresh output) is not
+ * freed inside it and charged to it.
+ */
+export async function settle(): Promise<void> {
+  gc();
+  await new Promise((r) => setTimeout(r, 100));
 }
 
 export const envInt = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);

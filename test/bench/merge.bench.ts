@@ -8,7 +8,8 @@
  * run length), whose consumer takes each output batch as soon as it is complete (`drain(sink)`)
  * and gives it back (`recycle`), and `auto-fresh`, whose consumer does not give batches back
  * (every output batch in new buffers) — their reps alternating in one process,
- * so machine noise hits them alike; BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
+ * so machine noise hits them alike (each after a full GC, so none pays for the garbage of the rep
+ * before); BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
  * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS rows per output batch (65536),
  * BENCH_CHUNK_ROWS the kernel's chunk rows (kernelChunkRows).
  * BENCH_BREAKDOWN=1 also prints, per path, where a record's time goes: push (of it the kernel's
@@ -20,7 +21,7 @@ import { KERNEL_CHUNK_ROWS, MergeKernel } from '../../src/merge/wasm-kernel.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
-import { envInt, median, printTable, repeat } from './harness.ts';
+import { envInt, median, printTable, repeat, settle } from './harness.ts';
 
 const REPS = envInt('BENCH_REPS', 3);
 const N = envInt('BENCH_RECORDS', 10_000_000);
@@ -151,6 +152,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   for (const p of PATHS) mergeOnce(inputs, p);
   for (let r = 0; r < REPS; r++) {
     for (const p of PATHS) {
+      await settle(); // the last rep's garbage (auto-fresh: 1 GB of output) is not freed in this one
       Object.assign(parts, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 });
       times.get(p)!.push(mergeOnce(inputs, p));
       const acc = split.get(p)!;
@@ -164,7 +166,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
       console.log(`k=${k}/${block} path ${p}: ns per record: push ${ns(a.push)} (check ${ns(a.check)}), drain ${ns(a.drain)} (copy in ${ns(a.copyIn)}, copy out ${ns(a.copyOut)}, merge + gather ${ns(a.drain - a.copyIn - a.copyOut)})`);
     }
   }
-  const copyS = median(await repeat(REPS, () => copyOnce(inputs)));
+  const copyS = median(await repeat(REPS, async () => (await settle(), copyOnce(inputs))));
   const bytes = samples * 2 + records * COLUMN_BYTES_PER_RECORD;
   for (const p of PATHS) {
     const mergeS = median(times.get(p)!);

@@ -24,15 +24,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { allocRecordColumns } from '../../src/schema/waveform.ts';
 import { h5ready, writeSegmentSync } from '../../src/storage/hdf5/segment-writer.ts';
 import { openRun } from '../../src/query/open-run.ts';
 import { RecordsView } from '../../src/query/records-view.ts';
 import { required, slice, sliceU16View } from '../../src/query/h5-slices.ts';
 import { PoolFile } from '../../src/query/pool-file.ts';
-import { envInt, fixedWaveContent, median, printTable, repeat } from './harness.ts';
+import { envInt, fixedWaveContent, median, printTable, repeat, settle } from './harness.ts';
 import { ONE_TAG_PY } from '../helpers/h5py.ts';
 import type { Row } from './harness.ts';
 
@@ -43,17 +41,11 @@ const EVENTS = envInt('QUERY_BENCH_EVENTS', 50_000); // × 1000 samples
 const parts = new Set((process.env['QUERY_BENCH_PARTS'] ?? '1,2,3,4').split(',').map(Number));
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'daq-query-bench-'));
 const rows: Row[] = [];
-// A full GC, then a pause for V8's background sweeper to unmap what it freed, before each timed
-// measurement: otherwise the garbage of a fresh-output measurement (hundreds of MB) is freed
-// inside the next one and charged to it.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 // `warm` measurements (reused buffers) run once untimed first: a training loop reuses its buffers
 // every step, while this machine's memory reclaimer pages out what sat idle during the python runs.
 const timed = async <T>(fn: () => T, warm = false): Promise<T> => {
   if (warm) fn();
-  gc();
-  await new Promise((r) => setTimeout(r, 100));
+  await settle(); // the garbage of the measurement before is not charged to this one
   return fn();
 };
 const py = (code: string, ...args: string[]): string => execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
