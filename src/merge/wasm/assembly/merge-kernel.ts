@@ -124,30 +124,46 @@ export function prepare(blk: usize, n: i32, S: i32, hasPrev: bool, pTs: i64, pP:
   const N = <usize>n;
   const c = blk + H;
   const offCol = c + (N << 4);
-  let lt = pTs;
-  let lp = pP;
-  badRow = -1;
-  let offsetsBad = false;
-  let seq = true;
+  const pidCol = c + (N << 5);
+  const lenCol = c + N * 44;
+  const chCol = c + N * 48;
+  // Branch-free over every row (flags ORed); only a bad batch is scanned again for its first bad row.
+  let lt = hasPrev ? pTs : i64.MIN_VALUE;
+  let lp = hasPrev ? pP : 0;
+  let orderBad: i32 = 0;
+  let offsetsBad: i32 = 0;
+  let seqBad: i32 = 0;
   let prevEnd: i64 = 0;
   for (let r: usize = 0; r < N; r++) {
     const t = load<i64>(c + (r << 3));
-    const pid = load<i32>(c + (N << 5) + (r << 2));
-    const ch = load<i16>(c + N * 48 + (r << 1));
+    const pid = load<i32>(pidCol + (r << 2));
+    const ch = load<i16>(chCol + (r << 1));
     const p = ((<u64>(<u32>pid ^ 0x80000000)) << 32) | (<u64>(<i32>ch + 32768) << 16);
-    if ((r > 0 || hasPrev) && (t < lt || (t == lt && p < lp))) {
-      badRow = <i32>r;
-      return 1;
-    }
+    orderBad |= <i32>(t < lt) | (<i32>(t == lt) & <i32>(p < lp));
     lt = t;
     lp = p;
-    const len = load<i32>(c + N * 44 + (r << 2));
+    const len = load<i32>(lenCol + (r << 2));
     const off = load<i64>(offCol + (r << 3));
-    offsetsBad = offsetsBad || <u64>off > <u64>S || <u32>len > <u32>(S - <i32>off);
-    seq = seq && off >= prevEnd;
+    offsetsBad |= <i32>(<u64>off > <u64>S) | <i32>(<u32>len > <u32>(S - <i32>off));
+    seqBad |= <i32>(off < prevEnd);
     prevEnd = off + <i64>len;
   }
-  sequential = <i32>seq;
+  badRow = -1;
+  if (orderBad) {
+    lt = pTs;
+    lp = pP;
+    for (let r: usize = 0; r < N; r++) {
+      const t = load<i64>(c + (r << 3));
+      const p = k2At(c, N, r);
+      if ((r > 0 || hasPrev) && (t < lt || (t == lt && p < lp))) {
+        badRow = <i32>r;
+        return 1;
+      }
+      lt = t;
+      lp = p;
+    }
+  }
+  sequential = <i32>(seqBad == 0);
   return offsetsBad ? 2 : 0;
 }
 
