@@ -117,7 +117,8 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
   const total = readers.reduce((a, r) => a + r.n, 0);
   const tmp = `${out}.tmp`;
   const writer = new PartWriter(tmp);
-  const merge = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: Number.MAX_SAFE_INTEGER });
+  // Large output batches: each is one append per dataset, and an h5wasm append costs ~160 µs however small.
+  const merge = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: Number.MAX_SAFE_INTEGER, maxOutputRows: 65536, maxOutputSamples: 1 << 23 });
   readers.forEach((r) => merge.addInput(r.file));
   let done = 0;
   try {

@@ -43,7 +43,7 @@ interface Exports {
   samplesOffset(n: number): number;
   prepare(blk: number, n: number, S: number, hasPrev: number, pTs: bigint, pP: bigint): number;
   setBlock(blk: number, n: number, S: number, base: bigint): void;
-  setOutput(cap: number, sampleCap: number): number;
+  setOutput(cap: number, sampleCap: number, budget: number): number;
   growSamples(cap: number): void;
   outColsPtr(): number;
   outSamplesPtr(): number;
@@ -123,14 +123,18 @@ export class MergeKernel {
   private nextSample = 0n;
 
   /**
+   * @param maxRows most rows per output batch
+   * @param maxSamples an output batch ends before the event that would take its samples past this
+   *   (an event longer than that gets a batch of its own)
    * @param pool where output buffers come from (the merge's: given-back batches are reused)
    * @param chunkRows rows per chunk copied in (KERNEL_CHUNK_ROWS)
    */
-  constructor(mod: WebAssembly.Module, maxRows: number, private readonly pool: OutputPool, private readonly chunkRows = KERNEL_CHUNK_ROWS) {
+  constructor(mod: WebAssembly.Module, maxRows: number, maxSamples: number, private readonly pool: OutputPool, private readonly chunkRows = KERNEL_CHUNK_ROWS) {
     this.x = new WebAssembly.Instance(mod, {}).exports as unknown as Exports;
     this.outCap = maxRows;
-    this.sampleCap = Math.min(maxRows * 64, 1 << 24);
-    this.x.setOutput(maxRows, this.sampleCap);
+    // The sample area grows when an event needs it (NEED_SAMPLES): start no larger than a batch needs at 64 samples an event.
+    this.sampleCap = Math.min(maxSamples, maxRows * 64, 1 << 24);
+    this.x.setOutput(maxRows, this.sampleCap, maxSamples);
     this.x.setNextId(0n);
   }
 

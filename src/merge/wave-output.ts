@@ -84,6 +84,8 @@ export class WaveOutputBuilder {
   private runs = 0;
   /** Rows in the plan (not yet taken). */
   private planned = 0;
+  /** Their samples. */
+  private plannedSamples = 0;
   private nextEventId = 0;
   private nextSample = 0n;
 
@@ -92,11 +94,18 @@ export class WaveOutputBuilder {
     private readonly maxRows: number,
     /** Where output buffers come from (given-back batches are reused); none: new ones. */
     private readonly pool?: OutputPool,
+    /** A batch ends before the event that would take its samples past this (unless that event is its first). */
+    private readonly maxSamples = Infinity,
   ) {}
 
   /** Rows appended and not yet taken. */
   get rows(): number {
     return this.planned;
+  }
+
+  /** The plan holds at least one full batch (maxRows rows, or samples past maxSamples). */
+  get full(): boolean {
+    return this.planned >= this.maxRows || this.plannedSamples > this.maxSamples;
   }
 
   get eventIdNext(): number {
@@ -116,6 +125,7 @@ export class WaveOutputBuilder {
   append(src: SourceBatch, from: number, to: number, flags: number): void {
     if (to <= from) return;
     this.planned += to - from;
+    this.plannedSamples += rowSamples(src.len, from, to);
     let si = src.slot;
     if (src.gen !== this.gen) {
       si = src.slot = this.sources.length;
@@ -150,8 +160,9 @@ export class WaveOutputBuilder {
   }
 
   /**
-   * The planned rows as output batches of maxRows rows (the last one smaller); with `fullOnly`, only
-   * the full batches: the remaining rows stay planned.
+   * The planned rows as output batches of maxRows rows, or fewer where the next event would take
+   * the batch's samples past maxSamples (the last one smaller); with `fullOnly`, only the full
+   * batches: the remaining rows stay planned.
    */
   take(fullOnly = false): WaveBatch[] {
     const out: WaveBatch[] = [];
@@ -160,7 +171,7 @@ export class WaveOutputBuilder {
     const to = this.runTo;
     let k = 0;
     while (k < runs) {
-      if (fullOnly && this.planned < this.maxRows) {
+      if (fullOnly && !this.full) {
         // Keep runs k.. (the first one maybe narrowed by a split) as the plan.
         this.runSrc.copyWithin(0, k, runs);
         from.copyWithin(0, k, runs);
@@ -169,36 +180,52 @@ export class WaveOutputBuilder {
         this.runs = runs - k;
         return out;
       }
-      // One output batch: runs k0..k1, at most maxRows rows; a run split between two batches is
-      // narrowed in place (its from/to) while each batch is built.
+      // One output batch: runs k0..k1, at most maxRows rows and (but for its first event)
+      // maxSamples samples; a run split between two batches is narrowed in place (its from/to)
+      // while each batch is built.
       const k0 = k;
       let n = 0;
+      let ns = 0;
       let split = -1;
+      let cut = 0;
       for (; k < runs; k++) {
-        const len = to[k]! - from[k]!;
-        if (n + len > this.maxRows) {
-          split = k;
+        const f = from[k]!;
+        const t = to[k]!;
+        const rs = rowSamples(this.sources[this.runSrc[k]!]!.len, f, t);
+        if (n + t - f > this.maxRows || ns + rs > this.maxSamples) {
+          // The rows of this run that still fit (the batch's first event always does).
+          const len = this.sources[this.runSrc[k]!]!.len;
+          let r = f;
+          while (r < t && n + r - f < this.maxRows && (ns + len[r]! <= this.maxSamples || (n === 0 && r === f))) ns += len[r++]!;
+          n += r - f;
+          if (r === t) k++; // the whole run: the batch ends after it
+          else if (r > f) {
+            split = k;
+            cut = r;
+          }
           break;
         }
-        n += len;
+        n += t - f;
+        ns += rs;
         if (n === this.maxRows) {
           k++;
           break;
         }
       }
+      let b: WaveBatch;
       if (split >= 0) {
-        const cut = from[split]! + (this.maxRows - n);
         const end = to[split]!;
         to[split] = cut;
-        out.push(this.build(k0, split, this.maxRows));
-        this.planned -= this.maxRows;
+        b = this.build(k0, split, n);
         to[split] = end;
         from[split] = cut;
         k = split; // the next batch continues run `split`
       } else {
-        out.push(this.build(k0, k - 1, n));
-        this.planned -= n;
+        b = this.build(k0, k - 1, n);
       }
+      out.push(b);
+      this.planned -= n;
+      this.plannedSamples -= b.samples.length;
     }
     this.sources = [];
     this.gen = generations++;
@@ -263,6 +290,13 @@ class OutColumns {
 }
 
 /** Samples of runs k0..k1. */
+/** Samples of rows [from, to) (len: their event_length column). */
+function rowSamples(len: Int32Array, from: number, to: number): number {
+  let total = 0;
+  for (let r = from; r < to; r++) total += len[r]!;
+  return total;
+}
+
 function sampleTotal(sources: SourceBatch[], runSrc: Int32Array, from: Int32Array, to: Int32Array, k0: number, k1: number): number {
   let total = 0;
   for (let k = k0; k <= k1; k++) {

@@ -10,8 +10,9 @@
  * (every output batch in new buffers) — their reps alternating in one process,
  * so machine noise hits them alike (each after a full GC, so none pays for the garbage of the rep
  * before); BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
- * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS rows per output batch (65536),
- * BENCH_CHUNK_ROWS the kernel's chunk rows (kernelChunkRows).
+ * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS and BENCH_OUT_SAMPLES the output
+ * batch limits (maxOutputRows, maxOutputSamples: the merge's defaults, 8192 and 1 Mi), BENCH_CHUNK_ROWS
+ * the kernel's chunk rows (kernelChunkRows).
  * BENCH_BREAKDOWN=1 also prints, per path, where a record's time goes: push (of it the kernel's
  * check), drain (of it the kernel's chunk copies in and its copies out), in ns per record over
  * every rep (the timers themselves cost a little).
@@ -27,7 +28,8 @@ const REPS = envInt('BENCH_REPS', 3);
 const N = envInt('BENCH_RECORDS', 10_000_000);
 const MEAN_LEN = envInt('BENCH_MEAN_LEN', 32);
 const BATCH = envInt('BENCH_BATCH', 8192);
-const OUT_ROWS = envInt('BENCH_OUT_ROWS', 65536);
+const OUT_ROWS = envInt('BENCH_OUT_ROWS', 8192);
+const OUT_SAMPLES = envInt('BENCH_OUT_SAMPLES', 1 << 20);
 const CHUNK_ROWS = envInt('BENCH_CHUNK_ROWS', KERNEL_CHUNK_ROWS);
 const COLUMN_BYTES_PER_RECORD = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 
@@ -89,7 +91,7 @@ const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto', 
 function mergeOnce(inputs: WaveBatch[][], path: Path): number {
   const kernel = path === 'auto-fresh' ? 'auto' : path;
   const recycle = path !== 'auto-fresh';
-  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, kernelChunkRows: CHUNK_ROWS });
+  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, maxOutputSamples: OUT_SAMPLES, kernelChunkRows: CHUNK_ROWS });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
   // Each output batch as soon as it is complete: the recycling consumer gives it back at once.

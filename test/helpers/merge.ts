@@ -35,7 +35,9 @@ export function reference(inputs: Ev[][]): Ev[] {
 export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wrap: (wb: WaveBatch) => WaveBatch = (wb) => wb): WaveBatch[] {
   // The kernel path copies inputs in by chunks: chunks of 1 to 8 rows put chunk ends everywhere.
   const kernelChunkRows = 1 + Math.floor(rng.next() * 8);
-  const m = new StreamingMerge({ kernel: testKernel, output: 'records', maxOutputRows, silenceTimeoutMs: 1e12, kernelChunkRows });
+  // Half the runs end output batches by samples early and often (the default: 1 Mi samples).
+  const maxOutputSamples = rng.next() < 0.5 ? 1 + Math.floor(rng.next() * 4000) : 1 << 20;
+  const m = new StreamingMerge({ kernel: testKernel, output: 'records', maxOutputRows, maxOutputSamples, silenceTimeoutMs: 1e12, kernelChunkRows });
   if (m.path !== testKernel) throw new Error(`merge path ${m.path}, asked for ${testKernel}`);
   const queues = inputs.map((evs, k) => {
     m.addInput(`in${k}`);
@@ -61,6 +63,12 @@ export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wr
     out.push(...m.drain());
   }
   out.push(...m.finish());
+  for (const [i, b] of out.entries()) {
+    const n = b.batch.numRows;
+    if (n > maxOutputRows || (b.samples.length > maxOutputSamples && n > 1)) {
+      throw new Error(`output batch ${i}: ${n} rows, ${b.samples.length} samples; limits ${maxOutputRows} rows, ${maxOutputSamples} samples (more only for one event)`);
+    }
+  }
   return out;
 }
 

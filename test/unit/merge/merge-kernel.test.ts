@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
 import { kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
+import { SourceBatch, WaveOutputBuilder } from '../../../src/merge/wave-output.ts';
 import { makeRecordsBatch, recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
 import type { RecordColumns } from '../../../src/schema/waveform.ts';
 import { Xorshift } from '../../../src/instruments/rng.ts';
@@ -271,6 +272,69 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
         expect(buffers.size, `${kernel}, block ${block}`).toBeLessThanOrEqual(4);
       }
     }
+  });
+
+  it('output batches end at maxOutputRows, or before the event that would take their samples past maxOutputSamples (a longer event alone); both paths, output exact', () => {
+    const rng = new Xorshift(33);
+    const maxRows = 40;
+    const maxSamples = 3000;
+    for (const kernel of ['wasm', 'js'] as const) {
+      for (const block of [1, 50]) {
+        const k = 4;
+        // 1 to 120 samples an event (40 of them: 2400 on average, so either limit may bind); every
+        // 97th event 5000 (over the budget: a batch of its own).
+        const inputs = Array.from({ length: k }, (_, s) =>
+          Array.from({ length: 600 }, (_, i): Ev => {
+            const len = i % 97 === 13 ? 5000 : 1 + Math.floor(rng.next() * 120);
+            const wave = new Uint16Array(len);
+            for (let j = 0; j < len; j++) wave[j] = (i * 31 + j * 3 + s) & 0xffff;
+            const t = BigInt((Math.floor(i / block) * k + s) * block + (i % block));
+            return { t, pid: 0, ch: s, wave, src: s, seq: i };
+          }),
+        );
+        const m = new StreamingMerge({ output: 'records', kernel, maxOutputRows: maxRows, maxOutputSamples: maxSamples, silenceTimeoutMs: 1e12 });
+        for (let s = 0; s < k; s++) m.addInput(`in${s}`);
+        for (let s = 0; s < k; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!));
+        const out: WaveBatch[] = [];
+        m.finish((b) => out.push(b));
+        expect(m.path).toBe(kernel);
+        expectMergedExactly(out, inputs);
+        const why = { rows: 0, samples: 0, alone: 0 };
+        out.forEach((b, i) => {
+          const n = b.batch.numRows;
+          const S = b.samples.length;
+          const where = `${kernel}, block ${block}, batch ${i}: ${n} rows, ${S} samples`;
+          expect(n, where).toBeLessThanOrEqual(maxRows);
+          if (S > maxSamples) {
+            expect(n, where).toBe(1);
+            why.alone++;
+          }
+          if (i === out.length - 1) return;
+          // Every batch but the last is full: by rows, or the next event would not have fitted.
+          const next = recordColumns(out[i + 1]!.batch).event_length[0]!;
+          if (n === maxRows) why.rows++;
+          else {
+            expect(S + next, where).toBeGreaterThan(maxSamples);
+            why.samples++;
+          }
+        });
+        expect(why.rows, `${kernel}, block ${block}`).toBeGreaterThan(0);
+        expect(why.samples).toBeGreaterThan(0);
+        expect(why.alone).toBe(4 * 7);
+      }
+    }
+    // The JS builder hands a batch on as soon as the next event does not fit it.
+    const src = new SourceBatch(recordColumns(waveBatch('x', [20, 20, 20, 5].map((len, i): Ev => ({ t: BigInt(i), pid: 0, ch: 0, wave: new Uint16Array(len), src: 0, seq: i })))
+      .batch), new Uint16Array(65));
+    const builder = new WaveOutputBuilder('x', 100, undefined, 50);
+    const fullAfter = [1, 2, 3].map((r) => (builder.append(src, r - 1, r, 0), builder.full));
+    expect(fullAfter).toEqual([false, false, true]);
+    expect(builder.take(true).map((b) => b.batch.numRows)).toEqual([2]);
+    expect(builder.full).toBe(false);
+    builder.append(src, 3, 4, 0);
+    expect(builder.take().map((b) => b.samples.length)).toEqual([25]);
+    expect(() => new StreamingMerge({ output: 'r', maxOutputSamples: 0 })).toThrow(/maxOutputSamples must be an integer from 1/);
+    expect(() => new StreamingMerge({ output: 'r', maxOutputRows: 1.5 })).toThrow(/maxOutputRows must be an integer from 1/);
   });
 
   it('a sink that throws: the error propagates; the next drain hands on the batches left, then goes on (nothing lost, nothing twice)', () => {

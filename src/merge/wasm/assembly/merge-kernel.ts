@@ -63,6 +63,8 @@ let outCols: usize = 0;
 let outCap: i32 = 0;
 let outSamples: usize = 0;
 let outSampleCap: i32 = 0;
+/** An output batch ends (OUT_FULL) before the event that would take its samples past this, unless that event is its first. */
+let sampleBudget: i32 = 0;
 let permBlk: usize = 0; // usize[R]: batch of output row i
 let permRow: usize = 0; // i32[R]: its row
 export let outN: i32 = 0; // rows in the output (ordered)
@@ -174,7 +176,8 @@ export function setBlock(blk: usize, n: i32, S: i32, base: i64): void {
   store<i64>(blk, base, 8);
 }
 
-export function setOutput(cap: i32, sampleCap: i32): usize {
+export function setOutput(cap: i32, sampleCap: i32, budget: i32): usize {
+  sampleBudget = budget;
   if (outCols) {
     heap.free(outCols);
     heap.free(permBlk);
@@ -454,6 +457,7 @@ function gather(): void {
 @inline function putRow(blk: usize, r: i32, lenCol: usize): i32 {
   if (outN == outCap) return OUT_FULL;
   const len = load<i32>(lenCol + (<usize>r << 2));
+  if (len > sampleBudget - outS && outN > 0) return OUT_FULL;
   if (len > outSampleCap - outS) {
     needSamples = outS + len;
     return NEED_SAMPLES;
