@@ -42,7 +42,7 @@ interface Exports {
   batchBytes(n: number, S: number): number;
   samplesOffset(n: number): number;
   prepare(blk: number, n: number, S: number, hasPrev: number, pTs: bigint, pP: bigint): number;
-  setBlock(blk: number, n: number, S: number, base: bigint): void;
+  setBlock(blk: number, n: number, S: number, base: number): void;
   setOutput(cap: number, sampleCap: number, budget: number): number;
   growSamples(cap: number): void;
   outColsPtr(): number;
@@ -90,6 +90,14 @@ export interface KernelBatch {
 
 /** Bytes per row of the columns of a kernel block, in its layout order (merge-kernel.ts). */
 const COLUMN_SIZES = [8, 8, 8, 8, 4, 4, 4, 4, 2, 2];
+/** A block's header, and slack after its samples (merge-kernel.ts: H, SLACK). */
+const BLOCK_HEADER = 16;
+const BLOCK_SLACK = 128;
+
+/** Offset of the samples in a kernel block of n rows (merge-kernel.ts: samplesOffset; a test checks they agree). */
+export function blockSamplesOffset(n: number): number {
+  return BLOCK_HEADER + ((n * 52 + 7) & ~7);
+}
 
 /**
  * Rows per chunk copied in for a slot (fewer when their samples exceed CHUNK_SAMPLES): at 64
@@ -208,7 +216,8 @@ export class MergeKernel {
       sHi = Number(c.wave_offset[e - 1]!) + c.event_length[e - 1]!;
     }
     const S = sHi - sLo;
-    const ptr = this.x.alloc(this.x.batchBytes(n, S));
+    const samplesAt = blockSamplesOffset(n);
+    const ptr = this.x.alloc(samplesAt + S * 2 + BLOCK_SLACK);
     // One byte copy per column (the kernel's layout order) and one for the samples.
     const mem = this.bytes();
     const u8 = b.u8;
@@ -218,8 +227,8 @@ export class MergeKernel {
       mem.set(u8[i]!.subarray(a * z, e * z), at);
       at += n * z;
     }
-    mem.set(u8[COLUMN_SIZES.length]!.subarray(sLo * 2, sHi * 2), ptr + this.x.samplesOffset(n));
-    this.x.setBlock(ptr, n, S, BigInt(sLo));
+    mem.set(u8[COLUMN_SIZES.length]!.subarray(sLo * 2, sHi * 2), ptr + samplesAt);
+    this.x.setBlock(ptr, n, S, sLo);
     return ptr;
   }
 
@@ -310,12 +319,14 @@ export class MergeKernel {
       const st = this.x.run();
       if (st === KERNEL_OUT_FULL) emit(this.take(stream));
       else if (st === KERNEL_NEED_SAMPLES) this.grow();
-      else if (st === KERNEL_SLOT_EMPTY && this.slotChunkEnd[this.emptySlot]! < this.slotEnd[this.emptySlot]!) {
-        // The chunk is merged (and gathered), not the batch: the next chunk.
+      else if (st !== KERNEL_SLOT_EMPTY) return st;
+      else {
         const s = this.emptySlot;
+        if (this.slotChunkEnd[s]! >= this.slotEnd[s]!) return st;
+        // The chunk is merged (and gathered), not the batch: the next chunk.
         this.loadChunk(s, this.slotChunkEnd[s]!);
         this.x.refilled(s);
-      } else return st;
+      }
     }
   }
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
-import { kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
+import { blockSamplesOffset, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { SourceBatch, WaveOutputBuilder } from '../../../src/merge/wave-output.ts';
 import { makeRecordsBatch, recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
 import type { RecordColumns } from '../../../src/schema/waveform.ts';
@@ -37,6 +37,12 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     expect(new StreamingMerge({ output: 'r' }).path).toBe('js'); // auto: until inputs prove to interleave
     expect(new StreamingMerge({ output: 'r', kernel: 'wasm' }).path).toBe('wasm');
     expect(new StreamingMerge({ output: 'r', kernel: 'js' }).path).toBe('js');
+    // JS lays blocks out itself: its formula must be the kernel's.
+    const x = new WebAssembly.Instance(kernelModule()!, {}).exports as unknown as { samplesOffset(n: number): number; batchBytes(n: number, S: number): number };
+    for (const n of [1, 2, 3, 255, 256, 8191]) {
+      expect(blockSamplesOffset(n), `n = ${n}`).toBe(x.samplesOffset(n));
+      expect(blockSamplesOffset(n) + 2 * 77 + 128, `n = ${n}`).toBe(x.batchBytes(n, 77));
+    }
   });
 
   it('auto: the kernel for interleaved inputs, the JS path for bursts, back again; output exact', () => {

@@ -169,11 +169,14 @@ export function prepare(blk: usize, n: i32, S: i32, hasPrev: bool, pTs: i64, pP:
   return offsetsBad ? 2 : 0;
 }
 
-/** Header of a chunk copied in (rows already checked): n rows, S samples, offsets relative to `base`. */
-export function setBlock(blk: usize, n: i32, S: i32, base: i64): void {
+/**
+ * Header of a chunk copied in (rows already checked): n rows, S samples, offsets relative to `base`
+ * (an integer below 2^53, as f64: JS passes a number, no BigInt).
+ */
+export function setBlock(blk: usize, n: i32, S: i32, base: f64): void {
   store<i32>(blk, n);
   store<i32>(blk, S, 4);
-  store<i64>(blk, base, 8);
+  store<i64>(blk, <i64>base, 8);
 }
 
 export function setOutput(cap: i32, sampleCap: i32, budget: i32): usize {
