@@ -67,6 +67,7 @@ let outSampleCap: i32 = 0;
 let sampleBudget: i32 = 0;
 let permBlk: usize = 0; // usize[R]: batch of output row i
 let permRow: usize = 0; // i32[R]: its row
+let permN: usize = 0; // i32[R]: its batch's rows (so the gather need not wait for the batch's header)
 export let outN: i32 = 0; // rows in the output (ordered)
 export let outS: i32 = 0; // their samples
 let gN: i32 = 0; // rows gathered
@@ -185,10 +186,12 @@ export function setOutput(cap: i32, sampleCap: i32, budget: i32): usize {
     heap.free(outCols);
     heap.free(permBlk);
     heap.free(permRow);
+    heap.free(permN);
   }
   outCols = heap.alloc(<usize>cap * 60);
   permBlk = heap.alloc(<usize>cap * 4);
   permRow = heap.alloc(<usize>cap * 4);
+  permN = heap.alloc(<usize>cap * 4);
   outCap = cap;
   if (!outSamples) {
     outSamples = heap.alloc(<usize>sampleCap * 2 + SLACK);
@@ -412,7 +415,7 @@ function gather(): void {
   for (; i < end; i++) {
     const blk = load<usize>(permBlk + (<usize>i << 2));
     const r = <usize>load<i32>(permRow + (<usize>i << 2));
-    const n = <usize>load<i32>(blk);
+    const n = <usize>load<i32>(permN + (<usize>i << 2));
     const c = blk + H;
     const o = <usize>i;
     const o8 = o << 3;
@@ -457,7 +460,7 @@ function gather(): void {
 }
 
 /** Puts row r of the batch at blk next in the output order: DONE, or OUT_FULL / NEED_SAMPLES (then not put). */
-@inline function putRow(blk: usize, r: i32, lenCol: usize): i32 {
+@inline function putRow(blk: usize, r: i32, lenCol: usize, n: usize): i32 {
   if (outN == outCap) return OUT_FULL;
   const len = load<i32>(lenCol + (<usize>r << 2));
   if (len > sampleBudget - outS && outN > 0) return OUT_FULL;
@@ -467,6 +470,7 @@ function gather(): void {
   }
   store<usize>(permBlk + (<usize>outN << 2), blk);
   store<i32>(permRow + (<usize>outN << 2), r);
+  store<i32>(permN + (<usize>outN << 2), <i32>n);
   outN++;
   outS += len;
   return DONE;
@@ -482,7 +486,7 @@ export function append(blk: usize, row: i32, count: i32, f: u32): i32 {
   const lenCol = blk + H + n * 44;
   let st = DONE;
   for (let r = row; r < row + count; r++) {
-    st = putRow(blk, r, lenCol);
+    st = putRow(blk, r, lenCol, n);
     if (st != DONE) break;
     emitted++;
   }
@@ -526,7 +530,7 @@ export function run(): i32 {
       // wait for the block's memory (the tree decides the next winner, this slot again if due).
       runs++;
       prevWinner = w;
-      const st = putRow(blk, r, lenCol);
+      const st = putRow(blk, r, lenCol, n);
       if (st != DONE) {
         pendingReplay = w; // the head (row r) stays the winner until the caller comes back
         return finish(st);
@@ -561,7 +565,7 @@ export function run(): i32 {
     }
     let st = DONE;
     while (true) {
-      st = putRow(blk, r, lenCol);
+      st = putRow(blk, r, lenCol, n);
       if (st != DONE) break;
       r++;
       if (r >= end) break;
