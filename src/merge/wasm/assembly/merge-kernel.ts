@@ -45,6 +45,8 @@ let node: usize = 0; // (i64 ts, u64 k2)[m]: node j > 0 holds the loser of its m
 let sBlk: usize = 0; // usize[m]: the slot's batch
 let sRow: usize = 0; // i32[m]: next row
 let sEnd: usize = 0; // i32[m]: end row
+let sN: usize = 0; // i32[m]: rows of the slot's batch (its header's n), so a win need not read the header
+let sSB: usize = 0; // usize[m]: where sample `wave_offset` 0 of the slot's batch would be (samples start - 2 × base; wraps)
 let sNext: usize = 0; // (i64 ts, u64 k2)[m]: key of the row after the slot's head (the key a win brings up, loaded a win early)
 
 // Key of the current winner (its slot in the low 16 bits of wP).
@@ -67,7 +69,8 @@ let outSampleCap: i32 = 0;
 let sampleBudget: i32 = 0;
 let permBlk: usize = 0; // usize[R]: batch of output row i
 let permRow: usize = 0; // i32[R]: its row
-let permN: usize = 0; // i32[R]: its batch's rows (so the gather need not wait for the batch's header)
+let permN: usize = 0; // i32[R]: its batch's rows, and
+let permSB: usize = 0; // usize[R]: its sampleBase (so the gather need not wait for the batch's header)
 export let outN: i32 = 0; // rows in the output (ordered)
 export let outS: i32 = 0; // their samples
 let gN: i32 = 0; // rows gathered
@@ -187,11 +190,13 @@ export function setOutput(cap: i32, sampleCap: i32, budget: i32): usize {
     heap.free(permBlk);
     heap.free(permRow);
     heap.free(permN);
+    heap.free(permSB);
   }
   outCols = heap.alloc(<usize>cap * 60);
   permBlk = heap.alloc(<usize>cap * 4);
   permRow = heap.alloc(<usize>cap * 4);
   permN = heap.alloc(<usize>cap * 4);
+  permSB = heap.alloc(<usize>cap * 4);
   outCap = cap;
   if (!outSamples) {
     outSamples = heap.alloc(<usize>sampleCap * 2 + SLACK);
@@ -230,6 +235,8 @@ export function setSlots(count: i32): void {
       heap.free(sRow);
       heap.free(sEnd);
       heap.free(sNext);
+      heap.free(sN);
+      heap.free(sSB);
     }
     const c = <usize>max(count, 1);
     node = heap.alloc(c * 16);
@@ -237,6 +244,8 @@ export function setSlots(count: i32): void {
     sRow = heap.alloc(c * 4);
     sEnd = heap.alloc(c * 4);
     sNext = heap.alloc(c * 16);
+    sN = heap.alloc(c * 4);
+    sSB = heap.alloc(c * 4);
   }
   m = count;
   pendingReplay = -1;
@@ -255,7 +264,15 @@ export function setSlot(s: i32, blk: usize, row: i32, end: i32): void {
   store<usize>(sBlk + o, blk);
   store<i32>(sRow + o, row);
   store<i32>(sEnd + o, end);
+  const n = <usize>load<i32>(blk);
+  store<i32>(sN + o, <i32>n);
+  store<usize>(sSB + o, sampleBase(blk, n));
   cacheNext(s, blk, row + 1, end);
+}
+
+/** Where sample `wave_offset` 0 of the block at blk (n rows) would be: its samples' start less twice its base (wraps). */
+@inline function sampleBase(blk: usize, n: usize): usize {
+  return samplesOf(blk, n) - (<usize>load<i64>(blk, 8) << 1);
 }
 
 /** sNext of slot s: the key of row r of the batch at blk (rows end at `end`). */
@@ -264,7 +281,7 @@ export function setSlot(s: i32, blk: usize, row: i32, end: i32): void {
   if (r < end) {
     const c = blk + H;
     store<i64>(a, load<i64>(c + (<usize>r << 3)));
-    store<u64>(a, k2At(c, <usize>load<i32>(blk), <usize>r) | <u64>s, 8);
+    store<u64>(a, k2At(c, <usize>load<i32>(sN + (<usize>s << 2)), <usize>r) | <u64>s, 8);
   } else {
     store<i64>(a, i64.MAX_VALUE);
     store<u64>(a, u64.MAX_VALUE, 8);
@@ -425,7 +442,7 @@ function gather(): void {
     const a4 = c + (n << 5) + (r << 2);
     const a2 = c + n * 48 + (r << 1);
     const len = load<i32>(a4 + (n << 2) * 3);
-    const off = <usize>(load<i64>(a8 + (n << 4)) - load<i64>(blk, 8));
+    const src = load<usize>(permSB + (<usize>i << 2)) + (<usize>load<i64>(a8 + (n << 4)) << 1);
     store<i64>(oc + o8, load<i64>(a8));
     store<i64>(oc + (R << 3) + o8, load<i64>(a8 + (n << 3)));
     store<i64>(oc + (R << 4) + o8, <i64>s);
@@ -437,7 +454,7 @@ function gather(): void {
     store<i32>(oc + R * 52 + o4, len);
     store<i16>(oc + R * 56 + o2, load<i16>(a2));
     store<i16>(oc + R * 58 + o2, load<i16>(a2 + (n << 1)));
-    copySamples(outSamples + (<usize>s << 1), samplesOf(blk, n) + (off << 1), <usize>len);
+    copySamples(outSamples + (<usize>s << 1), src, <usize>len);
     s += len;
     id++;
   }
@@ -460,7 +477,7 @@ function gather(): void {
 }
 
 /** Puts row r of the batch at blk next in the output order: DONE, or OUT_FULL / NEED_SAMPLES (then not put). */
-@inline function putRow(blk: usize, r: i32, lenCol: usize, n: usize): i32 {
+@inline function putRow(blk: usize, r: i32, lenCol: usize, n: usize, sb: usize): i32 {
   if (outN == outCap) return OUT_FULL;
   const len = load<i32>(lenCol + (<usize>r << 2));
   if (len > sampleBudget - outS && outN > 0) return OUT_FULL;
@@ -471,6 +488,7 @@ function gather(): void {
   store<usize>(permBlk + (<usize>outN << 2), blk);
   store<i32>(permRow + (<usize>outN << 2), r);
   store<i32>(permN + (<usize>outN << 2), <i32>n);
+  store<usize>(permSB + (<usize>outN << 2), sb);
   outN++;
   outS += len;
   return DONE;
@@ -484,9 +502,10 @@ export function append(blk: usize, row: i32, count: i32, f: u32): i32 {
   emitted = 0;
   const n = <usize>load<i32>(blk);
   const lenCol = blk + H + n * 44;
+  const sb = sampleBase(blk, n);
   let st = DONE;
   for (let r = row; r < row + count; r++) {
-    st = putRow(blk, r, lenCol, n);
+    st = putRow(blk, r, lenCol, n, sb);
     if (st != DONE) break;
     emitted++;
   }
@@ -521,7 +540,8 @@ export function run(): i32 {
     const blk = load<usize>(sBlk + o);
     let r = load<i32>(sRow + o);
     const end = load<i32>(sEnd + o);
-    const n = <usize>load<i32>(blk);
+    const n = <usize>load<i32>(sN + o);
+    const sb = load<usize>(sSB + o);
     const tsCol = blk + H;
     const lenCol = tsCol + n * 44;
     const ws = <u64>w;
@@ -530,7 +550,7 @@ export function run(): i32 {
       // wait for the block's memory (the tree decides the next winner, this slot again if due).
       runs++;
       prevWinner = w;
-      const st = putRow(blk, r, lenCol, n);
+      const st = putRow(blk, r, lenCol, n, sb);
       if (st != DONE) {
         pendingReplay = w; // the head (row r) stays the winner until the caller comes back
         return finish(st);
@@ -565,7 +585,7 @@ export function run(): i32 {
     }
     let st = DONE;
     while (true) {
-      st = putRow(blk, r, lenCol, n);
+      st = putRow(blk, r, lenCol, n, sb);
       if (st != DONE) break;
       r++;
       if (r >= end) break;
