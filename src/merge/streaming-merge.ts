@@ -26,8 +26,8 @@ export interface StreamingMergeOptions {
   /**
    * Above this many buffered bytes `push` returns false: the caller must apply backpressure.
    * Besides, the kernel holds its output area (about 60 bytes × maxOutputRows, plus samples) and one
-   * chunk per input (up to kernelChunkRows rows and 64 Ki samples; a whole batch when its events'
-   * samples are not in row order), and its WebAssembly memory, once grown to a peak, is not
+   * chunk per input (up to kernelChunkRows rows and 64 Ki samples, or 1 Mi samples shared among
+   * the inputs when there are more than 16; a whole batch when its events' samples are not in row order), and its WebAssembly memory, once grown to a peak, is not
    * returned while the merge lives; `recycle` keeps up to 64 MiB of output buffers.
    */
   maxBufferedBytes?: number;

@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
-import { blockSamplesOffset, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
+import { blockSamplesOffset, chunkSamplesFor, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
+import { OutputPool } from '../../../src/merge/output-pool.ts';
 import { SourceBatch, WaveOutputBuilder } from '../../../src/merge/wave-output.ts';
 import { makeRecordsBatch, recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
 import type { RecordColumns } from '../../../src/schema/waveform.ts';
@@ -218,6 +219,39 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     expect(got.map((e) => (e.flags & RecordFlags.LATE) !== 0)).toEqual([true, true, true, true, true, false, false]);
     expect(got.slice(0, 5).map((e) => [...e.wave])).toEqual(late.map((e) => [...e.wave]));
     expect(m.path).toBe('wasm');
+  });
+
+  it('the sample budget of a chunk is shared out past 16 inputs (1 Mi samples in all, 4 Ki at least); 64 inputs of long events merge exactly', () => {
+    expect([1, 2, 16, 17, 32, 64, 256, 4096].map(chunkSamplesFor)).toEqual([65536, 65536, 65536, 61680, 32768, 16384, 4096, 4096]);
+    const k = new MergeKernel(kernelModule()!, 100, 1 << 20, new OutputPool());
+    k.setSlots(64);
+    expect(k.chunkSamples).toBe(16384);
+    k.setSlots(3);
+    expect(k.chunkSamples).toBe(65536);
+    // 64 inputs, 300 to 700 samples an event: chunks of 23 to 54 rows, cut by samples.
+    const rng = new Xorshift(9);
+    const inputs = Array.from({ length: 64 }, (_, s) =>
+      Array.from({ length: 120 }, (_, i): Ev => {
+        const len = 300 + Math.floor(rng.next() * 400);
+        const wave = new Uint16Array(len);
+        for (let j = 0; j < len; j++) wave[j] = (i * 17 + j + s * 5) & 0xffff;
+        return { t: BigInt(i * 64 + ((s * 7) % 64)), pid: 0, ch: s, wave, src: s, seq: i };
+      }),
+    );
+    const m = new StreamingMerge({ output: 'records', kernel: 'wasm', silenceTimeoutMs: 1e12 });
+    const copyRows = vi.spyOn(MergeKernel.prototype as unknown as { copyRows(b: unknown, a: number, e: number): number }, 'copyRows');
+    try {
+      inputs.forEach((_, s) => m.addInput(`in${s}`));
+      inputs.forEach((evs, s) => m.push(`in${s}`, waveBatch(`in${s}`, evs)));
+      const out: WaveBatch[] = [];
+      m.finish((b) => out.push(b));
+      expectMergedExactly(out, inputs);
+      const rows = copyRows.mock.calls.map(([, a, e]) => e - a);
+      expect(Math.max(...rows)).toBeLessThanOrEqual(Math.ceil(16384 / 300));
+      expect(rows.length).toBeGreaterThan(64 * 2);
+    } finally {
+      copyRows.mockRestore();
+    }
   });
 
   it('recycled output batches are reused on either path: the same buffers come back, output still exact', () => {
