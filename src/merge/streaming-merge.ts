@@ -7,7 +7,7 @@ import { LoserTree } from './loser-tree.ts';
 import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
 import { OutputPool } from './output-pool.ts';
-import { KERNEL_CHUNK_ROWS, KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
+import { KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
 import type { CopyInProblem, KernelBatch } from './wasm-kernel.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
@@ -26,8 +26,8 @@ export interface StreamingMergeOptions {
   /**
    * Above this many buffered bytes `push` returns false: the caller must apply backpressure.
    * Besides, the kernel holds its output area (about 60 bytes × maxOutputRows, plus samples) and one
-   * chunk per input (up to kernelChunkRows rows and 64 Ki samples, or 1 Mi samples shared among
-   * the inputs when there are more than 16; a whole batch when its events' samples are not in row order), and its WebAssembly memory, once grown to a peak, is not
+   * chunk per input (up to kernelChunkRows rows, by default 16384 shared among the inputs, at most
+   * 2048; and 64 Ki samples, or 1 Mi samples shared among the inputs when there are more than 16; a whole batch when its events' samples are not in row order), and its WebAssembly memory, once grown to a peak, is not
    * returned while the merge lives; `recycle` keeps up to 64 MiB of output buffers.
    */
   maxBufferedBytes?: number;
@@ -56,8 +56,9 @@ export interface StreamingMergeOptions {
   kernel?: 'auto' | 'wasm' | 'js';
   /**
    * Kernel path: rows of one input copied into the kernel's memory at a time, as the merge reaches
-   * them (fewer when their samples exceed 64 Ki). Small enough that every input's chunk stays in
-   * cache at 64 inputs; default 256.
+   * them (fewer when their samples exceed the chunk's sample budget). Default: 16384 shared out
+   * among the inputs, from 256 to 2048 (2048 up to 8 inputs, 256 from 64): small enough that every
+   * input's chunk stays in cache.
    */
   kernelChunkRows?: number;
 }
@@ -155,7 +156,7 @@ export class StreamingMerge {
   private readonly inputs = new Map<string, Input>();
   private readonly order: Input[] = [];
   private readonly out: WaveOutputBuilder;
-  private readonly opts: Required<StreamingMergeOptions>;
+  private readonly opts: Required<Omit<StreamingMergeOptions, 'kernelChunkRows'>> & Pick<StreamingMergeOptions, 'kernelChunkRows'>;
   private lastEmitted: NumKey | null = null;
   private buffered = 0;
   /** Time of the newest push of any input (ms, `now` clock). */
@@ -206,13 +207,13 @@ export class StreamingMerge {
       maxBufferedBytes: 256 * 1024 * 1024,
       maxOutputRows: 8192,
       maxOutputSamples: 1 << 20,
-      kernelChunkRows: KERNEL_CHUNK_ROWS,
       now: Date.now,
       kernel: 'auto',
       ...opts,
     };
-    for (const [name, max] of [['maxOutputRows', KERNEL_ROW_LIMIT], ['maxOutputSamples', 0x7fffffff]] as const) {
+    for (const [name, max] of [['maxOutputRows', KERNEL_ROW_LIMIT], ['maxOutputSamples', 0x7fffffff], ['kernelChunkRows', KERNEL_ROW_LIMIT]] as const) {
       const v = this.opts[name];
+      if (v === undefined) continue;
       if (!Number.isInteger(v) || v < 1 || v > max) throw new DaqError('DAQ_ERR_USAGE', `merge option ${name} must be an integer from 1 to ${max}, got ${v}`);
     }
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows, this.pool, this.opts.maxOutputSamples);

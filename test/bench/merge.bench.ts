@@ -12,13 +12,13 @@
  * before); BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
  * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS and BENCH_OUT_SAMPLES the output
  * batch limits (maxOutputRows, maxOutputSamples: the merge's defaults, 8192 and 1 Mi), BENCH_CHUNK_ROWS
- * the kernel's chunk rows (kernelChunkRows).
+ * the kernel's chunk rows (kernelChunkRows; by default the merge's own, which depends on k).
  * BENCH_BREAKDOWN=1 also prints, per path, where a record's time goes: push (of it the kernel's
  * check), drain (of it the kernel's chunk copies in and its copies out), in ns per record over
  * every rep (the timers themselves cost a little).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
-import { KERNEL_CHUNK_ROWS, MergeKernel } from '../../src/merge/wasm-kernel.ts';
+import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
 import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
@@ -30,7 +30,7 @@ const MEAN_LEN = envInt('BENCH_MEAN_LEN', 32);
 const BATCH = envInt('BENCH_BATCH', 8192);
 const OUT_ROWS = envInt('BENCH_OUT_ROWS', 8192);
 const OUT_SAMPLES = envInt('BENCH_OUT_SAMPLES', 1 << 20);
-const CHUNK_ROWS = envInt('BENCH_CHUNK_ROWS', KERNEL_CHUNK_ROWS);
+const CHUNK_ROWS = process.env['BENCH_CHUNK_ROWS'] ? envInt('BENCH_CHUNK_ROWS', 0) : undefined;
 const COLUMN_BYTES_PER_RECORD = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 
 /** k inputs, each a list of sorted batches; timestamps from a Poisson process per input, so inputs interleave at random. */
@@ -91,7 +91,7 @@ const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto', 
 function mergeOnce(inputs: WaveBatch[][], path: Path): number {
   const kernel = path === 'auto-fresh' ? 'auto' : path;
   const recycle = path !== 'auto-fresh';
-  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, maxOutputSamples: OUT_SAMPLES, kernelChunkRows: CHUNK_ROWS });
+  const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, maxOutputSamples: OUT_SAMPLES, ...(CHUNK_ROWS ? { kernelChunkRows: CHUNK_ROWS } : {}) });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
   // Each output batch as soon as it is complete: the recycling consumer gives it back at once.

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
-import { blockSamplesOffset, chunkSamplesFor, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
+import { blockSamplesOffset, chunkRowsFor, chunkSamplesFor, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { OutputPool } from '../../../src/merge/output-pool.ts';
 import { SourceBatch, WaveOutputBuilder } from '../../../src/merge/wave-output.ts';
 import { makeRecordsBatch, recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
@@ -221,13 +221,22 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     expect(m.path).toBe('wasm');
   });
 
-  it('the sample budget of a chunk is shared out past 16 inputs (1 Mi samples in all, 4 Ki at least); 64 inputs of long events merge exactly', () => {
+  it('chunk budgets are shared out among the inputs: samples past 16 inputs (1 Mi in all, 4 Ki at least), rows (16384 in all, 256 to 2048); 64 inputs of long events merge exactly', () => {
     expect([1, 2, 16, 17, 32, 64, 256, 4096].map(chunkSamplesFor)).toEqual([65536, 65536, 65536, 61680, 32768, 16384, 4096, 4096]);
     const k = new MergeKernel(kernelModule()!, 100, 1 << 20, new OutputPool());
     k.setSlots(64);
     expect(k.chunkSamples).toBe(16384);
     k.setSlots(3);
     expect(k.chunkSamples).toBe(65536);
+    // Rows per chunk: 16384 shared out, 256 to 2048; or as set.
+    expect([1, 8, 16, 32, 64, 4096].map(chunkRowsFor)).toEqual([2048, 2048, 1024, 512, 256, 256]);
+    expect(k.chunkRows).toBe(2048);
+    k.setSlots(64);
+    expect(k.chunkRows).toBe(256);
+    const fixed = new MergeKernel(kernelModule()!, 100, 1 << 20, new OutputPool(), 5);
+    fixed.setSlots(64);
+    expect(fixed.chunkRows).toBe(5);
+    expect(() => new StreamingMerge({ output: 'r', kernelChunkRows: 0 })).toThrow(/kernelChunkRows must be an integer from 1/);
     // 64 inputs, 300 to 700 samples an event: chunks of 23 to 54 rows, cut by samples.
     const rng = new Xorshift(9);
     const inputs = Array.from({ length: 64 }, (_, s) =>
