@@ -25,10 +25,12 @@ export interface StreamingMergeOptions {
   latePolicy?: LatePolicy;
   /**
    * Above this many buffered bytes `push` returns false: the caller must apply backpressure.
-   * Besides, the kernel holds its output area (about 60 bytes × maxOutputRows, plus samples) and one
+   * Besides, the kernel holds its output area (about 76 bytes × maxOutputRows, plus samples) and one
    * chunk per input (up to kernelChunkRows rows, by default 16384 shared among the inputs, at most
-   * 2048; and 64 Ki samples, or 1 Mi samples shared among the inputs when there are more than 16; a whole batch when its events' samples are not in row order), and its WebAssembly memory, once grown to a peak, is not
-   * returned while the merge lives; `recycle` keeps up to 64 MiB of output buffers.
+   * 2048; and up to 64 Ki samples, or 1 Mi samples shared among the inputs when there are more than
+   * 16; a whole batch when its events' samples are not in row order), and its WebAssembly memory,
+   * once grown to a peak, is not returned while the merge lives; `recycle` keeps up to 64 MiB of
+   * output buffers.
    */
   maxBufferedBytes?: number;
   /** Most rows per output batch. Default 8192. */
@@ -734,7 +736,7 @@ export class StreamingMerge {
 
 /** Events merged between two decisions of `auto`. */
 const ADAPT_WINDOW = 65536;
-/** Most rows an output batch may have (the kernel's output area is 68 bytes a row, in 32-bit addresses). */
+/** Most rows an output batch or a chunk may have (the kernel's output area is 76 bytes a row, in 32-bit addresses). */
 const KERNEL_ROW_LIMIT = 1 << 24;
 
 function isKernelBatch(x: KernelBatch | CopyInProblem): x is KernelBatch {

@@ -168,6 +168,7 @@ export class MergeKernel {
     this.sampleCap = Math.min(maxSamples, maxRows * 64, 1 << 24);
     this.x.setOutput(maxRows, this.sampleCap, maxSamples);
     this.x.setNextId(0n);
+    this.chunkRows = fixedChunkRows ?? KERNEL_CHUNK_ROWS;
   }
 
   // Per slot: its batch, the chunk of it in the kernel's memory (rows [base, chunkEnd), at blk),
