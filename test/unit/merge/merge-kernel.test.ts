@@ -18,6 +18,20 @@ import { expectMergedExactly, reference } from '../../helpers/merge.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
+/**
+ * k inputs of n events each (pid 0, channel s): event i of input s has lengthOf(s, i) samples
+ * (a pattern of i, s and the sample's index) at time timeOf(s, i).
+ */
+function events(k: number, n: number, lengthOf: (s: number, i: number) => number, timeOf: (s: number, i: number) => bigint): Ev[][] {
+  return Array.from({ length: k }, (_, s) =>
+    Array.from({ length: n }, (_, i): Ev => {
+      const wave = new Uint16Array(lengthOf(s, i));
+      for (let j = 0; j < wave.length; j++) wave[j] = (i * 131 + j * 7 + s) & 0xffff;
+      return { t: timeOf(s, i), pid: 0, ch: s, wave, src: s, seq: i };
+    }),
+  );
+}
+
 /** k inputs; event i of input s at a time that interleaves one by one (block 1) or in bursts of `block`. */
 function phase(k: number, n: number, block: number, t0: bigint, seq0: number): Ev[][] {
   return Array.from({ length: k }, (_, s) =>
@@ -174,14 +188,7 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     for (const chunk of [1, 2, 5, 256]) {
       // Two inputs, batches of 50 events; every 7th event 20000 samples long (a chunk's sample
       // budget ends after 3 of them).
-      const inputs = Array.from({ length: 2 }, (_, s) =>
-        Array.from({ length: 200 }, (_, i): Ev => {
-          const len = i % 7 === 3 ? 20_000 : 1 + Math.floor(rng.next() * 40);
-          const wave = new Uint16Array(len);
-          for (let j = 0; j < len; j++) wave[j] = (i * 131 + j * 7 + s) & 0xffff;
-          return { t: BigInt(i * 2 + s), pid: 0, ch: s, wave, src: s, seq: i };
-        }),
-      );
+      const inputs = events(2, 200, (_, i) => (i % 7 === 3 ? 20_000 : 1 + Math.floor(rng.next() * 40)), (s, i) => BigInt(i * 2 + s));
       const m = new StreamingMerge({ output: 'records', kernel: 'wasm', kernelChunkRows: chunk, maxOutputRows: 64, silenceTimeoutMs: 1e12 });
       m.addInput('in0');
       m.addInput('in1');
@@ -239,14 +246,7 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     expect(() => new StreamingMerge({ output: 'r', kernelChunkRows: 0 })).toThrow(/kernelChunkRows must be an integer from 1/);
     // 64 inputs, 300 to 700 samples an event: chunks of 23 to 54 rows, cut by samples.
     const rng = new Xorshift(9);
-    const inputs = Array.from({ length: 64 }, (_, s) =>
-      Array.from({ length: 120 }, (_, i): Ev => {
-        const len = 300 + Math.floor(rng.next() * 400);
-        const wave = new Uint16Array(len);
-        for (let j = 0; j < len; j++) wave[j] = (i * 17 + j + s * 5) & 0xffff;
-        return { t: BigInt(i * 64 + ((s * 7) % 64)), pid: 0, ch: s, wave, src: s, seq: i };
-      }),
-    );
+    const inputs = events(64, 120, () => 300 + Math.floor(rng.next() * 400), (s, i) => BigInt(i * 64 + ((s * 7) % 64)));
     const m = new StreamingMerge({ output: 'records', kernel: 'wasm', silenceTimeoutMs: 1e12 });
     const copyRows = vi.spyOn(MergeKernel.prototype as unknown as { copyRows(b: unknown, a: number, e: number): number }, 'copyRows');
     try {
@@ -332,14 +332,8 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
         const k = 4;
         // 1 to 120 samples an event (40 of them: 2400 on average, so either limit may bind); every
         // 97th event 5000 (over the budget: a batch of its own).
-        const inputs = Array.from({ length: k }, (_, s) =>
-          Array.from({ length: 600 }, (_, i): Ev => {
-            const len = i % 97 === 13 ? 5000 : 1 + Math.floor(rng.next() * 120);
-            const wave = new Uint16Array(len);
-            for (let j = 0; j < len; j++) wave[j] = (i * 31 + j * 3 + s) & 0xffff;
-            const t = BigInt((Math.floor(i / block) * k + s) * block + (i % block));
-            return { t, pid: 0, ch: s, wave, src: s, seq: i };
-          }),
+        const inputs = events(k, 600, (_, i) => (i % 97 === 13 ? 5000 : 1 + Math.floor(rng.next() * 120)), (s, i) =>
+          BigInt((Math.floor(i / block) * k + s) * block + (i % block)),
         );
         const m = new StreamingMerge({ output: 'records', kernel, maxOutputRows: maxRows, maxOutputSamples: maxSamples, silenceTimeoutMs: 1e12 });
         for (let s = 0; s < k; s++) m.addInput(`in${s}`);
