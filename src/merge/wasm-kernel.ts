@@ -86,6 +86,11 @@ export interface KernelBatch {
   sequential: boolean;
   /** Its columns in the kernel's layout order (COLUMN_SIZES), then its samples, as bytes. */
   u8: Uint8Array[];
+  /**
+   * wave_offset as 32-bit words: row r's offset is word 2r (checked to lie within the samples, so
+   * below 2^32), read without making a BigInt.
+   */
+  offW: Uint32Array;
 }
 
 /** Bytes per row of the columns of a kernel block, in its layout order (merge-kernel.ts). */
@@ -187,6 +192,9 @@ export class MergeKernel {
   copyIn(c: RecordColumns, samples: Uint16Array, prev: NumKey | null): KernelBatch | CopyInProblem {
     const n = c.timestamp.length;
     const S = samples.length;
+    // The kernel takes sample counts and offsets as 32-bit numbers (offW, i32 lengths): a larger
+    // sample array is left to the JS path.
+    if (S > 0x7fffffff) return 'offsets';
     const ptr = this.x.alloc(this.x.batchBytes(n, 0));
     try {
       const buf = this.x.memory.buffer;
@@ -201,7 +209,8 @@ export class MergeKernel {
         const u8 = [c.timestamp, c.time, c.wave_offset, c.baseline, c.pid, c.dt, c.flags, c.event_length, c.channel, c.trigger_type, samples].map(
           (v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
         );
-        return { cols: c, samples, sequential: this.x.sequential.value === 1, u8 };
+        const o = c.wave_offset;
+        return { cols: c, samples, sequential: this.x.sequential.value === 1, u8, offW: new Uint32Array(o.buffer, o.byteOffset, 2 * n) };
       }
       return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
     } finally {
@@ -213,17 +222,17 @@ export class MergeKernel {
   private chunkEnd(b: KernelBatch, a: number, end: number): number {
     if (!b.sequential) return end; // the chunk needs all the batch's samples: take every row at once
     let e = Math.min(end, a + this.chunkRows);
-    const off = b.cols.wave_offset;
+    const off = b.offW;
     const len = b.cols.event_length;
-    const lo = Number(off[a]!);
+    const lo = off[2 * a]!;
     // Most rows (at least one) whose samples fit the budget: binary search on the sample ends.
     const budget = this.chunkSamples;
-    if (Number(off[e - 1]!) + len[e - 1]! - lo > budget) {
+    if (off[2 * (e - 1)]! + len[e - 1]! - lo > budget) {
       let ok = a + 1;
       let bad = e;
       while (bad - ok > 1) {
         const mid = (ok + bad) >>> 1;
-        if (Number(off[mid - 1]!) + len[mid - 1]! - lo > budget) bad = mid;
+        if (off[2 * (mid - 1)]! + len[mid - 1]! - lo > budget) bad = mid;
         else ok = mid;
       }
       e = ok;
@@ -238,8 +247,8 @@ export class MergeKernel {
     let sLo = 0;
     let sHi = b.samples.length;
     if (b.sequential) {
-      sLo = Number(c.wave_offset[a]!);
-      sHi = Number(c.wave_offset[e - 1]!) + c.event_length[e - 1]!;
+      sLo = b.offW[2 * a]!;
+      sHi = b.offW[2 * (e - 1)]! + c.event_length[e - 1]!;
     }
     const S = sHi - sLo;
     const samplesAt = blockSamplesOffset(n);
