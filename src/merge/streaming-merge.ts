@@ -39,8 +39,8 @@ export interface StreamingMergeOptions {
    * An output batch ends before the event that would take its samples past this; an event longer
    * than that gets a batch of its own. Default 1 Mi samples (2 MiB). With the row limit, this keeps
    * an output batch (about 2.5 MB at most, but for one long event) in the CPU's cache while it is
-   * gathered, copied out and, by a recycling consumer, reused: 65536-row batches (8 MB at 32
-   * samples an event) made the merge bench 20 % slower at 32 samples and 35–60 % slower at 256.
+   * gathered, copied out and, by a recycling consumer, reused; 65536-row batches are 8 MB at 32
+   * samples an event (the merge bench's BENCH_OUT_ROWS and BENCH_OUT_SAMPLES compare; README).
    */
   maxOutputSamples?: number;
   /** Clock for silence timeouts (ms), read on every push. */

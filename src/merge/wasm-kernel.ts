@@ -109,8 +109,7 @@ export function blockSamplesOffset(n: number): number {
  * among the inputs, from KERNEL_CHUNK_ROWS to MAX_CHUNK_ROWS (fewer when their samples exceed the
  * chunk's sample budget, chunkSamples). At 64 inputs, 256 rows of mean length 32 keep every
  * input's chunk (about 2 MB in all) in cache; with fewer inputs, longer chunks cost fewer copies
- * (A/B at 32 samples an event: 2048 rows merged 8 inputs 10 % faster than 256, 2 inputs 13 %;
- * 512 rows at 64 inputs were 15 % slower).
+ * (the merge bench's BENCH_CHUNK_ROWS fixes the rows, to compare).
  */
 export const KERNEL_CHUNK_ROWS = 256;
 export const MAX_CHUNK_ROWS = 2048;
@@ -125,7 +124,7 @@ export const CHUNK_SAMPLES = 65536;
 /**
  * Samples of all the slots' chunks together: past 16 inputs a chunk's budget is this shared out
  * (at least MIN_CHUNK_SAMPLES), so long events do not push the inputs' chunks out of cache (at 64
- * inputs and 256 samples an event, 16 Ki samples a chunk merged 30 % faster than 64 Ki; at 8
+ * inputs and 256 samples an event, 16 Ki samples a chunk merged faster than 64 Ki; at 8
  * inputs 64 Ki stays faster).
  */
 export const CHUNK_SAMPLES_TOTAL = 1 << 20;
