@@ -288,7 +288,7 @@ export class StreamingMerge {
       for (const input of this.order) {
         for (let h = input.head; h < input.queue.length; h++) {
           const p = input.queue[h]!;
-          const kb = k.copyIn(p.src.cols, p.src.samples, null);
+          const kb = k.copyIn(p.src.cols, p.src.samples, p.src.v.offLo, null);
           if (!isKernelBatch(kb)) throw new RangeError('bad offsets'); // the JS path copes with them: stay there
           p.kb = kb;
         }
@@ -346,7 +346,7 @@ export class StreamingMerge {
     if (this.kernel) {
       let got: KernelBatch | CopyInProblem | null = null;
       try {
-        got = this.kernel.copyIn(src.cols, wb.samples, input.last);
+        got = this.kernel.copyIn(src.cols, wb.samples, src.v.offLo, input.last);
       } catch (e) {
         if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof RangeError)) throw e;
         this.toJs(true); // the kernel's memory is full

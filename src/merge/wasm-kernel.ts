@@ -84,17 +84,13 @@ export interface KernelBatch {
   samples: Uint16Array;
   /** Events' samples lie in row order without overlap: the samples of rows [a, b) are one range. */
   sequential: boolean;
-  /** Its columns in the kernel's layout order (COLUMN_SIZES), then its samples, as bytes. */
-  u8: Uint8Array[];
   /**
-   * wave_offset as 32-bit words: row r's offset is word 2r (checked to lie within the samples, so
-   * below 2^32), read without making a BigInt.
+   * wave_offset as 32-bit words (the SourceBatch's offLo): row r's offset is word 2r (checked to
+   * lie within the samples, so below 2^32), read without making a BigInt.
    */
   offW: Uint32Array;
 }
 
-/** Bytes per row of the columns of a kernel block, in its layout order (merge-kernel.ts). */
-const COLUMN_SIZES = [8, 8, 8, 8, 4, 4, 4, 4, 2, 2];
 /** A block's header, and slack after its samples (merge-kernel.ts: H, SLACK). */
 const BLOCK_HEADER = 16;
 const BLOCK_SLACK = 128;
@@ -186,9 +182,10 @@ export class MergeKernel {
   /**
    * Has the kernel check a batch: rows in key order, the first one not below `prev` (the input's
    * last key), every waveform inside the batch's samples (the key, length and offset columns are
-   * copied to a scratch area for this). Returns the batch, or what is wrong with it.
+   * copied to a scratch area for this). offW: wave_offset as 32-bit words. Returns the batch, or
+   * what is wrong with it.
    */
-  copyIn(c: RecordColumns, samples: Uint16Array, prev: NumKey | null): KernelBatch | CopyInProblem {
+  copyIn(c: RecordColumns, samples: Uint16Array, offW: Uint32Array, prev: NumKey | null): KernelBatch | CopyInProblem {
     const n = c.timestamp.length;
     const S = samples.length;
     // The kernel takes sample counts and offsets as 32-bit numbers (offW, i32 lengths): a larger
@@ -204,13 +201,7 @@ export class MergeKernel {
       new Int32Array(buf, h + 44 * n, n).set(c.event_length);
       new Int16Array(buf, h + 48 * n, n).set(c.channel);
       const st = prev ? this.x.prepare(ptr, n, S, 1, keyTs(prev), keyP(prev)) : this.x.prepare(ptr, n, S, 0, 0n, 0n);
-      if (st === 0) {
-        const u8 = [c.timestamp, c.time, c.wave_offset, c.baseline, c.pid, c.dt, c.flags, c.event_length, c.channel, c.trigger_type, samples].map(
-          (v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
-        );
-        const o = c.wave_offset;
-        return { cols: c, samples, sequential: this.x.sequential.value === 1, u8, offW: new Uint32Array(o.buffer, o.byteOffset, 2 * n) };
-      }
+      if (st === 0) return { cols: c, samples, sequential: this.x.sequential.value === 1, offW };
       return st === 1 ? { order: this.x.badRow.value as number } : 'offsets';
     } finally {
       this.x.free(ptr);
@@ -252,16 +243,22 @@ export class MergeKernel {
     const S = sHi - sLo;
     const samplesAt = blockSamplesOffset(n);
     const ptr = this.x.alloc(samplesAt + S * 2 + BLOCK_SLACK);
-    // One byte copy per column (the kernel's layout order) and one for the samples.
+    // One byte copy per column (the kernel's layout order, written out: each access site sees
+    // one array type) and one for the samples.
     const mem = this.bytes();
-    const u8 = b.u8;
-    let at = ptr + 16;
-    for (let i = 0; i < COLUMN_SIZES.length; i++) {
-      const z = COLUMN_SIZES[i]!;
-      mem.set(u8[i]!.subarray(a * z, e * z), at);
-      at += n * z;
-    }
-    mem.set(u8[COLUMN_SIZES.length]!.subarray(sLo * 2, sHi * 2), ptr + samplesAt);
+    const h = ptr + 16;
+    mem.set(new Uint8Array(c.timestamp.buffer, c.timestamp.byteOffset + a * 8, n * 8), h);
+    mem.set(new Uint8Array(c.time.buffer, c.time.byteOffset + a * 8, n * 8), h + 8 * n);
+    mem.set(new Uint8Array(c.wave_offset.buffer, c.wave_offset.byteOffset + a * 8, n * 8), h + 16 * n);
+    mem.set(new Uint8Array(c.baseline.buffer, c.baseline.byteOffset + a * 8, n * 8), h + 24 * n);
+    mem.set(new Uint8Array(c.pid.buffer, c.pid.byteOffset + a * 4, n * 4), h + 32 * n);
+    mem.set(new Uint8Array(c.dt.buffer, c.dt.byteOffset + a * 4, n * 4), h + 36 * n);
+    mem.set(new Uint8Array(c.flags.buffer, c.flags.byteOffset + a * 4, n * 4), h + 40 * n);
+    mem.set(new Uint8Array(c.event_length.buffer, c.event_length.byteOffset + a * 4, n * 4), h + 44 * n);
+    mem.set(new Uint8Array(c.channel.buffer, c.channel.byteOffset + a * 2, n * 2), h + 48 * n);
+    mem.set(new Uint8Array(c.trigger_type.buffer, c.trigger_type.byteOffset + a * 2, n * 2), h + 50 * n);
+    const sm = b.samples;
+    mem.set(new Uint8Array(sm.buffer, sm.byteOffset + sLo * 2, S * 2), ptr + samplesAt);
     this.x.setBlock(ptr, n, S, sLo);
     return ptr;
   }
@@ -298,10 +295,26 @@ export class MergeKernel {
   /** Rows per chunk (fixedChunkRows, or chunkRowsFor the slot count). */
   chunkRows = KERNEL_CHUNK_ROWS;
 
+  /**
+   * Chunks of the last merge step, by batch: the next step's setSlot takes its slot's chunk from
+   * here when it covers the row it resumes from (a step ends at the watermark, part way through
+   * every input's chunk; without this, each step would copy those rows in again, which with small
+   * batches is a large part of the step).
+   */
+  private kept = new Map<KernelBatch, { blk: number; base: number; end: number }>();
+
+  /** A new merge step over m slots (setSlot each, then build). */
   setSlots(m: number): void {
     this.chunkSamples = chunkSamplesFor(m);
     this.chunkRows = this.fixedChunkRows ?? chunkRowsFor(m);
-    for (let s = 0; s < this.slotBlk.length; s++) this.freeSlotBlock(s);
+    for (const k of this.kept.values()) this.x.free(k.blk); // not taken up by the step that just ended
+    this.kept.clear();
+    for (let s = 0; s < this.slotBlk.length; s++) {
+      const b = this.slotBatch[s];
+      const blk = this.slotBlk[s]!;
+      if (b && blk) this.kept.set(b, { blk, base: this.slotBase[s]!, end: this.slotChunkEnd[s]! });
+      else if (blk) this.x.free(blk);
+    }
     this.slotBatch = new Array<KernelBatch | null>(m).fill(null);
     this.slotBase = new Array<number>(m).fill(0);
     this.slotChunkEnd = new Array<number>(m).fill(0);
@@ -314,7 +327,17 @@ export class MergeKernel {
   setSlot(s: number, b: KernelBatch, row: number, end: number): void {
     this.slotBatch[s] = b;
     this.slotEnd[s] = end;
-    this.loadChunk(s, row);
+    const k = this.kept.get(b);
+    if (k && k.base <= row && row < k.end) {
+      this.kept.delete(b);
+      this.freeSlotBlock(s);
+      this.slotBlk[s] = k.blk;
+      this.slotBase[s] = k.base;
+      this.slotChunkEnd[s] = k.end;
+      this.x.setSlot(s, k.blk, row - k.base, k.end - k.base);
+    } else {
+      this.loadChunk(s, row);
+    }
   }
 
   exhaust(s: number): void {

@@ -42,7 +42,7 @@ export class SourceBatch {
     readonly samples: Uint16Array,
   ) {
     this.v = keyViews(cols);
-    this.tsW = words(cols.timestamp);
+    this.tsW = this.v.tsLo; // the timestamps as 32-bit words
     this.base = cols.baseline;
     this.timeW = words(cols.time);
     this.pid = cols.pid;

@@ -7,7 +7,8 @@ import type { TagTable } from './scalar.ts';
  * than the column (IPC buffers are padded; sliced data has an offset): always go through here.
  */
 export function columnValues<T extends ArrayLike<unknown> & { subarray(a: number, b: number): T }>(batch: RecordBatch, i: number): T {
-  const d = batch.getChildAt(i)!.data[0]!;
+  // data.children, not getChildAt: that builds a Vector per call (~0.15 µs; a batch has 11 columns).
+  const d = batch.data.children[i]!;
   const v = d.values as unknown as T;
   return d.offset === 0 && v.length === d.length ? v : v.subarray(d.offset, d.offset + d.length);
 }

@@ -69,7 +69,7 @@ export function validateBatch(info: StreamInfo, sb: StreamBatch): void {
   }
   checkSchema(stream, info.schema, sb.batch.schema);
   sb.batch.schema.fields.forEach((f, i) => {
-    const col = sb.batch.getChildAt(i)!;
+    const col = sb.batch.data.children[i]!;
     if (col.nullCount > 0) {
       throw new SchemaMismatchError(`stream "${stream}": field "${f.name}" has ${col.nullCount} nulls; nulls are not allowed`, {
         details: { stream, field: f.name },

@@ -263,6 +263,28 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     }
   });
 
+  it('a merge step that stops at the watermark keeps its chunks for the next: rows are copied into the kernel once', () => {
+    const inputs = phase(4, 1000, 1, 0n, 0);
+    const m = new StreamingMerge({ output: 'records', kernel: 'wasm', kernelChunkRows: 2048, silenceTimeoutMs: 1e12 });
+    const copyRows = vi.spyOn(MergeKernel.prototype as unknown as { copyRows(b: unknown, a: number, e: number): number }, 'copyRows');
+    try {
+      inputs.forEach((_, s) => m.addInput(`in${s}`));
+      for (let s = 0; s < 3; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!));
+      const out: WaveBatch[] = [];
+      // Input 3 comes 100 events at a time: every drain stops part way through the other inputs' chunks.
+      for (let i = 0; i < 1000; i += 100) {
+        m.push('in3', waveBatch('in3', inputs[3]!.slice(i, i + 100)));
+        m.drain((b) => out.push(b));
+      }
+      m.finish((b) => out.push(b));
+      expectMergedExactly(out, inputs);
+      // One chunk for each of inputs 0-2 (1000 rows), one per batch of input 3: none copied again.
+      expect(copyRows.mock.calls.length).toBe(3 + 10);
+    } finally {
+      copyRows.mockRestore();
+    }
+  });
+
   it('recycled output batches are reused on either path: the same buffers come back, output still exact', () => {
     const k = 3;
     const inputs = phase(k, 3000, 1, 0n, 0);
