@@ -16,9 +16,17 @@ export interface KeyViews {
 }
 
 export function keyViews(c: RecordColumns): KeyViews {
-  const w32 = (a: BigInt64Array) => new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
-  const i32 = (a: BigInt64Array) => new Int32Array(a.buffer, a.byteOffset, a.length * 2);
   return { tsLo: w32(c.timestamp), tsHi: i32(c.timestamp), pid: c.pid, ch: c.channel, offLo: w32(c.wave_offset), offHi: i32(c.wave_offset) };
+}
+
+// Module-level, not closures in keyViews: it runs per batch, and under tsx every closure made also
+// gets its name set (esbuild's keepNames), which costs more than the views.
+function w32(a: BigInt64Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
+}
+
+function i32(a: BigInt64Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
 }
 
 /** A key held as numbers. */

@@ -65,21 +65,21 @@ export function makeRecordsBatch(cols: RecordColumns): RecordBatch {
 
 /** Typed arrays behind a records batch (zero-copy for single-chunk columns). */
 export function recordColumns(batch: RecordBatch): RecordColumns {
-  const v = (i: number) => columnValues(batch, i);
   // An object literal in field order: every RecordColumns has the same shape (hidden class),
-  // which keeps the merge's hot loops monomorphic.
+  // which keeps the merge's hot loops monomorphic. (No closure for the repeated call: this runs per
+  // batch, and under tsx a closure also gets its name set.)
   return {
-    timestamp: v(0) as BigInt64Array,
-    pid: v(1) as Int32Array,
-    channel: v(2) as Int16Array,
-    baseline: v(3) as Float64Array,
-    event_id: v(4) as BigInt64Array,
-    dt: v(5) as Int32Array,
-    trigger_type: v(6) as Int16Array,
-    flags: v(7) as Uint32Array,
-    wave_offset: v(8) as BigInt64Array,
-    event_length: v(9) as Int32Array,
-    time: v(10) as BigInt64Array,
+    timestamp: columnValues<BigInt64Array>(batch, 0),
+    pid: columnValues<Int32Array>(batch, 1),
+    channel: columnValues<Int16Array>(batch, 2),
+    baseline: columnValues<Float64Array>(batch, 3),
+    event_id: columnValues<BigInt64Array>(batch, 4),
+    dt: columnValues<Int32Array>(batch, 5),
+    trigger_type: columnValues<Int16Array>(batch, 6),
+    flags: columnValues<Uint32Array>(batch, 7),
+    wave_offset: columnValues<BigInt64Array>(batch, 8),
+    event_length: columnValues<Int32Array>(batch, 9),
+    time: columnValues<BigInt64Array>(batch, 10),
   };
 }
 
