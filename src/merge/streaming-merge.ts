@@ -49,7 +49,7 @@ export interface StreamingMergeOptions {
    * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
    * `auto` (default): starts on the JS path; the kernel when WebAssembly is available and the
    * inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
-   * events); the JS path when they come in bursts (mean run 16 or more: its bulk column copies
+   * events, the first one 2^12); the JS path when they come in bursts (mean run 16 or more: its bulk column copies
    * are faster there), when WebAssembly is unavailable, and from the point where the kernel fails
    * (its memory cannot grow, more than 4096 inputs, a batch whose waveforms lie outside its
    * samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
@@ -199,6 +199,8 @@ export class StreamingMerge {
   /** Events and runs merged since the last path decision. */
   private windowRows = 0;
   private windowRuns = 0;
+  /** Events in the current decision window: FIRST_ADAPT_WINDOW for the first decision, then ADAPT_WINDOW. */
+  private window = FIRST_ADAPT_WINDOW;
   /** Output buffers given back by `recycle` (both paths' output comes from here). */
   private readonly pool = new OutputPool();
 
@@ -304,15 +306,17 @@ export class StreamingMerge {
   }
 
   /**
-   * `auto`: after 2^16 events, the kernel for fine interleaving, the JS path for bursts (hysteresis
-   * 6 / 16). The JS builder's output is emitted only when the JS path is left (batches are not
+   * `auto`: after 2^16 events (the first time after 2^12: a merge that starts on the JS path
+   * should not stay there long when its inputs interleave), the kernel for fine interleaving, the JS
+   * path for bursts (hysteresis 6 / 16). The JS builder's output is emitted only when the JS path is left (batches are not
    * cut at decision windows).
    */
   private adapt(): void {
-    if (this.windowRows < ADAPT_WINDOW) return;
+    if (this.windowRows < this.window) return;
     const mean = this.windowRows / Math.max(1, this.windowRuns);
     this.windowRows = 0;
     this.windowRuns = 0;
+    this.window = ADAPT_WINDOW;
     if (this.kernel && mean >= 16) {
       this.toJs(false);
     } else if (!this.kernel && mean <= 6) {
@@ -561,7 +565,7 @@ export class StreamingMerge {
     const m = slots.length;
     if (m === 0) return false;
     // `auto`: stop where the path decision window ends (the caller decides, then comes back).
-    const stopAt = this.adaptive && !this.kernelFailed ? Math.max(1, ADAPT_WINDOW - this.windowRows) : Infinity;
+    const stopAt = this.adaptive && !this.kernelFailed ? Math.max(1, this.window - this.windowRows) : Infinity;
     let early = false;
     const tree = new LoserTree(m);
     // Each slot's current batch, so an event costs no queue lookups.
@@ -736,6 +740,7 @@ export class StreamingMerge {
 
 /** Events merged between two decisions of `auto`. */
 const ADAPT_WINDOW = 65536;
+const FIRST_ADAPT_WINDOW = 4096;
 /** Most rows an output batch or a chunk may have (the kernel's output area is 76 bytes a row, in 32-bit addresses). */
 const KERNEL_ROW_LIMIT = 1 << 24;
 
