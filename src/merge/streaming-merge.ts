@@ -49,10 +49,10 @@ export interface StreamingMergeOptions {
    * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
    * `auto` (default): starts on the JS path; the kernel when WebAssembly is available and the
    * inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
-   * events, the first one 2^12); the JS path when they come in bursts (mean run 16 or more: its bulk column copies
-   * are faster there), when WebAssembly is unavailable, and from the point where the kernel fails
-   * (its memory cannot grow, more than 4096 inputs, a batch whose waveforms lie outside its
-   * samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
+   * events, the first one 2^12); the JS path when they come in bursts (mean run 16 or more: its
+   * bulk column copies are faster there), when WebAssembly is unavailable, and from the point
+   * where the kernel fails (its memory cannot grow, more than 4096 inputs, a batch whose
+   * waveforms lie outside its samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
    * steps, also within one large drain; the output is the same on both paths.
    */
   kernel?: 'auto' | 'wasm' | 'js';
@@ -307,9 +307,9 @@ export class StreamingMerge {
 
   /**
    * `auto`: after 2^16 events (the first time after 2^12: a merge that starts on the JS path
-   * should not stay there long when its inputs interleave), the kernel for fine interleaving, the JS
-   * path for bursts (hysteresis 6 / 16). The JS builder's output is emitted only when the JS path is left (batches are not
-   * cut at decision windows).
+   * should not stay there long when its inputs interleave), the kernel for fine interleaving, the
+   * JS path for bursts (hysteresis 6 / 16). The JS builder's output is emitted only when the JS
+   * path is left (batches are not cut at decision windows).
    */
   private adapt(): void {
     if (this.windowRows < this.window) return;
