@@ -68,34 +68,47 @@ export function validateBatch(info: StreamInfo, sb: StreamBatch): void {
     });
   }
   checkSchema(stream, info.schema, sb.batch.schema);
-  sb.batch.schema.fields.forEach((f, i) => {
-    const col = sb.batch.data.children[i]!;
-    if (col.nullCount > 0) {
-      throw new SchemaMismatchError(`stream "${stream}": field "${f.name}" has ${col.nullCount} nulls; nulls are not allowed`, {
-        details: { stream, field: f.name },
+  // Plain loops, no closures: this runs for every batch (under tsx a closure also gets its name set).
+  const fields = sb.batch.schema.fields;
+  const children = sb.batch.data.children;
+  for (let i = 0; i < fields.length; i++) {
+    const nulls = children[i]!.nullCount;
+    if (nulls > 0) {
+      throw new SchemaMismatchError(`stream "${stream}": field "${fields[i]!.name}" has ${nulls} nulls; nulls are not allowed`, {
+        details: { stream, field: fields[i]!.name },
       });
     }
-  });
+  }
   if (sb.kind === 'waveform') {
     if (!(sb.samples instanceof Uint16Array)) {
       throw new SchemaMismatchError(`stream "${stream}": waveform samples must be a Uint16Array`, {
         details: { stream, field: 'samples' },
       });
     }
-    const offIdx = sb.batch.schema.fields.findIndex((f) => f.name === 'wave_offset');
-    const lenIdx = sb.batch.schema.fields.findIndex((f) => f.name === 'event_length');
+    let offIdx = -1;
+    let lenIdx = -1;
+    for (let i = 0; i < fields.length; i++) {
+      if (fields[i]!.name === 'wave_offset') offIdx = i;
+      else if (fields[i]!.name === 'event_length') lenIdx = i;
+    }
     const offsets = columnValues<BigInt64Array>(sb.batch, offIdx);
     const lengths = columnValues<Int32Array>(sb.batch, lenIdx);
+    // The offsets as 32-bit words (low, high; little-endian), so no BigInt is made per row: an
+    // offset with a high word is checked exactly on its own.
+    const words = new Int32Array(offsets.buffer, offsets.byteOffset, offsets.length * 2);
     const total = sb.samples.length;
-    for (let i = 0; i < sb.batch.numRows; i++) {
-      const off = Number(offsets[i]);
+    for (let i = 0; i < lengths.length; i++) {
       const len = lengths[i]!;
-      if (len < 0 || off < 0 || off + len > total) {
-        throw new DaqError(
-          'DAQ_ERR_BATCH_INVALID',
-          `stream "${stream}": row ${i} has wave_offset ${off} and event_length ${len}, outside the batch's ${total} samples`,
-          { details: { stream, row: i, field: 'wave_offset' } },
-        );
+      const hi = words[2 * i + 1]!;
+      if (len < 0 || hi !== 0 || (words[2 * i]! >>> 0) + len > total) {
+        const off = Number(offsets[i]);
+        if (len < 0 || off < 0 || off + len > total) {
+          throw new DaqError(
+            'DAQ_ERR_BATCH_INVALID',
+            `stream "${stream}": row ${i} has wave_offset ${off} and event_length ${len}, outside the batch's ${total} samples`,
+            { details: { stream, row: i, field: 'wave_offset' } },
+          );
+        }
       }
     }
   }

@@ -120,6 +120,15 @@ describe('waveform schema', () => {
     );
   });
 
+  it('rejects negative and out-of-range offsets and negative lengths (offsets checked as 32-bit words), naming the row', () => {
+    for (const [row, off, len] of [[1, -1n, 1], [2, 1n << 32n, 0], [0, (1n << 32n) - 1n, 2], [2, -(1n << 40n), 3], [1, 10n, -1]] as const) {
+      const { batch, samples, cols } = wave([10, 20, 5]);
+      cols.wave_offset[row] = off;
+      cols.event_length[row] = len;
+      expectError(() => validateBatch(waveInfo, { kind: 'waveform', stream: 'dig.ch0', batch, samples }), 'DAQ_ERR_BATCH_INVALID', `row ${row} has wave_offset ${off}`);
+    }
+  });
+
   it('rejects samples that are not uint16', () => {
     const { batch } = wave([4]);
     expectError(
