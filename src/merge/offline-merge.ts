@@ -79,8 +79,7 @@ class PartWriter {
   append(wb: WaveBatch): void {
     const c = recordColumns(wb.batch);
     const n = wb.batch.numRows;
-    const base = BigInt(this.samples);
-    const offsets = c.wave_offset.map((o) => o + base);
+    const offsets = this.globalOffsets(c.wave_offset, this.samples);
     for (const fld of RECORD_FIELDS) {
       const ds = this.f.get(`records/${fld.name}`) as Dataset;
       ds.resize([this.rows + n]);
@@ -91,6 +90,27 @@ class PartWriter {
     if (wb.samples.length) pool.write_slice([[this.samples, this.samples + wb.samples.length]], wb.samples);
     this.rows += n;
     this.samples += wb.samples.length;
+  }
+
+  private offsetScratch = new BigInt64Array(0);
+
+  /**
+   * The batch's wave_offset (batch-local) moved by base, the file's samples so far: as 32-bit words
+   * and doubles (exact below 2^53 samples), not a BigInt per row. The result is scratch, valid
+   * until the next call (write_slice copies it).
+   */
+  private globalOffsets(local: BigInt64Array, base: number): BigInt64Array {
+    const n = local.length;
+    if (this.offsetScratch.length < n) this.offsetScratch = new BigInt64Array(n);
+    const out = this.offsetScratch.subarray(0, n);
+    const src = new Uint32Array(local.buffer, local.byteOffset, 2 * n);
+    const dst = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
+    for (let i = 0; i < 2 * n; i += 2) {
+      const v = src[i]! + src[i + 1]! * 4294967296 + base;
+      dst[i] = v >>> 0;
+      dst[i + 1] = Math.floor(v / 4294967296);
+    }
+    return out;
   }
 
   close(): { records: number; samples: number } {
@@ -138,15 +158,15 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
       if (r.next >= r.n) merge.end(r.file);
     };
     readers.forEach(feed);
-    // Each output batch is written as soon as it is complete, then its buffers are reused.
+    // Each output batch is written as soon as it is complete; the sink borrows it (the append
+    // copies it into the file's datasets), so the kernel hands out views of its output area.
     const write = (b: WaveBatch) => {
-      writer.append(b); // copies the batch into the file's datasets
-      merge.recycle(b);
+      writer.append(b);
       done += b.batch.numRows;
       opts.onProgress?.({ records: done, total });
     };
     for (;;) {
-      merge.drain(write);
+      merge.drain(write, { borrow: true });
       const st = merge.stats().inputs;
       const hungry = readers.filter((r) => !st[r.file]!.ended && st[r.file]!.buffered_events === 0);
       if (hungry.length === 0) {
@@ -160,7 +180,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
         hungry.forEach(feed);
       }
     }
-    merge.finish(write);
+    merge.finish(write, { borrow: true });
     const summary = writer.close();
     commitFileSync(tmp, out); // fsync, rename, fsync the folder
     opts.onProgress?.({ records: done, total });

@@ -13,6 +13,19 @@ import type { CopyInProblem, KernelBatch } from './wasm-kernel.ts';
 /** What happens to an event whose key is below what the merge already emitted. */
 export type LatePolicy = 'reject' | 'flag';
 
+/** How a drain hands its output to the sink. */
+export interface DrainOptions {
+  /**
+   * The sink borrows each batch: its columns and samples are valid only until the sink returns
+   * (the kernel path hands out views of its output area, which the next output batch overwrites;
+   * the JS path's buffers go back to the merge for reuse). A sink that copies what it needs (an
+   * HDF5 append, a network write) saves the merge's copy out of its output area. Needs a sink. A
+   * batch the sink keeps past its return reads later output, or nothing once the kernel's memory
+   * has grown.
+   */
+  borrow?: boolean;
+}
+
 export interface StreamingMergeOptions {
   /** Name of the output stream. */
   output: string;
@@ -188,10 +201,23 @@ export class StreamingMerge {
     if (this.sink) this.deliver(this.sink);
   }
 
-  /** Gives the sink the ready batches in order (one it throws on counts as given; the rest stay ready). */
+  /**
+   * Gives the sink the ready batches in order (one it throws on counts as given; the rest stay
+   * ready). A borrowing sink's batches are the merge's again once it returns: the JS path's go
+   * back to the pool; the kernel's are views of its output area, which its next run overwrites.
+   * A view is never left ready for later: batches are made only while `ready` is empty (a drain
+   * hands on what a throwing sink left before it merges anything, and a throw ends the drain), and
+   * each goes to the sink as soon as it is made.
+   */
   private deliver(sink: (b: WaveBatch) => void): void {
-    while (this.ready.length > 0) sink(this.ready.shift()!);
+    while (this.ready.length > 0) {
+      const b = this.ready.shift()!;
+      sink(b);
+      if (this.borrowing) this.recycle(b);
+    }
   }
+  /** The running drain's sink borrows its batches (DrainOptions.borrow). */
+  private borrowing = false;
   /** `auto`: the path follows the mean run length. */
   private readonly adaptive: boolean;
   /** The kernel failed (or is unavailable): the JS path stays. */
@@ -302,6 +328,7 @@ export class StreamingMerge {
       return;
     }
     k.continueFrom(this.out.eventIdNext, this.out.sampleNext);
+    k.borrow = this.borrowing;
     this.kernel = k;
   }
 
@@ -455,10 +482,13 @@ export class StreamingMerge {
    * batch it was given counts as emitted; batches completed but not yet given are handed on first
    * by the next drain, which goes on from there (nothing lost, nothing twice).
    */
-  drain(sink?: (b: WaveBatch) => void): WaveBatch[] {
+  drain(sink?: (b: WaveBatch) => void, opts: DrainOptions = {}): WaveBatch[] {
     if (this.sink) throw new DaqError('DAQ_ERR_USAGE', 'merge drain called from its own sink');
+    if (opts.borrow && !sink) throw new DaqError('DAQ_ERR_USAGE', 'merge drain: `borrow` needs a sink (the batches are valid only while it runs)');
     const bound = this.bound();
     this.sink = sink ?? null;
+    this.borrowing = opts.borrow === true;
+    if (this.kernel) this.kernel.borrow = this.borrowing;
     try {
       if (sink) this.deliver(sink);
       for (;;) {
@@ -471,6 +501,8 @@ export class StreamingMerge {
       this.collect();
     } finally {
       this.sink = null;
+      this.borrowing = false;
+      if (this.kernel) this.kernel.borrow = false;
     }
     const out = this.ready;
     this.ready = [];
@@ -478,9 +510,9 @@ export class StreamingMerge {
   }
 
   /** Every input has ended: emits everything buffered (as `drain`). */
-  finish(sink?: (b: WaveBatch) => void): WaveBatch[] {
+  finish(sink?: (b: WaveBatch) => void, opts: DrainOptions = {}): WaveBatch[] {
     for (const input of this.order) input.ended = true;
-    return this.drain(sink);
+    return this.drain(sink, opts);
   }
 
   get bufferedBytes(): number {

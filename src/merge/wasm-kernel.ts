@@ -442,32 +442,68 @@ export class MergeKernel {
     return this.x.outN.value as number;
   }
 
-  /** The output rows so far as one batch (copied out: one copy per column, into buffers from the pool). */
+  /**
+   * take() hands out views of the output area instead of copies (StreamingMerge sets this while a
+   * drain's sink borrows): such a batch is valid only until the kernel runs again.
+   */
+  borrow = false;
+
+  /**
+   * The output rows so far as one batch: copied out (one copy per column, into buffers from the
+   * pool), or, when `borrow` is set, views of the kernel's output area.
+   */
   take(stream: string): WaveBatch {
     const n = this.x.outN.value as number;
     const S = this.x.outS.value as number;
-    const buf = this.x.memory.buffer;
-    const p = this.x.outColsPtr();
-    const R = this.outCap;
-    // Into buffers from the pool: new column buffers hold a full batch (maxRows).
-    const c = this.pool.columns(n, R);
-    c.timestamp.set(new BigInt64Array(buf, p, n));
-    c.pid.set(new Int32Array(buf, p + 40 * R, n));
-    c.channel.set(new Int16Array(buf, p + 56 * R, n));
-    c.baseline.set(new Float64Array(buf, p + 24 * R, n));
-    c.event_id.set(new BigInt64Array(buf, p + 32 * R, n));
-    c.dt.set(new Int32Array(buf, p + 44 * R, n));
-    c.trigger_type.set(new Int16Array(buf, p + 58 * R, n));
-    c.flags.set(new Uint32Array(buf, p + 48 * R, n));
-    c.wave_offset.set(new BigInt64Array(buf, p + 16 * R, n));
-    c.event_length.set(new Int32Array(buf, p + 52 * R, n));
-    c.time.set(new BigInt64Array(buf, p + 8 * R, n));
-    const samples = this.pool.samples(S);
-    samples.set(new Uint16Array(buf, this.x.outSamplesPtr(), S));
+    const v = this.outputViews(n);
+    const sv = new Uint16Array(this.x.memory.buffer, this.x.outSamplesPtr(), S);
+    let c = v;
+    let samples: Uint16Array = sv;
+    if (!this.borrow) {
+      // Into buffers from the pool: new column buffers hold a full batch (maxRows).
+      c = this.pool.columns(n, this.outCap);
+      copyColumns(c, v);
+      samples = this.pool.samples(S);
+      samples.set(sv);
+    }
     this.x.resetOutput();
     const globalSampleOffset = this.nextSample;
     this.nextSample += BigInt(S);
     return { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset };
   }
+
+  /** The output area's first n rows, column by column (views; in field order, as every RecordColumns). */
+  private outputViews(n: number): RecordColumns {
+    const buf = this.x.memory.buffer;
+    const p = this.x.outColsPtr();
+    const R = this.outCap;
+    return {
+      timestamp: new BigInt64Array(buf, p, n),
+      pid: new Int32Array(buf, p + 40 * R, n),
+      channel: new Int16Array(buf, p + 56 * R, n),
+      baseline: new Float64Array(buf, p + 24 * R, n),
+      event_id: new BigInt64Array(buf, p + 32 * R, n),
+      dt: new Int32Array(buf, p + 44 * R, n),
+      trigger_type: new Int16Array(buf, p + 58 * R, n),
+      flags: new Uint32Array(buf, p + 48 * R, n),
+      wave_offset: new BigInt64Array(buf, p + 16 * R, n),
+      event_length: new Int32Array(buf, p + 52 * R, n),
+      time: new BigInt64Array(buf, p + 8 * R, n),
+    };
+  }
 }
 
+/** Copies every column of src into dst (same row count). */
+function copyColumns(dst: RecordColumns, src: RecordColumns): void {
+  dst.timestamp.set(src.timestamp);
+  dst.pid.set(src.pid);
+  dst.channel.set(src.channel);
+  dst.baseline.set(src.baseline);
+  dst.event_id.set(src.event_id);
+  dst.dt.set(src.dt);
+  dst.trigger_type.set(src.trigger_type);
+  dst.flags.set(src.flags);
+  dst.wave_offset.set(src.wave_offset);
+  dst.event_length.set(src.event_length);
+  dst.time.set(src.time);
+}

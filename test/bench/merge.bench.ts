@@ -6,8 +6,9 @@
  * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones). Each case runs the
  * merge's paths side by side — `wasm` (WebAssembly kernel), `js` and `auto` (the default: picks by
  * run length), whose consumer takes each output batch as soon as it is complete (`drain(sink)`)
- * and gives it back (`recycle`), and `auto-fresh`, whose consumer does not give batches back
- * (every output batch in new buffers) — their reps alternating in one process,
+ * and gives it back (`recycle`), `auto-fresh`, whose consumer does not give batches back
+ * (every output batch in new buffers), and `auto-borrow`, whose consumer borrows each batch for the
+ * length of the sink call (no copy out of the kernel) — their reps alternating in one process,
  * so machine noise hits them alike (each after a full GC, so none pays for the garbage of the rep
  * before); BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
  * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS and BENCH_OUT_SAMPLES the output
@@ -67,8 +68,12 @@ function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples:
   return { inputs, samples: totalSamples };
 }
 
-/** `auto-fresh`: auto, but the consumer keeps its output batches (fresh buffers for every batch). */
-type Path = 'wasm' | 'js' | 'auto' | 'auto-fresh';
+/**
+ * `auto-fresh`: auto, but the consumer keeps its output batches (fresh buffers for every batch);
+ * `auto-borrow`: auto, the consumer borrows each batch (`drain(sink, { borrow: true })`: done with
+ * it when the sink returns, as `daq merge` is), so the kernel hands out views of its output area.
+ */
+type Path = 'wasm' | 'js' | 'auto' | 'auto-fresh' | 'auto-borrow';
 const BREAKDOWN = process.env['BENCH_BREAKDOWN'] === '1';
 /** BENCH_BREAKDOWN: ms spent per part, per path, over every rep of a case. */
 const parts = { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 };
@@ -86,11 +91,12 @@ if (BREAKDOWN) {
     };
   }
 }
-const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto', 'auto-fresh']) as Path[];
+const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto', 'auto-fresh', 'auto-borrow']) as Path[];
 
 function mergeOnce(inputs: WaveBatch[][], path: Path): number {
-  const kernel = path === 'auto-fresh' ? 'auto' : path;
-  const recycle = path !== 'auto-fresh';
+  const kernel = path === 'auto-fresh' || path === 'auto-borrow' ? 'auto' : path;
+  const borrow = path === 'auto-borrow';
+  const recycle = path !== 'auto-fresh' && !borrow;
   const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, maxOutputSamples: OUT_SAMPLES, ...(CHUNK_ROWS ? { kernelChunkRows: CHUNK_ROWS } : {}) });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
@@ -108,14 +114,14 @@ function mergeOnce(inputs: WaveBatch[][], path: Path): number {
       if (b) m.push(`in${s}`, b);
     }
     const t1 = BREAKDOWN ? performance.now() : 0;
-    m.drain(sink);
+    m.drain(sink, { borrow });
     if (BREAKDOWN) {
       parts.push += t1 - t0;
       parts.drain += performance.now() - t1;
     }
   }
   const t2 = BREAKDOWN ? performance.now() : 0;
-  m.finish(sink);
+  m.finish(sink, { borrow });
   if (BREAKDOWN) {
     parts.drain += performance.now() - t2;
     parts.records += emitted;

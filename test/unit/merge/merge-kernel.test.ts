@@ -346,6 +346,48 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     }
   });
 
+  it('a borrowing sink (drain(sink, { borrow: true })) gets views of the kernel\'s output area, the JS path\'s buffers come back by themselves; output exact on every path', () => {
+    const k = 8;
+    for (const kernel of ['wasm', 'js', 'auto'] as const) {
+      for (const block of [1, 200]) {
+        const inputs = phase(k, 3000, block, 0n, 0);
+        const m = new StreamingMerge({ output: 'records', kernel, maxOutputRows: 500, silenceTimeoutMs: 1e12 });
+        for (let s = 0; s < k; s++) m.addInput(`in${s}`);
+        const out: WaveBatch[] = [];
+        const buffers = new Set<ArrayBufferLike>();
+        // Two drains: the second (finish) after more of every input.
+        const sink = (b: WaveBatch) => {
+          const c = recordColumns(b.batch);
+          for (const col of Object.values(c)) buffers.add(col.buffer);
+          buffers.add(b.samples.buffer);
+          out.push(copyBatch(b)); // borrowed: valid only now
+        };
+        for (let s = 0; s < k; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!.slice(0, 1500)));
+        expect(m.drain(sink, { borrow: true })).toEqual([]);
+        for (let s = 0; s < k; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!.slice(1500)));
+        m.finish(sink, { borrow: true });
+        const what = `${kernel}, block ${block}: ${m.path}`;
+        expectMergedExactly(out, inputs);
+        expect(out.length, what).toBeGreaterThanOrEqual(48);
+        if (kernel === 'wasm') expect(buffers.size, what).toBe(1); // every column and the samples: the kernel's memory
+        // Without giving batches back: 12 buffers a batch on the JS path unless borrowing recycles them.
+        else expect(buffers.size, what).toBeLessThanOrEqual(kernel === 'js' ? 24 : 40);
+      }
+    }
+    // A later drain without borrow hands out batches of their own again.
+    const m = new StreamingMerge({ output: 'records', kernel: 'wasm', maxOutputRows: 100, silenceTimeoutMs: 1e12 });
+    m.addInput('a');
+    m.push('a', waveBatch('a', phase(1, 300, 1, 0n, 0)[0]!));
+    const views: WaveBatch[] = [];
+    m.drain((b) => views.push(b), { borrow: true });
+    m.end('a');
+    const own = m.finish();
+    expect([views.length, own.length]).toEqual([3, 1]);
+    const mem = recordColumns(views[0]!.batch).timestamp.buffer;
+    for (const b of own) expect(recordColumns(b.batch).timestamp.buffer).not.toBe(mem);
+    expect(() => m.drain(undefined, { borrow: true })).toThrow(/borrow.*needs a sink/);
+  });
+
   it('output batches end at maxOutputRows, or before the event that would take their samples past maxOutputSamples (a longer event alone); both paths, output exact', () => {
     const rng = new Xorshift(33);
     const maxRows = 40;

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mergeParts } from '../../../src/merge/offline-merge.ts';
+import { MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
 import { openRun } from '../../../src/query/open-run.ts';
 import { recordColumns } from '../../../src/schema/waveform.ts';
@@ -23,34 +24,64 @@ async function writePart(dir: string, name: string, evs: Ev[]): Promise<string> 
 }
 
 describe('offline merge (daq merge)', () => {
-  it('merges sorted part files into one, a stable sort by (timestamp, pid, channel), in bounded chunks', async () => {
-    const t = tmpDir();
-    cleanup = t.cleanup;
-    const rng = new Xorshift(77);
-    const inputs = [0, 1, 2].map((s) => randomInput(rng, s, 300 + s * 100, { maxT: 5000, pids: 2, chans: 3, maxLen: 40 }));
-    const parts = await Promise.all(inputs.map((evs, s) => writePart(t.dir, `part${s}`, evs)));
-    const outDir = path.join(t.dir, 'out');
-    fs.mkdirSync(outDir);
-    const progress: number[] = [];
-    const summary = await mergeParts(parts, path.join(outDir, 'seg-000000.h5'), { chunkRecords: 37, onProgress: (p) => progress.push(p.records) });
-    expect(summary.records).toBe(1200);
-    expect(progress.at(-1)).toBe(1200);
-    expect(fs.existsSync(path.join(outDir, 'seg-000000.h5.tmp'))).toBe(false);
-    const all = inputs.flat();
-    const order = all.map((_, i) => i).sort((a, b) => {
-      const x = all[a]!;
-      const y = all[b]!;
-      return x.t !== y.t ? (x.t < y.t ? -1 : 1) : x.pid - y.pid || x.ch - y.ch || a - b;
+  it('merges sorted part files into one, a stable sort by (timestamp, pid, channel), in bounded chunks; every waveform in place', async () => {
+    // 1200 events stay on the merge's JS path; 3 × 4000 finely interleaved ones take the kernel,
+    // whose output the writer borrows (views of its output area, copied by the HDF5 append).
+    const take0 = MergeKernel.prototype.take;
+    const borrowed: boolean[] = []; // per kernel output batch: whether it was a view (at the time of the call)
+    const take = vi.spyOn(MergeKernel.prototype, 'take').mockImplementation(function (this: MergeKernel, stream: string) {
+      borrowed.push(this.borrow);
+      return take0.call(this, stream);
     });
-    const run = await openRun(outDir);
-    expect(run.records.length).toBe(1200);
-    order.forEach((i, k) => {
-      expect(run.records.columns.timestamp[k]).toBe(all[i]!.t);
-      expect(run.records.columns.baseline[k]).toBe(all[i]!.src);
-      expect(run.records.columns.event_id[k]).toBe(BigInt(k));
-    });
-    for (const k of [0, 599, 1199]) expect([...run.records.rawWave(k)]).toEqual([...all[order[k]!]!.wave]);
-    run.close();
+    try {
+      for (const [n, chunk, maxT] of [[300, 37, 5000], [4000, 1000, 1e9]] as const) {
+        const t = tmpDir();
+        cleanup = t.cleanup;
+        take.mockClear();
+        borrowed.length = 0;
+        const rng = new Xorshift(77);
+        const inputs = [0, 1, 2].map((s) => randomInput(rng, s, n + s * 100 * Number(n < 1000), { maxT, pids: 2, chans: 3, maxLen: 40 }));
+        const total = inputs.reduce((a, e) => a + e.length, 0);
+        const parts = await Promise.all(inputs.map((evs, s) => writePart(t.dir, `part${s}`, evs)));
+        const outDir = path.join(t.dir, 'out');
+        fs.mkdirSync(outDir);
+        const progress: number[] = [];
+        const summary = await mergeParts(parts, path.join(outDir, 'seg-000000.h5'), { chunkRecords: chunk, onProgress: (p) => progress.push(p.records) });
+        expect(summary.records).toBe(total);
+        expect(progress.at(-1)).toBe(total);
+        expect(fs.existsSync(path.join(outDir, 'seg-000000.h5.tmp'))).toBe(false);
+        const all = inputs.flat();
+        const order = all.map((_, i) => i).sort((a, b) => {
+          const x = all[a]!;
+          const y = all[b]!;
+          return x.t !== y.t ? (x.t < y.t ? -1 : 1) : x.pid - y.pid || x.ch - y.ch || a - b;
+        });
+        const run = await openRun(outDir);
+        expect(run.records.length).toBe(total);
+        const c = run.records.columns;
+        expect([...c.timestamp.subarray(0, total)]).toEqual(order.map((i) => all[i]!.t));
+        expect([...c.baseline.subarray(0, total)]).toEqual(order.map((i) => all[i]!.src));
+        expect([...c.event_id.subarray(0, total)]).toEqual(order.map((_, k) => BigInt(k)));
+        // Contiguous in the file's wave pool, every waveform byte-identical to its source.
+        let off = 0n;
+        const badOffset = order.findIndex((i, k) => c.wave_offset[k] !== off || ((off += BigInt(all[i]!.wave.length)), false));
+        expect(badOffset).toBe(-1);
+        const badWave = order.findIndex((i, k) => {
+          const w = run.records.rawWave(k);
+          return !Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(Buffer.from(all[i]!.wave.buffer));
+        });
+        expect(badWave).toBe(-1);
+        run.close();
+        if (n > 1000) {
+          expect(borrowed.length).toBeGreaterThan(0);
+          expect(borrowed.every((b) => b)).toBe(true);
+        } else {
+          expect(take).not.toHaveBeenCalled();
+        }
+      }
+    } finally {
+      take.mockRestore();
+    }
   });
 
   it('reports a part that breaks its sort order, with file and row, and leaves no output', async () => {
