@@ -4,6 +4,7 @@ import type { Dataset, File as H5File, Group } from 'h5wasm/node';
 import { DaqError, isDaqError } from '../errors.ts';
 import { commitFileSync } from '../util/fsync-dir.ts';
 import { allocRecordColumns, makeRecordsBatch, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
+import type { RecordColumns } from '../schema/waveform.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { h5ready } from '../storage/hdf5/segment-writer.ts';
 import { StreamingMerge } from './streaming-merge.ts';
@@ -23,13 +24,25 @@ export interface MergePartsOptions {
 class PartReader {
   readonly f: H5File;
   readonly n: number;
+  /** Samples in the part's wave pool. */
+  readonly poolLength: number;
   next = 0;
+  private readonly datasets: Dataset[];
+  private readonly pool: Dataset;
 
   constructor(readonly file: string) {
     this.f = new h5wasm.File(file, 'r');
     const ts = this.f.get('records/timestamp') as Dataset | null;
-    if (!ts || !this.f.get('wave_pool')) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `${file}: no /records/timestamp or /wave_pool (not a records part file)`, { details: { file } });
+    const pool = this.f.get('wave_pool') as Dataset | null;
+    if (!ts || !pool) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `${file}: no /records/timestamp or /wave_pool (not a records part file)`, { details: { file } });
     this.n = ts.shape?.[0] ?? 0;
+    this.pool = pool;
+    this.poolLength = pool.shape?.[0] ?? 0;
+    this.datasets = RECORD_FIELDS.map((fld) => {
+      const ds = this.f.get(`records/${fld.name}`) as Dataset | null;
+      if (!ds || (ds.shape?.[0] ?? 0) !== this.n) throw new DaqError('DAQ_ERR_HDF5', `${file}: /records/${fld.name} is missing or not ${this.n} rows long like /records/timestamp`, { details: { file } });
+      return ds;
+    });
   }
 
   readChunk(size: number): WaveBatch | null {
@@ -37,22 +50,50 @@ class PartReader {
     const a = this.next;
     const b = Math.min(this.n, a + size);
     this.next = b;
-    const c = allocRecordColumns(b - a);
-    for (const fld of RECORD_FIELDS) {
-      const v = (this.f.get(`records/${fld.name}`) as Dataset).slice([[a, b]]) as unknown as ArrayLike<unknown>;
-      (c[fld.name] as unknown as { set(x: ArrayLike<unknown>): void }).set(v);
-    }
-    // The samples the chunk covers, read as one slice; offsets rebased to it.
+    const n = b - a;
+    // Each column as h5wasm reads it when that is the column's array type (it is for the layout
+    // daq writes), else converted.
+    const read = <T>(i: number, C: new (x: ArrayLike<number> & ArrayLike<bigint>) => T): T => {
+      const v = this.datasets[i]!.slice([[a, b]]) as unknown;
+      return v instanceof (C as unknown as typeof Object) ? (v as T) : new C(v as ArrayLike<number> & ArrayLike<bigint>);
+    };
+    const c: RecordColumns = {
+      timestamp: read(0, BigInt64Array),
+      pid: read(1, Int32Array),
+      channel: read(2, Int16Array),
+      baseline: read(3, Float64Array),
+      event_id: read(4, BigInt64Array),
+      dt: read(5, Int32Array),
+      trigger_type: read(6, Int16Array),
+      flags: read(7, Uint32Array),
+      wave_offset: read(8, BigInt64Array),
+      event_length: read(9, Int32Array),
+      time: read(10, BigInt64Array),
+    };
+    // The samples the chunk covers, read as one slice; offsets rebased to it. Offsets as 32-bit
+    // words and doubles, not a BigInt per row; each event checked against the pool first.
+    const w = new Uint32Array(c.wave_offset.buffer, c.wave_offset.byteOffset, 2 * n);
+    const len = c.event_length;
     let lo = Infinity;
     let hi = 0;
-    for (let i = 0; i < c.timestamp.length; i++) {
-      const o = Number(c.wave_offset[i]);
-      lo = Math.min(lo, o);
-      hi = Math.max(hi, o + c.event_length[i]!);
+    for (let i = 0; i < n; i++) {
+      const hiWord = w[2 * i + 1]!;
+      const o = w[2 * i]! + hiWord * 4294967296;
+      const end = o + len[i]!;
+      // A negative offset has its top bit set (hiWord ≥ 2^31), far above any pool.
+      if (len[i]! < 0 || hiWord >= 0x200000 || end > this.poolLength) {
+        throw new DaqError('DAQ_ERR_HDF5', `${this.file}: record ${a + i} (wave_offset ${c.wave_offset[i]}, event_length ${len[i]}) lies outside its wave_pool (${this.poolLength} samples); the part is corrupt`, { details: { file: this.file, row: a + i } });
+      }
+      if (o < lo) lo = o;
+      if (end > hi) hi = end;
     }
     if (!Number.isFinite(lo)) lo = hi = 0;
-    const samples = hi > lo ? ((this.f.get('wave_pool') as Dataset).slice([[lo, hi]]) as Uint16Array) : new Uint16Array(0);
-    for (let i = 0; i < c.timestamp.length; i++) c.wave_offset[i] = c.wave_offset[i]! - BigInt(lo);
+    const samples = hi > lo ? (this.pool.slice([[lo, hi]]) as Uint16Array) : new Uint16Array(0);
+    for (let i = 0; i < 2 * n; i += 2) {
+      const o = w[i]! + w[i + 1]! * 4294967296 - lo;
+      w[i] = o >>> 0;
+      w[i + 1] = Math.floor(o / 4294967296);
+    }
     return { kind: 'waveform', stream: this.file, batch: makeRecordsBatch(c), samples };
   }
 }

@@ -10,6 +10,8 @@ import { Xorshift } from '../../../src/instruments/rng.ts';
 import { randomInput, waveBatch } from '../../helpers/waves.ts';
 import type { Ev } from '../../helpers/waves.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
+import h5wasm from 'h5wasm/node';
+import type { Dataset } from 'h5wasm/node';
 
 let cleanup: (() => void) | null = null;
 afterEach(() => cleanup?.());
@@ -94,5 +96,26 @@ describe('offline merge (daq merge)', () => {
     await expect(mergeParts([good, bad], out, { chunkRecords: 2 })).rejects.toMatchObject({ code: 'DAQ_ERR_MERGE_ORDER', details: { file: bad, row: 3 } });
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.existsSync(`${out}.tmp`)).toBe(false);
+  });
+
+  it('reports a part whose records point outside its wave pool, with file and record, and leaves no output', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
+    const good = await writePart(t.dir, 'good', [ev(1), ev(5), ev(9)]);
+    const out = path.join(t.dir, 'merged.h5');
+    // Record 3 (of 5; read two at a time): past the pool's 10 samples, negative, far past, or too long.
+    for (const [i, off, len] of [[0, 9n, 2], [1, -4n, 2], [2, 1n << 40n, 2], [3, 0n, 11]] as const) {
+      const bad = await writePart(t.dir, `bad${i}`, [ev(2), ev(3), ev(4), ev(6), ev(10)]);
+      const f = new h5wasm.File(bad, 'a');
+      (f.get('records/wave_offset') as Dataset).write_slice([[3, 4]], BigInt64Array.of(off));
+      (f.get('records/event_length') as Dataset).write_slice([[3, 4]], Int32Array.of(len));
+      f.close();
+      const err = await mergeParts([good, bad], out, { chunkRecords: 2 }).catch((e: unknown) => e);
+      expect(err, `case ${i}`).toMatchObject({ code: 'DAQ_ERR_HDF5', details: { file: bad, row: 3 } });
+      expect((err as Error).message).toMatch(/bad\d\/seg-000000\.h5: record 3 .*outside its wave_pool \(10 samples\)/);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.existsSync(`${out}.tmp`)).toBe(false);
+    }
   });
 });
