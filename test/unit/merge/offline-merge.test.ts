@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mergeParts } from '../../../src/merge/offline-merge.ts';
+import { mergeParts, readRowsFor } from '../../../src/merge/offline-merge.ts';
 import { MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { h5ready, writeSegmentSync } from '../../../src/storage/hdf5/segment-writer.ts';
 import { openRun } from '../../../src/query/open-run.ts';
@@ -116,6 +116,39 @@ describe('offline merge (daq merge)', () => {
       expect((err as Error).message).toMatch(/bad\d\/seg-000000\.h5: record 3 .*outside its wave_pool \(10 samples\)/);
       expect(fs.existsSync(out)).toBe(false);
       expect(fs.existsSync(`${out}.tmp`)).toBe(false);
+    }
+  });
+
+  it('reads each part in whole HDF5 chunks by default (no compressed chunk inflated twice); a bad read size is a usage error', async () => {
+    expect(readRowsFor(62500)).toBe(125000);
+    expect(readRowsFor(65536)).toBe(65536);
+    expect(readRowsFor(1000)).toBe(66000);
+    expect(readRowsFor(null)).toBe(65536);
+    expect(readRowsFor(1 << 20)).toBe(65536); // huge chunks: memory first
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const rng = new Xorshift(5);
+    // 150000 records: the segment writer stores them in three chunks of 50000 rows.
+    const big = await writePart(t.dir, 'big', randomInput(rng, 0, 150_000, { maxT: 1e9, pids: 1, chans: 2, maxLen: 3 }));
+    const small = await writePart(t.dir, 'small', randomInput(rng, 1, 1000, { maxT: 1e9, pids: 1, chans: 2, maxLen: 3 }));
+    const f = new h5wasm.File(big, 'r');
+    expect((f.get('records/timestamp') as Dataset).metadata.chunks).toEqual([50000]);
+    f.close();
+    const reads: string[] = [];
+    const slice0 = h5wasm.Dataset.prototype.slice;
+    const slice = vi.spyOn(h5wasm.Dataset.prototype, 'slice').mockImplementation(function (this: Dataset, ranges) {
+      if (this.path === '/records/timestamp') reads.push(`${ranges[0]![0]}-${ranges[0]![1]}`);
+      return slice0.call(this, ranges);
+    });
+    try {
+      const out = path.join(t.dir, 'merged.h5');
+      expect((await mergeParts([big, small], out)).records).toBe(151_000);
+    } finally {
+      slice.mockRestore();
+    }
+    expect(reads.sort()).toEqual(['0-1000', '0-100000', '100000-150000']);
+    for (const bad of [0, -1, 2.5, Number.NaN]) {
+      await expect(mergeParts([small], path.join(t.dir, 'x.h5'), { chunkRecords: bad })).rejects.toMatchObject({ code: 'DAQ_ERR_USAGE' });
     }
   });
 });
