@@ -2,6 +2,8 @@ import { expect } from 'vitest';
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import type { Xorshift } from '../../src/instruments/rng.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
+import { makeRecordsBatch, recordColumns } from '../../src/schema/waveform.ts';
+import type { RecordColumns } from '../../src/schema/waveform.ts';
 import { eventsOf, waveBatch } from './waves.ts';
 import type { Ev } from './waves.ts';
 import { sameBytes } from './bytes.ts';
@@ -51,6 +53,20 @@ export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wr
     return batches;
   });
   const out: WaveBatch[] = [];
+  // How the output is taken, per run: returned by drain, given to a sink that keeps it, to one that
+  // copies it and gives it back (recycle), or to one that copies it and borrows it (views of the
+  // kernel's output area, valid only in the sink).
+  const consumer = (['return', 'keep', 'recycle', 'borrow'] as const)[Math.floor(rng.next() * 4)]!;
+  const sink = (b: WaveBatch) => {
+    if (consumer === 'keep') return void out.push(b);
+    out.push(copyBatch(b));
+    if (consumer === 'recycle') m.recycle(b);
+  };
+  const take = (final: boolean) => {
+    const drain = final ? m.finish.bind(m) : m.drain.bind(m);
+    if (consumer === 'return') out.push(...drain());
+    else drain(sink, { borrow: consumer === 'borrow' });
+  };
   let live = queues.map((q, k) => (q.length ? k : -1)).filter((k) => k >= 0);
   inputs.forEach((evs, k) => evs.length === 0 && m.end(`in${k}`));
   while (live.length > 0) {
@@ -60,9 +76,9 @@ export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wr
       if (rng.next() < 0.5) m.end(`in${k}`);
       live = live.filter((x) => x !== k);
     }
-    out.push(...m.drain());
+    take(false);
   }
-  out.push(...m.finish());
+  take(true);
   for (const [i, b] of out.entries()) {
     const n = b.batch.numRows;
     if (n > maxOutputRows || (b.samples.length > maxOutputSamples && n > 1)) {
@@ -70,6 +86,13 @@ export function runMerge(rng: Xorshift, inputs: Ev[][], maxOutputRows = 1000, wr
     }
   }
   return out;
+}
+
+/** A deep copy of a batch (its columns and samples in new buffers). */
+export function copyBatch(wb: WaveBatch): WaveBatch {
+  const c = recordColumns(wb.batch);
+  const copy = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.slice()])) as unknown as RecordColumns;
+  return { ...wb, batch: makeRecordsBatch(copy), samples: wb.samples.slice() };
 }
 
 /** Checks that the merged output is exactly the reference: order, waves, event_id, a contiguous pool. */

@@ -7,14 +7,13 @@ import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
 import { blockSamplesOffset, chunkRowsFor, chunkSamplesFor, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { OutputPool } from '../../../src/merge/output-pool.ts';
 import { SourceBatch, WaveOutputBuilder } from '../../../src/merge/wave-output.ts';
-import { makeRecordsBatch, recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
-import type { RecordColumns } from '../../../src/schema/waveform.ts';
+import { recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
 import { Xorshift } from '../../../src/instruments/rng.ts';
 import { isDaqError } from '../../../src/errors.ts';
 import type { WaveBatch } from '../../../src/schema/batch.ts';
 import { eventsOf, waveBatch } from '../../helpers/waves.ts';
 import type { Ev } from '../../helpers/waves.ts';
-import { expectMergedExactly, reference } from '../../helpers/merge.ts';
+import { copyBatch, expectMergedExactly, reference } from '../../helpers/merge.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -504,9 +503,3 @@ function reversedSamples(wb: WaveBatch): WaveBatch {
   return { ...wb, samples };
 }
 
-/** A deep copy of a batch (its columns and samples in new buffers). */
-function copyBatch(wb: WaveBatch): WaveBatch {
-  const c = recordColumns(wb.batch);
-  const copy = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.slice()])) as unknown as RecordColumns;
-  return { ...wb, batch: makeRecordsBatch(copy), samples: wb.samples.slice() };
-}
