@@ -86,12 +86,14 @@ export async function main(argv: string[]): Promise<void> {
     .description('merge sorted part files (records + wave pool each) into one, written to a temporary name and renamed')
     .argument('<parts...>', 'HDF5 part files with /records/<field> and /wave_pool')
     .requiredOption('-o, --out <file>', 'output HDF5 file')
-    .option('--chunk <records>', 'records read per part at a time (bounds memory; default: whole HDF5 chunks of the part, about 65536)', (v) => Number(v))
-    .action(async (parts: string[], flags: { out: string; chunk?: number }) => {
+    .option('--chunk <records>', 'records read per part at a time (default: whole HDF5 chunks of the part, about 65536, within its share of --read-mib)', (v) => Number(v))
+    .option('--read-mib <MiB>', 'part data (columns and samples) held at once, shared among the parts; sets the default read size', (v) => Number(v), 512)
+    .action(async (parts: string[], flags: { out: string; chunk?: number; readMib: number }) => {
       const { mergeParts } = await import('../merge/offline-merge.ts');
       const tty = process.stderr.isTTY;
       const res = await mergeParts(parts, path.resolve(flags.out), {
         ...(flags.chunk !== undefined ? { chunkRecords: flags.chunk } : {}),
+        maxReadBytes: flags.readMib * 1024 * 1024,
         onProgress: (p) => tty && process.stderr.write(`\r${p.records}/${p.total} records`),
       });
       if (tty) process.stderr.write('\n');

@@ -17,27 +17,37 @@ const DTYPES: Record<string, string> = {
 export interface MergePartsOptions {
   /**
    * Records read per part at a time (bounds memory with the waveforms they cover). Default: per
-   * part, readRowsFor its HDF5 chunk (about 65536, in whole chunks, so no compressed chunk is
-   * inflated twice).
+   * part, readRowsFor its HDF5 chunk and its share of maxReadBytes (about 65536, in whole chunks,
+   * so no compressed chunk is inflated twice).
    */
   chunkRecords?: number;
+  /**
+   * Bytes of part data (record columns and samples) held at once across all parts, which sets the
+   * default read size: each part gets an equal share, so merging many parts does not take
+   * many times the memory. Default 512 MiB. Ignored with chunkRecords.
+   */
+  maxReadBytes?: number;
   onProgress?: (p: { records: number; total: number }) => void;
 }
+
+/** Bytes of one record's columns. */
+const RECORD_BYTES = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 
 /** Records read per part at a time by default. */
 export const READ_ROWS = 65536;
 
 /**
  * Records to read at a time from a part whose record columns are stored in HDF5 chunks of
- * `chunkRows` rows (null: not chunked): the smallest whole number of chunks that reaches
- * READ_ROWS, so that every read starts and ends on a chunk boundary (a read that ends inside a
- * compressed chunk inflates it, and the next read inflates it again: ~10 % of a merge of parts
- * with 62500-row chunks read 65536 at a time). Chunks above 4 × READ_ROWS are read READ_ROWS at
- * a time, to keep memory bounded.
+ * `chunkRows` rows (null: not chunked), given its memory share of `budgetRows` records: the
+ * smallest whole number of chunks that reaches READ_ROWS, so that every read starts and ends on a
+ * chunk boundary (a read that ends inside a compressed chunk inflates it, and the next read
+ * inflates it again: ~10 % of a merge of parts with 62500-row chunks read 65536 at a time) —
+ * fewer chunks if that would pass the share, and a part of a chunk when one chunk does.
  */
-export function readRowsFor(chunkRows: number | null): number {
-  if (!chunkRows || chunkRows > 4 * READ_ROWS) return READ_ROWS;
-  return chunkRows * Math.ceil(READ_ROWS / chunkRows);
+export function readRowsFor(chunkRows: number | null, budgetRows = Infinity): number {
+  const target = Math.max(1, Math.min(READ_ROWS, Math.floor(budgetRows)));
+  if (!chunkRows || chunkRows > 4 * READ_ROWS || chunkRows > budgetRows) return target;
+  return chunkRows * Math.min(Math.ceil(target / chunkRows), Math.floor(budgetRows / chunkRows));
 }
 
 /** Reads a part file's records in chunks, with the samples each chunk's events cover. */
@@ -48,6 +58,8 @@ class PartReader {
   readonly poolLength: number;
   /** Rows per HDF5 chunk of its record columns (those of /records/timestamp; null: not chunked). */
   readonly chunkRows: number | null;
+  /** Records to read at a time (mergeParts sets it). */
+  readRows = READ_ROWS;
   next = 0;
   private readonly datasets: Dataset[];
   private readonly pool: Dataset;
@@ -198,7 +210,11 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
   await h5ready();
   const chunk = opts.chunkRecords;
   if (chunk !== undefined && !(Number.isInteger(chunk) && chunk >= 1)) throw new DaqError('DAQ_ERR_USAGE', `merge: records per read must be a whole number ≥ 1, got ${chunk}`);
+  const maxReadBytes = opts.maxReadBytes ?? 512 * 1024 * 1024;
+  if (!(maxReadBytes > 0)) throw new DaqError('DAQ_ERR_USAGE', `merge: read memory must be more than 0 bytes, got ${maxReadBytes}`);
   const readers = parts.map((p) => new PartReader(p));
+  // Each part's read size: its share of maxReadBytes at its own bytes a record (columns and mean samples).
+  for (const r of readers) r.readRows = chunk ?? readRowsFor(r.chunkRows, maxReadBytes / readers.length / (RECORD_BYTES + (2 * r.poolLength) / Math.max(1, r.n)));
   const total = readers.reduce((a, r) => a + r.n, 0);
   const tmp = `${out}.tmp`;
   const writer = new PartWriter(tmp);
@@ -209,7 +225,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
   try {
     const feed = (r: PartReader) => {
       const start = r.next;
-      const wb = r.readChunk(chunk ?? readRowsFor(r.chunkRows));
+      const wb = r.readChunk(r.readRows);
       if (!wb) return merge.end(r.file);
       try {
         merge.push(r.file, wb);

@@ -119,12 +119,17 @@ describe('offline merge (daq merge)', () => {
     }
   });
 
-  it('reads each part in whole HDF5 chunks by default (no compressed chunk inflated twice); a bad read size is a usage error', async () => {
+  it('reads each part in whole HDF5 chunks by default (no compressed chunk inflated twice), within its share of the read memory; a bad read size is a usage error', async () => {
     expect(readRowsFor(62500)).toBe(125000);
     expect(readRowsFor(65536)).toBe(65536);
     expect(readRowsFor(1000)).toBe(66000);
     expect(readRowsFor(null)).toBe(65536);
     expect(readRowsFor(1 << 20)).toBe(65536); // huge chunks: memory first
+    // Within a part's memory share (records): fewer chunks, or a part of one.
+    expect(readRowsFor(62500, 130000)).toBe(125000);
+    expect(readRowsFor(62500, 100000)).toBe(62500);
+    expect(readRowsFor(62500, 4006.5)).toBe(4006);
+    expect(readRowsFor(null, 0.3)).toBe(1);
     const t = tmpDir();
     cleanup = t.cleanup;
     const rng = new Xorshift(5);
@@ -147,6 +152,28 @@ describe('offline merge (daq merge)', () => {
       slice.mockRestore();
     }
     expect(reads.sort()).toEqual(['0-1000', '0-100000', '100000-150000']);
+    // Held to its share of a small read budget (here 20000 records of the big part), the big part
+    // is read 20000 records at a time: many parts do not take many times the memory.
+    const bigSamples = ((): number => {
+      const g = new h5wasm.File(big, 'r');
+      const s = (g.get('wave_pool') as Dataset).shape![0]!;
+      g.close();
+      return s;
+    })();
+    const perRecord = 60 + (2 * bigSamples) / 150_000; // record columns: 60 bytes
+    reads.length = 0;
+    const slice2 = vi.spyOn(h5wasm.Dataset.prototype, 'slice').mockImplementation(function (this: Dataset, ranges) {
+      if (this.path === '/records/timestamp') reads.push(`${ranges[0]![0]}-${ranges[0]![1]}`);
+      return slice0.call(this, ranges);
+    });
+    try {
+      expect((await mergeParts([big, small], path.join(t.dir, 'merged2.h5'), { maxReadBytes: 2 * 20000.5 * perRecord })).records).toBe(151_000);
+    } finally {
+      slice2.mockRestore();
+    }
+    const bigReads = Array.from({ length: 8 }, (_, i) => `${i * 20000}-${Math.min(150000, (i + 1) * 20000)}`);
+    expect(reads.sort()).toEqual([...bigReads, '0-1000'].sort());
+    await expect(mergeParts([small], path.join(t.dir, 'y.h5'), { maxReadBytes: 0 })).rejects.toMatchObject({ code: 'DAQ_ERR_USAGE' });
     for (const bad of [0, -1, 2.5, Number.NaN]) {
       await expect(mergeParts([small], path.join(t.dir, 'x.h5'), { chunkRecords: bad })).rejects.toMatchObject({ code: 'DAQ_ERR_USAGE' });
     }
