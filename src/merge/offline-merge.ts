@@ -3,7 +3,7 @@ import h5wasm from 'h5wasm/node';
 import type { Dataset, File as H5File, Group } from 'h5wasm/node';
 import { DaqError, isDaqError } from '../errors.ts';
 import { commitFileSync } from '../util/fsync-dir.ts';
-import { allocRecordColumns, makeRecordsBatch, RECORD_FIELDS, recordColumns } from '../schema/waveform.ts';
+import { allocRecordColumns, makeRecordsBatch, RECORD_FIELDS, RECORD_ROW_BYTES, recordColumns } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { h5ready } from '../storage/hdf5/segment-writer.ts';
@@ -29,9 +29,6 @@ export interface MergePartsOptions {
   maxReadBytes?: number;
   onProgress?: (p: { records: number; total: number }) => void;
 }
-
-/** Bytes of one record's columns. */
-const RECORD_BYTES = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 
 /** Records read per part at a time by default. */
 export const READ_ROWS = 65536;
@@ -214,7 +211,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
   if (!(maxReadBytes > 0)) throw new DaqError('DAQ_ERR_USAGE', `merge: read memory must be more than 0 bytes, got ${maxReadBytes}`);
   const readers = parts.map((p) => new PartReader(p));
   // Each part's read size: its share of maxReadBytes at its own bytes a record (columns and mean samples).
-  for (const r of readers) r.readRows = chunk ?? readRowsFor(r.chunkRows, maxReadBytes / readers.length / (RECORD_BYTES + (2 * r.poolLength) / Math.max(1, r.n)));
+  for (const r of readers) r.readRows = chunk ?? readRowsFor(r.chunkRows, maxReadBytes / readers.length / (RECORD_ROW_BYTES + (2 * r.poolLength) / Math.max(1, r.n)));
   const total = readers.reduce((a, r) => a + r.n, 0);
   const tmp = `${out}.tmp`;
   const writer = new PartWriter(tmp);

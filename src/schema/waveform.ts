@@ -23,6 +23,9 @@ export const RECORD_FIELDS = [
 
 export type RecordFieldName = (typeof RECORD_FIELDS)[number]['name'];
 
+/** Bytes of one record's columns (60). */
+export const RECORD_ROW_BYTES = RECORD_FIELDS.reduce((a, f) => a + f.type.ArrayType.BYTES_PER_ELEMENT, 0);
+
 /** Bits of the `flags` column. */
 export const RecordFlags = {
   /** Emitted after events with a later timestamp (late-event policy "flag"). */

@@ -16,7 +16,7 @@ import h5wasm from 'h5wasm/node';
 import type { Dataset, Group } from 'h5wasm/node';
 import { mergeParts } from '../../src/merge/offline-merge.ts';
 import { h5ready, writeSegmentSync } from '../../src/storage/hdf5/segment-writer.ts';
-import { allocRecordColumns, RECORD_FIELDS } from '../../src/schema/waveform.ts';
+import { allocRecordColumns, RECORD_FIELDS, RECORD_ROW_BYTES } from '../../src/schema/waveform.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
 import { fsyncPathSync } from '../../src/util/fsync-dir.ts';
 import { envInt, median, printTable, repeat, settle } from './harness.ts';
@@ -25,7 +25,6 @@ const REPS = envInt('BENCH_REPS', 3);
 const N = envInt('BENCH_RECORDS', 4_000_000);
 const MEAN_LEN = envInt('BENCH_MEAN_LEN', 32);
 const KS = (process.env['BENCH_KS'] ?? '2,8,64').split(',').map(Number);
-const COLUMN_BYTES_PER_RECORD = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 const DTYPES: Record<string, string> = {
   timestamp: '<q', pid: '<i', channel: '<h', baseline: '<d', event_id: '<q', dt: '<i',
   trigger_type: '<h', flags: '<I', wave_offset: '<q', event_length: '<i', time: '<q',
@@ -109,7 +108,7 @@ try {
   for (const k of KS) {
     const { parts, samples } = writeParts(k);
     const records = Math.floor(N / k) * k;
-    const bytes = records * COLUMN_BYTES_PER_RECORD + samples * 2;
+    const bytes = records * RECORD_ROW_BYTES + samples * 2;
     const fileBytes = parts.reduce((a, p) => a + fs.statSync(p).size, 0);
     const outDir = path.join(base, `k${k}`, 'out');
     fs.mkdirSync(outDir);

@@ -20,7 +20,7 @@
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
-import { allocRecordColumns, makeRecordsBatch } from '../../src/schema/waveform.ts';
+import { allocRecordColumns, makeRecordsBatch, RECORD_ROW_BYTES } from '../../src/schema/waveform.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
 import { envInt, median, printTable, repeat, settle } from './harness.ts';
@@ -32,7 +32,6 @@ const BATCH = envInt('BENCH_BATCH', 8192);
 const OUT_ROWS = envInt('BENCH_OUT_ROWS', 8192);
 const OUT_SAMPLES = envInt('BENCH_OUT_SAMPLES', 1 << 20);
 const CHUNK_ROWS = process.env['BENCH_CHUNK_ROWS'] ? envInt('BENCH_CHUNK_ROWS', 0) : undefined;
-const COLUMN_BYTES_PER_RECORD = 8 + 4 + 2 + 8 + 8 + 4 + 2 + 4 + 8 + 4 + 8;
 
 /** k inputs, each a list of sorted batches; timestamps from a Poisson process per input, so inputs interleave at random. */
 function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples: number } {
@@ -175,7 +174,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
     }
   }
   const copyS = median(await repeat(REPS, async () => (await settle(), copyOnce(inputs))));
-  const bytes = samples * 2 + records * COLUMN_BYTES_PER_RECORD;
+  const bytes = samples * 2 + records * RECORD_ROW_BYTES;
   for (const p of PATHS) {
     const mergeS = median(times.get(p)!);
     rows.push({
