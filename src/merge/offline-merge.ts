@@ -47,6 +47,29 @@ export function readRowsFor(chunkRows: number | null, budgetRows = Infinity): nu
   return chunkRows * Math.min(Math.ceil(target / chunkRows), Math.floor(budgetRows / chunkRows));
 }
 
+const HDF5_SIGNATURE = Buffer.from('\x89HDF\r\n\x1a\n', 'latin1');
+
+/**
+ * A part must be a readable file starting with the HDF5 signature: checked before h5wasm opens it,
+ * which on anything else prints HDF5's error stack and fails later with an unhelpful message.
+ */
+function checkHdf5File(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DaqError(code === 'ENOENT' ? 'DAQ_ERR_RUN_NOT_FOUND' : 'DAQ_ERR_STORAGE_IO', `${file}: cannot open part file (${code ?? String(err)})`, { details: { file }, cause: err });
+  }
+  try {
+    const head = Buffer.alloc(8);
+    const n = fs.readSync(fd, head, 0, 8, 0);
+    if (n < 8 || !head.equals(HDF5_SIGNATURE)) throw new DaqError('DAQ_ERR_HDF5', `${file}: not an HDF5 file (no HDF5 signature at byte 0)`, { details: { file } });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads a part file's records in chunks, with the samples each chunk's events cover. */
 class PartReader {
   readonly f: H5File;
@@ -62,19 +85,27 @@ class PartReader {
   private readonly pool: Dataset;
 
   constructor(readonly file: string) {
+    checkHdf5File(file);
     this.f = new h5wasm.File(file, 'r');
-    const ts = this.f.get('records/timestamp') as Dataset | null;
-    const pool = this.f.get('wave_pool') as Dataset | null;
-    if (!ts || !pool) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `${file}: no /records/timestamp or /wave_pool (not a records part file)`, { details: { file } });
-    this.n = ts.shape?.[0] ?? 0;
-    this.chunkRows = (ts.metadata as { chunks?: number[] | null }).chunks?.[0] ?? null;
-    this.pool = pool;
-    this.poolLength = pool.shape?.[0] ?? 0;
-    this.datasets = RECORD_FIELDS.map((fld) => {
-      const ds = this.f.get(`records/${fld.name}`) as Dataset | null;
-      if (!ds || (ds.shape?.[0] ?? 0) !== this.n) throw new DaqError('DAQ_ERR_HDF5', `${file}: /records/${fld.name} is missing or not ${this.n} rows long like /records/timestamp`, { details: { file } });
-      return ds;
-    });
+    // h5wasm does not throw on a file it cannot open: it returns a bad id (and later calls fail obscurely).
+    if (!(this.f.file_id > 0n)) throw new DaqError('DAQ_ERR_HDF5', `${file}: cannot open as HDF5 (truncated or damaged?)`, { details: { file } });
+    try {
+      const ts = this.f.get('records/timestamp') as Dataset | null;
+      const pool = this.f.get('wave_pool') as Dataset | null;
+      if (!ts || !pool) throw new DaqError('DAQ_ERR_RUN_NOT_FOUND', `${file}: no /records/timestamp or /wave_pool (not a records part file)`, { details: { file } });
+      this.n = ts.shape?.[0] ?? 0;
+      this.chunkRows = (ts.metadata as { chunks?: number[] | null }).chunks?.[0] ?? null;
+      this.pool = pool;
+      this.poolLength = pool.shape?.[0] ?? 0;
+      this.datasets = RECORD_FIELDS.map((fld) => {
+        const ds = this.f.get(`records/${fld.name}`) as Dataset | null;
+        if (!ds || (ds.shape?.[0] ?? 0) !== this.n) throw new DaqError('DAQ_ERR_HDF5', `${file}: /records/${fld.name} is missing or not ${this.n} rows long like /records/timestamp`, { details: { file } });
+        return ds;
+      });
+    } catch (err) {
+      this.f.close();
+      throw err;
+    }
   }
 
   readChunk(size: number): WaveBatch | null {
@@ -209,7 +240,13 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
   if (chunk !== undefined && !(Number.isInteger(chunk) && chunk >= 1)) throw new DaqError('DAQ_ERR_USAGE', `merge: records per read must be a whole number ≥ 1, got ${chunk}`);
   const maxReadBytes = opts.maxReadBytes ?? 512 * 1024 * 1024;
   if (!(maxReadBytes > 0)) throw new DaqError('DAQ_ERR_USAGE', `merge: read memory must be more than 0 bytes, got ${maxReadBytes}`);
-  const readers = parts.map((p) => new PartReader(p));
+  const readers: PartReader[] = [];
+  try {
+    for (const p of parts) readers.push(new PartReader(p));
+  } catch (err) {
+    for (const r of readers) r.f.close();
+    throw err;
+  }
   // Each part's read size: its share of maxReadBytes at its own bytes a record (columns and mean samples).
   for (const r of readers) r.readRows = chunk ?? readRowsFor(r.chunkRows, maxReadBytes / readers.length / (RECORD_ROW_BYTES + (2 * r.poolLength) / Math.max(1, r.n)));
   const total = readers.reduce((a, r) => a + r.n, 0);

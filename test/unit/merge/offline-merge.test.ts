@@ -178,4 +178,35 @@ describe('offline merge (daq merge)', () => {
       await expect(mergeParts([small], path.join(t.dir, 'x.h5'), { chunkRecords: bad })).rejects.toMatchObject({ code: 'DAQ_ERR_USAGE' });
     }
   });
+
+  it('a part that is missing, not HDF5 or truncated is a clear error naming it; parts already opened are closed, no output left', async () => {
+    const t = tmpDir();
+    cleanup = t.cleanup;
+    const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
+    const good = await writePart(t.dir, 'good', [ev(1), ev(5), ev(9)]);
+    const text = path.join(t.dir, 'notes.h5');
+    fs.writeFileSync(text, 'not hdf5 at all\n');
+    const cut = path.join(t.dir, 'cut.h5');
+    fs.writeFileSync(cut, fs.readFileSync(good).subarray(0, 3000));
+    const out = path.join(t.dir, 'merged.h5');
+    const cases: [string, string, RegExp][] = [
+      [path.join(t.dir, 'missing.h5'), 'DAQ_ERR_RUN_NOT_FOUND', /missing\.h5: cannot open part file \(ENOENT\)/],
+      [text, 'DAQ_ERR_HDF5', /notes\.h5: not an HDF5 file/],
+      [cut, 'DAQ_ERR_HDF5', /cut\.h5: cannot open as HDF5/],
+    ];
+    const close = vi.spyOn(h5wasm.File.prototype, 'close');
+    try {
+      for (const [bad, code, message] of cases) {
+        close.mockClear();
+        const err = await mergeParts([good, bad], out).catch((e: unknown) => e);
+        expect(err, bad).toMatchObject({ code, details: { file: bad } });
+        expect((err as Error).message).toMatch(message);
+        expect(close.mock.calls.length, `${bad}: the good part closed`).toBeGreaterThanOrEqual(1);
+        expect(fs.existsSync(out)).toBe(false);
+        expect(fs.existsSync(`${out}.tmp`)).toBe(false);
+      }
+    } finally {
+      close.mockRestore();
+    }
+  });
 });
