@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, File as H5File, Group } from 'h5wasm/node';
 import { DaqError, isDaqError } from '../errors.ts';
@@ -168,7 +169,15 @@ class PartWriter {
   private samples = 0;
 
   constructor(readonly file: string) {
+    // h5wasm does not throw when it cannot create the file (it prints HDF5's error stack): see first.
+    const dir = path.dirname(file);
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch (err) {
+      throw new DaqError('DAQ_ERR_STORAGE_IO', `cannot write ${file}: its folder ${dir} ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}`, { details: { file }, cause: err });
+    }
     this.f = new h5wasm.File(file, 'w');
+    if (!(this.f.file_id > 0n)) throw new DaqError('DAQ_ERR_STORAGE_IO', `cannot create ${file} as HDF5`, { details: { file } });
     const r = this.f.create_group('records');
     r.create_attribute('NX_class', 'NXdata');
     r.create_attribute('signal', 'event_length');
@@ -241,22 +250,18 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
   const maxReadBytes = opts.maxReadBytes ?? 512 * 1024 * 1024;
   if (!(maxReadBytes > 0)) throw new DaqError('DAQ_ERR_USAGE', `merge: read memory must be more than 0 bytes, got ${maxReadBytes}`);
   const readers: PartReader[] = [];
+  const tmp = `${out}.tmp`;
+  let writer: PartWriter | null = null;
   try {
     for (const p of parts) readers.push(new PartReader(p));
-  } catch (err) {
-    for (const r of readers) r.f.close();
-    throw err;
-  }
-  // Each part's read size: its share of maxReadBytes at its own bytes a record (columns and mean samples).
-  for (const r of readers) r.readRows = chunk ?? readRowsFor(r.chunkRows, maxReadBytes / readers.length / (RECORD_ROW_BYTES + (2 * r.poolLength) / Math.max(1, r.n)));
-  const total = readers.reduce((a, r) => a + r.n, 0);
-  const tmp = `${out}.tmp`;
-  const writer = new PartWriter(tmp);
-  // Large output batches: each is one append per dataset, and an h5wasm append costs ~160 µs however small.
-  const merge = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: Number.MAX_SAFE_INTEGER, maxOutputRows: 65536, maxOutputSamples: 1 << 23 });
-  readers.forEach((r) => merge.addInput(r.file));
-  let done = 0;
-  try {
+    // Each part's read size: its share of maxReadBytes at its own bytes a record (columns and mean samples).
+    for (const r of readers) r.readRows = chunk ?? readRowsFor(r.chunkRows, maxReadBytes / readers.length / (RECORD_ROW_BYTES + (2 * r.poolLength) / Math.max(1, r.n)));
+    const total = readers.reduce((a, r) => a + r.n, 0);
+    // Large output batches: each is one append per dataset, and an h5wasm append costs ~160 µs however small.
+    const merge = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: Number.MAX_SAFE_INTEGER, maxOutputRows: 65536, maxOutputSamples: 1 << 23 });
+    readers.forEach((r) => merge.addInput(r.file));
+    const w = (writer = new PartWriter(tmp));
+    let done = 0;
     const feed = (r: PartReader) => {
       const start = r.next;
       const wb = r.readChunk(r.readRows);
@@ -276,7 +281,7 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
     // Each output batch is written as soon as it is complete; the sink borrows it (the append
     // copies it into the file's datasets), so the kernel hands out views of its output area.
     const write = (b: WaveBatch) => {
-      writer.append(b);
+      w.append(b);
       done += b.batch.numRows;
       opts.onProgress?.({ records: done, total });
     };
@@ -296,13 +301,13 @@ export async function mergeParts(parts: string[], out: string, opts: MergePartsO
       }
     }
     merge.finish(write, { borrow: true });
-    const summary = writer.close();
+    const summary = w.close();
     commitFileSync(tmp, out); // fsync, rename, fsync the folder
     opts.onProgress?.({ records: done, total });
     return summary;
   } catch (err) {
     try {
-      writer.close();
+      writer?.close();
     } catch {
       // already failing
     }

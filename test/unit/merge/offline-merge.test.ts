@@ -179,7 +179,7 @@ describe('offline merge (daq merge)', () => {
     }
   });
 
-  it('a part that is missing, not HDF5 or truncated is a clear error naming it; parts already opened are closed, no output left', async () => {
+  it('a part that is missing, not HDF5 or truncated, or an output folder that does not exist, is a clear error naming it; parts already opened are closed, no output left', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
     const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
@@ -207,6 +207,15 @@ describe('offline merge (daq merge)', () => {
       }
     } finally {
       close.mockRestore();
+    }
+    // An output folder that does not exist: named, and the part is closed.
+    const nowhere = path.join(t.dir, 'no', 'such', 'merged.h5');
+    const close2 = vi.spyOn(h5wasm.File.prototype, 'close');
+    try {
+      await expect(mergeParts([good], nowhere)).rejects.toMatchObject({ code: 'DAQ_ERR_STORAGE_IO', message: expect.stringMatching(/its folder .*no\/such does not exist/) });
+      expect(close2).toHaveBeenCalled();
+    } finally {
+      close2.mockRestore();
     }
   });
 });
