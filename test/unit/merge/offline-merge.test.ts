@@ -25,6 +25,9 @@ async function writePart(dir: string, name: string, evs: Ev[]): Promise<string> 
   return path.join(partDir, 'seg-000000.h5');
 }
 
+/** An event of two samples at time tt (pid 0, channel 0). */
+const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
+
 describe('offline merge (daq merge)', () => {
   it('merges sorted part files into one, a stable sort by (timestamp, pid, channel), in bounded chunks; every waveform in place', async () => {
     // 1200 events stay on the merge's JS path; 3 × 4000 finely interleaved ones take the kernel,
@@ -89,7 +92,6 @@ describe('offline merge (daq merge)', () => {
   it('reports a part that breaks its sort order, with file and row, and leaves no output', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
-    const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
     const good = await writePart(t.dir, 'good', [ev(1), ev(5), ev(9)]);
     const bad = await writePart(t.dir, 'bad', [ev(2), ev(3), ev(8), ev(4), ev(10)]);
     const out = path.join(t.dir, 'merged.h5');
@@ -101,7 +103,6 @@ describe('offline merge (daq merge)', () => {
   it('reports a part whose records point outside its wave pool, with file and record, and leaves no output', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
-    const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
     const good = await writePart(t.dir, 'good', [ev(1), ev(5), ev(9)]);
     const out = path.join(t.dir, 'merged.h5');
     // Record 3 (of 5; read two at a time): past the pool's 10 samples, negative, far past, or too long.
@@ -182,7 +183,6 @@ describe('offline merge (daq merge)', () => {
   it('a part that is missing, not HDF5 or truncated, or an output folder that does not exist, is a clear error naming it; parts already opened are closed, no output left', async () => {
     const t = tmpDir();
     cleanup = t.cleanup;
-    const ev = (tt: number): Ev => ({ t: BigInt(tt), pid: 0, ch: 0, wave: Uint16Array.of(1, 2), src: 0, seq: 0 });
     const good = await writePart(t.dir, 'good', [ev(1), ev(5), ev(9)]);
     const text = path.join(t.dir, 'notes.h5');
     fs.writeFileSync(text, 'not hdf5 at all\n');
