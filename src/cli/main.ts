@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DaqError } from '../errors.ts';
 import path from 'node:path';
 import { createLogger } from '../util/logger.ts';
@@ -22,7 +22,10 @@ function port(v: string): number {
 
 /** Entry point of the `daq` command. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config. */
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('daq').description('Data-acquisition daemon: instruments -> Arrow -> storage, merge, live view').showHelpAfterError();
+  // exitOverride: commander's own usage errors (unknown command or option, a missing argument)
+  // throw instead of exiting 1, so they exit 2 like every other bad command line (subcommands
+  // inherit it).
+  const program = new Command('daq').description('Data-acquisition daemon: instruments -> Arrow -> storage, merge, live view').showHelpAfterError().exitOverride();
   program
     .command('run')
     .description('acquire until SIGINT/SIGTERM (or --duration); with no --config, an embedded default with simulated instruments')
@@ -106,6 +109,11 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof DaqError) {
       process.stderr.write(`daq: ${err.code}: ${err.message}\n`);
       process.exitCode = USAGE_CODES.has(err.code) ? 2 : 1;
+      return;
+    }
+    // Commander has printed what was wrong (or the help, or the version: exit code 0).
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
     throw err;

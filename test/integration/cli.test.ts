@@ -24,10 +24,22 @@ describe('daq run (child process)', () => {
     expect(fs.existsSync(path.join(t.dir, 'out'))).toBe(false);
   });
 
-  it('rejects a bad flag value with exit code 2', async () => {
-    const p = daq(['run', '--duration', 'soon']);
-    expect((await p.exit).code).not.toBe(0);
-    expect(p.stderr()).toMatch(/duration/);
+  it('a bad command line exits 2 saying what is wrong (bad flag value, unknown option or command, a missing argument); --help exits 0', async () => {
+    const cases: [string[], RegExp][] = [
+      [['run', '--duration', 'soon'], /duration.*expected a positive number, got "soon"/],
+      [['run', '--no-such-flag'], /unknown option '--no-such-flag'/],
+      [['no-such-command'], /unknown command 'no-such-command'/],
+      [['merge', 'a.h5'], /required option '-o, --out <file>' not specified/],
+    ];
+    const runs = cases.map(([args]) => daq(args));
+    for (const [i, p] of runs.entries()) {
+      expect((await p.exit).code, cases[i]![0].join(' ')).toBe(2);
+      expect(p.stderr()).toMatch(cases[i]![1]);
+      expect(p.stderr()).not.toMatch(/\n\s+at /);
+    }
+    const help = daq(['merge', '--help']);
+    expect((await help.exit).code).toBe(0);
+    expect(help.stdout()).toMatch(/--read-mib/);
   });
 
   it('daq inspect of a folder that does not exist says so (no stack trace), exit 1', async () => {
