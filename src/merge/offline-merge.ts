@@ -8,6 +8,7 @@ import { allocRecordColumns, makeRecordsBatch, RECORD_FIELDS, RECORD_ROW_BYTES, 
 import type { RecordColumns } from '../schema/waveform.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { h5ready } from '../storage/hdf5/segment-writer.ts';
+import { HDF5_SIGNATURE } from '../storage/hdf5/signature.ts';
 import { StreamingMerge } from './streaming-merge.ts';
 
 const DTYPES: Record<string, string> = {
@@ -48,8 +49,6 @@ export function readRowsFor(chunkRows: number | null, budgetRows = Infinity): nu
   return chunkRows * Math.min(Math.ceil(target / chunkRows), Math.floor(budgetRows / chunkRows));
 }
 
-const HDF5_SIGNATURE = Buffer.from('\x89HDF\r\n\x1a\n', 'latin1');
-
 /**
  * A part must be a readable file starting with the HDF5 signature: checked before h5wasm opens it,
  * which on anything else prints HDF5's error stack and fails later with an unhelpful message.
@@ -68,6 +67,21 @@ function checkHdf5File(file: string): void {
     if (n < 8 || !head.equals(HDF5_SIGNATURE)) throw new DaqError('DAQ_ERR_HDF5', `${file}: not an HDF5 file (no HDF5 signature at byte 0)`, { details: { file } });
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * dst[i] = src[i] + delta for non-negative sample offsets below 2^53 (dst may be src): as 32-bit
+ * words and doubles, not a BigInt per row.
+ */
+function shiftOffsets(src: BigInt64Array, delta: number, dst: BigInt64Array): void {
+  const n = src.length;
+  const s = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
+  const d = new Uint32Array(dst.buffer, dst.byteOffset, 2 * n);
+  for (let i = 0; i < 2 * n; i += 2) {
+    const v = s[i]! + s[i + 1]! * 4294967296 + delta;
+    d[i] = v >>> 0;
+    d[i + 1] = Math.floor(v / 4294967296);
   }
 }
 
@@ -153,11 +167,7 @@ class PartReader {
     }
     if (!Number.isFinite(lo)) lo = hi = 0;
     const samples = hi > lo ? (this.pool.slice([[lo, hi]]) as Uint16Array) : new Uint16Array(0);
-    for (let i = 0; i < 2 * n; i += 2) {
-      const o = w[i]! + w[i + 1]! * 4294967296 - lo;
-      w[i] = o >>> 0;
-      w[i + 1] = Math.floor(o / 4294967296);
-    }
+    shiftOffsets(c.wave_offset, -lo, c.wave_offset);
     return { kind: 'waveform', stream: this.file, batch: makeRecordsBatch(c), samples };
   }
 }
@@ -208,21 +218,14 @@ class PartWriter {
   private offsetScratch = new BigInt64Array(0);
 
   /**
-   * The batch's wave_offset (batch-local) moved by base, the file's samples so far: as 32-bit words
-   * and doubles (exact below 2^53 samples), not a BigInt per row. The result is scratch, valid
-   * until the next call (write_slice copies it).
+   * The batch's wave_offset (batch-local) moved by base, the file's samples so far (shiftOffsets).
+   * The result is scratch, valid until the next call (write_slice copies it).
    */
   private globalOffsets(local: BigInt64Array, base: number): BigInt64Array {
     const n = local.length;
     if (this.offsetScratch.length < n) this.offsetScratch = new BigInt64Array(n);
     const out = this.offsetScratch.subarray(0, n);
-    const src = new Uint32Array(local.buffer, local.byteOffset, 2 * n);
-    const dst = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
-    for (let i = 0; i < 2 * n; i += 2) {
-      const v = src[i]! + src[i + 1]! * 4294967296 + base;
-      dst[i] = v >>> 0;
-      dst[i + 1] = Math.floor(v / 4294967296);
-    }
+    shiftOffsets(local, base, out);
     return out;
   }
 

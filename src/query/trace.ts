@@ -19,6 +19,7 @@ import { dtypeCtor, parseDType, type DTypeName, type TraceArray } from './loader
 import { openNpySource, openRawSource } from './loaders/file-source.ts';
 import { csvToNpy, type CsvProgress } from './loaders/csv-to-npy.ts';
 import type { SampleSource, TraceFormat } from './loaders/sample-source.ts';
+import { HDF5_SIGNATURE } from '../storage/hdf5/signature.ts';
 
 export type { DTypeName, TraceArray, TraceFormat, CsvProgress };
 
@@ -175,7 +176,7 @@ function sniff(path: string): Promise<TraceFormat | 'npz' | undefined> {
           if (rerr) return reject(rerr);
           const b = head.subarray(0, n);
           if (b.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) resolve('npy');
-          else if (b.equals(Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'))) resolve('hdf5');
+          else if (b.equals(HDF5_SIGNATURE)) resolve('hdf5');
           else if (b[0] === 0x50 && b[1] === 0x4b) resolve('npz');
           else resolve(undefined);
         });
