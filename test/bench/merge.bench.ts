@@ -17,6 +17,11 @@
  * BENCH_BREAKDOWN=1 also prints, per path, where a record's time goes: push (of it the kernel's
  * check), drain (of it the kernel's chunk copies in and its copies out), in ns per record over
  * every rep (the timers themselves cost a little).
+ * Beside the TypedArray.set reference, each case runs a native peer on the same events
+ * (peers/merge-native.c, built with the system's `cc -O3 -march=native`: the same k-way merge in C,
+ * each input one contiguous array, no checks, output into one reused area) and prints its
+ * records/s, and the merge's ratio to it; BENCH_NATIVE=0 skips it (it is skipped, with a message,
+ * where there is no C compiler: `apt-get install gcc`).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
@@ -24,6 +29,7 @@ import { allocRecordColumns, makeRecordsBatch, RECORD_ROW_BYTES } from '../../sr
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
 import { envInt, median, printTable, repeat, settle } from './harness.ts';
+import { nativeMergeSeconds } from './peers/merge-native.ts';
 
 const REPS = envInt('BENCH_REPS', 3);
 const N = envInt('BENCH_RECORDS', 10_000_000);
@@ -32,6 +38,7 @@ const BATCH = envInt('BENCH_BATCH', 8192);
 const OUT_ROWS = envInt('BENCH_OUT_ROWS', 8192);
 const OUT_SAMPLES = envInt('BENCH_OUT_SAMPLES', 1 << 20);
 const CHUNK_ROWS = process.env['BENCH_CHUNK_ROWS'] ? envInt('BENCH_CHUNK_ROWS', 0) : undefined;
+const NATIVE = process.env['BENCH_NATIVE'] !== '0';
 
 /** k inputs, each a list of sorted batches; timestamps from a Poisson process per input, so inputs interleave at random. */
 function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples: number } {
@@ -174,14 +181,19 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
     }
   }
   const copyS = median(await repeat(REPS, async () => (await settle(), copyOnce(inputs))));
+  const nativeS = NATIVE ? nativeMergeSeconds(inputs, REPS) : null;
   const bytes = samples * 2 + records * RECORD_ROW_BYTES;
+  const what = `k=${k}, ${block === 1 ? 'Poisson interleave (runs ~1)' : `bursts of ${block}`}`;
+  const reference = `TypedArray.set of the same bytes: ${(bytes / copyS / 1e9).toFixed(2)} GB/s`;
+  const rate = (sec: number) => `${(records / sec / 1e6).toFixed(1)} M records/s, samples ${((samples * 2) / sec / 1e9).toFixed(2)} GB/s`;
+  if (nativeS !== null) rows.push({ measure: `${what}, native C peer (peers/merge-native.c)`, value: rate(nativeS), reference, ratio: (copyS / nativeS).toFixed(2), goal: '' });
   for (const p of PATHS) {
     const mergeS = median(times.get(p)!);
     rows.push({
-      measure: `k=${k}, ${block === 1 ? 'Poisson interleave (runs ~1)' : `bursts of ${block}`}, path ${p}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
-      value: `${(records / mergeS / 1e6).toFixed(1)} M records/s, samples ${((samples * 2) / mergeS / 1e9).toFixed(2)} GB/s`,
-      reference: `TypedArray.set of the same bytes: ${(bytes / copyS / 1e9).toFixed(2)} GB/s`,
-      ratio: (copyS / mergeS).toFixed(2),
+      measure: `${what}, path ${p}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
+      value: rate(mergeS),
+      reference,
+      ratio: `${(copyS / mergeS).toFixed(2)}${nativeS === null ? '' : ` (of native: ${(nativeS / mergeS).toFixed(2)})`}`,
       goal: '>= 10 M records/s, >= 1 GB/s samples',
     });
   }
