@@ -19,9 +19,9 @@
  * every rep (the timers themselves cost a little).
  * Beside the TypedArray.set reference, each case runs a native peer on the same events
  * (peers/merge-native.c, built with the system's `cc -O3 -march=native`: the same k-way merge in C,
- * each input one contiguous array, no checks, output into one reused area) and prints its
- * records/s, and the merge's ratio to it; BENCH_NATIVE=0 skips it (it is skipped, with a message,
- * where there is no C compiler: `apt-get install gcc`).
+ * each input one contiguous array, no checks, output into one reused area, software prefetch) and
+ * prints its records/s, and the merge's ratio to it; BENCH_NATIVE=0 skips it (it is skipped, with a
+ * message, where there is no C compiler: `apt-get install gcc`).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { MergeKernel } from '../../src/merge/wasm-kernel.ts';

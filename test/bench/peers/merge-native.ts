@@ -33,7 +33,7 @@ function compile(): string | null {
   return binary;
 }
 
-/** Column order of the peer's input format (merge-native.c), with bytes per value. */
+/** Column order of the peer's input format (merge-native.c); the samples follow them. */
 const COLUMNS = ['timestamp', 'time', 'wave_offset', 'baseline', 'pid', 'dt', 'flags', 'event_length', 'channel', 'trigger_type'] as const;
 
 function writeInputs(file: string, inputs: WaveBatch[][]): void {
