@@ -42,6 +42,75 @@ export type SimDigitizerOptions = z.infer<typeof simDigitizerOptions>;
 
 const ADC_MAX = 16383;
 
+/** rel (ps after a generator's base time) stays below this, so doubles hold it exactly. */
+const REL_MAX = 2 ** 52;
+const REL_MAX_BIG = BigInt(REL_MAX);
+const TWO32 = 2 ** 32;
+
+/** A base time (ps, >= 0) as the words event times are built from. */
+interface BaseWords {
+  /** base's low and high 32-bit words */
+  lo: number;
+  hi: number;
+  /** t0 + floor(base / 1000) (the time column, Unix ns), as words */
+  tLo: number;
+  tHi: number;
+  /** base mod 1000 */
+  mod: number;
+}
+
+function baseWords(base: bigint, t0UnixNs: bigint): BaseWords {
+  const t = BigInt.asUintN(64, t0UnixNs + base / 1000n);
+  const b = BigInt.asUintN(64, base);
+  return { lo: Number(b & 0xffffffffn), hi: Number(b >> 32n), tLo: Number(t & 0xffffffffn), tHi: Number(t >> 32n), mod: Number(base % 1000n) };
+}
+
+/**
+ * A pulse of amplitude 1, sample by sample: decay^k - rise^k (exp(-k/decay) - exp(-k/rise), each
+ * power made by repeated multiplication, so every event's pulse is exactly amp times these).
+ */
+function pulseShape(n: number, riseSamples: number, decaySamples: number): Float64Array {
+  const shape = new Float64Array(n);
+  const kr = Math.exp(-1 / riseSamples);
+  const kd = Math.exp(-1 / decaySamples);
+  let r = 1;
+  let d = 1;
+  for (let k = 0; k < n; k++) {
+    shape[k] = d - r;
+    r *= kr;
+    d *= kd;
+  }
+  return shape;
+}
+
+/** Growable columns of one call's events: length, amplitude, and timestamp and time as words. */
+class EventList {
+  n = 0;
+  len: number[] = [];
+  amp: number[] = [];
+  tsLo: number[] = [];
+  tsHi: number[] = [];
+  timeLo: number[] = [];
+  timeHi: number[] = [];
+
+  /** An event `rel` ps after the base whose words are w (rel < 2^52, an integer). */
+  push(len: number, amp: number, w: BaseWords, rel: number): void {
+    const i = this.n++;
+    this.len[i] = len;
+    this.amp[i] = amp;
+    // Exact in doubles: every sum below stays under 2^53.
+    const lo = w.lo + rel;
+    const carry = Math.floor(lo / TWO32);
+    this.tsLo[i] = lo - carry * TWO32;
+    this.tsHi[i] = (w.hi + carry) % TWO32;
+    const x = w.mod + rel;
+    const tl = w.tLo + (x - (x % 1000)) / 1000;
+    const tc = Math.floor(tl / TWO32);
+    this.timeLo[i] = tl - tc * TWO32;
+    this.timeHi[i] = (w.tHi + tc) % TWO32;
+  }
+}
+
 /**
  * One channel's event generator. Triggers form a Poisson process with the channel dead while an
  * event is recorded, so events of a channel never overlap and come out sorted by timestamp.
@@ -65,6 +134,9 @@ export class ChannelGenerator {
   ) {
     this.rng = new Xorshift(hash32(seed, 0xd161, channel));
     this.noise = normalTable(hash32(seed, 0x4015e, channel));
+    this.quiet = ChannelGenerator.quietTable(this.noise, opts.baseline, opts.noise_sigma);
+    this.pulseEnd = opts.pretrigger + Math.ceil(12 * opts.decay_samples);
+    this.shape = pulseShape(this.pulseEnd - opts.pretrigger, opts.rise_samples, opts.decay_samples);
     this.logMin = Math.log(opts.min_length);
     this.logSpan = Math.log(opts.max_length) - this.logMin;
     this.nextPs = startPs + BigInt(Math.round(this.rng.exp(1e12 / opts.trigger_rate_hz)));
@@ -78,44 +150,119 @@ export class ChannelGenerator {
   /** Generates every event whose trigger lies before `untilPs`; null when there is none. */
   generate(untilPs: bigint, stream: string): WaveBatch | null {
     const o = this.opts;
-        // Every draw happens here, in event order, so content does not depend on how time is split.
-    const times: bigint[] = [];
-    const lengths: number[] = [];
-    const amps: number[] = [];
+    // Every draw happens here, in event order, so content does not depend on how time is split.
+    // Trigger times are kept as `base` (a bigint) plus `rel` ps (a double, exact below 2^52), and
+    // each event's timestamp and time are written as 32-bit words: no bigint arithmetic per event.
+    const e = this.ev;
+    e.n = 0;
     let total = 0;
-    while (this.nextPs < untilPs) {
-      const len = this.rng.next() < o.long_fraction
-        ? o.long_length
-        : Math.max(o.min_length, Math.round(Math.exp(this.logMin + this.logSpan * this.rng.next())));
-      times.push(this.nextPs);
-      lengths.push(len);
-      amps.push(o.amplitude_min + (o.amplitude_max - o.amplitude_min) * this.rng.next());
+    let base = this.nextPs;
+    let rel = 0;
+    let w = baseWords(base, this.t0UnixNs);
+    let relEnd = untilPs - base >= REL_MAX_BIG ? REL_MAX : Math.max(0, Number(untilPs - base));
+    const longLength = o.long_length;
+    const ampMin = o.amplitude_min;
+    const ampSpan = o.amplitude_max - o.amplitude_min;
+    const deadPerSample = o.dt_ns * 1000;
+    const meanGapPs = 1e12 / o.trigger_rate_hz;
+    while (rel < relEnd) {
+      const len = this.rng.next() < o.long_fraction ? longLength : Math.max(o.min_length, Math.round(Math.exp(this.logMin + this.logSpan * this.rng.next())));
+      const amp = ampMin + ampSpan * this.rng.next();
+      e.push(len, amp, w, rel);
       total += len;
-      const deadPs = len * o.dt_ns * 1000;
-      this.nextPs += BigInt(Math.round(deadPs + this.rng.exp(1e12 / o.trigger_rate_hz)));
+      const inc = Math.round(len * deadPerSample + this.rng.exp(meanGapPs));
+      if (rel + inc < REL_MAX) rel += inc;
+      else {
+        // Past 2^52 ps from base (a very long gap or call): fold rel into base.
+        base += BigInt(rel) + BigInt(inc);
+        rel = 0;
+        w = baseWords(base, this.t0UnixNs);
+        relEnd = untilPs - base >= REL_MAX_BIG ? REL_MAX : Math.max(0, Number(untilPs - base));
+      }
     }
-    const n = times.length;
+    this.nextPs = base + BigInt(rel);
+    const n = e.n;
     if (n === 0) return null;
     const cols = allocRecordColumns(n);
     const samples = new Uint16Array(total);
+    const tsW = new Uint32Array(cols.timestamp.buffer, cols.timestamp.byteOffset, 2 * n);
+    const timeW = new Uint32Array(cols.time.buffer, cols.time.byteOffset, 2 * n);
+    const offW = new Uint32Array(cols.wave_offset.buffer, cols.wave_offset.byteOffset, 2 * n);
+    const truncFlag = o.long_fraction > 0 ? RecordFlags.TRUNCATED : 0;
+    cols.pid.fill(o.board);
+    cols.channel.fill(this.channel);
+    cols.baseline.fill(o.baseline);
+    cols.event_id.fill(-1n); // assigned by the merge
+    cols.dt.fill(o.dt_ns);
+    cols.trigger_type.fill(1);
     let off = 0;
-    for (let e = 0; e < n; e++) {
-      const len = lengths[e]!;
-      const saturated = this.fillPulse(samples, off, len, amps[e]!);
-      cols.timestamp[e] = times[e]!;
-      cols.pid[e] = o.board;
-      cols.channel[e] = this.channel;
-      cols.baseline[e] = o.baseline;
-      cols.event_id[e] = -1n; // assigned by the merge
-      cols.dt[e] = o.dt_ns;
-      cols.trigger_type[e] = 1;
-      cols.flags[e] = (saturated ? RecordFlags.SATURATED : 0) | (len === o.long_length && o.long_fraction > 0 ? RecordFlags.TRUNCATED : 0);
-      cols.wave_offset[e] = BigInt(off);
-      cols.event_length[e] = len;
-      cols.time[e] = this.t0UnixNs + times[e]! / 1000n;
+    for (let i = 0; i < n; i++) {
+      const len = e.len[i]!;
+      const saturated = this.fillPulse(samples, off, len, e.amp[i]!);
+      tsW[2 * i] = e.tsLo[i]!;
+      tsW[2 * i + 1] = e.tsHi[i]!;
+      timeW[2 * i] = e.timeLo[i]!;
+      timeW[2 * i + 1] = e.timeHi[i]!;
+      cols.flags[i] = (saturated ? RecordFlags.SATURATED : 0) | (len === longLength ? truncFlag : 0);
+      offW[2 * i] = off; // a batch holds fewer than 2^32 samples: the high word stays 0
+      cols.event_length[i] = len;
       off += len;
     }
     return { kind: 'waveform', stream, batch: makeRecordsBatch(cols), samples };
+  }
+
+  /** The events of the call in progress (reused: no arrays made per call). */
+  private readonly ev = new EventList();
+
+  /**
+   * baseline + noise as the ADC would store it (clamped to 0..ADC_MAX, truncated), for every entry
+   * of the noise table: outside the pulse an event's samples are a run of this table, copied in
+   * bulk. Null when an entry saturates (then every sample is computed, to report saturation).
+   */
+  private readonly quiet: Uint16Array | null;
+  /** Where a pulse ends (samples from the event's start; it starts at `pretrigger`), and its shape for amplitude 1. */
+  private readonly pulseEnd: number;
+  private readonly shape: Float64Array;
+
+  private static quietTable(noise: Float32Array, baseline: number, sigma: number): Uint16Array | null {
+    const t = new Uint16Array(noise.length);
+    for (let i = 0; i < noise.length; i++) {
+      const v = baseline + sigma * noise[i]!;
+      if (v >= ADC_MAX) return null;
+      t[i] = v < 0 ? 0 : v;
+    }
+    return t;
+  }
+
+  /** samples[at, at + n) = baseline + noise from table entry ni on (wrapping); returns whether one saturated. */
+  private fillQuiet(samples: Uint16Array, at: number, n: number, ni: number): boolean {
+    const q = this.quiet;
+    const noise = this.noise;
+    const mask = noise.length - 1;
+    // Long runs are copied from the table; short ones computed from the noise (a subarray and a
+    // set cost more, and with many channels the table's cache lines would be one more miss each).
+    if (q && n >= 64) {
+      while (n > 0) {
+        const k = Math.min(n, q.length - ni);
+        samples.set(q.subarray(ni, ni + k), at);
+        at += k;
+        n -= k;
+        ni = 0;
+      }
+      return false;
+    }
+    const baseline = this.opts.baseline;
+    const sigma = this.opts.noise_sigma;
+    let saturated = false;
+    for (let s = 0; s < n; s++) {
+      const v = baseline + sigma * noise[ni]!;
+      ni = (ni + 1) & mask;
+      if (v >= ADC_MAX) {
+        samples[at + s] = ADC_MAX;
+        saturated = true;
+      } else samples[at + s] = v < 0 ? 0 : v;
+    }
+    return saturated;
   }
 
   /** Writes baseline + noise + a two-exponential pulse into samples[off, off+len). */
@@ -123,29 +270,24 @@ export class ChannelGenerator {
     const o = this.opts;
     const noise = this.noise;
     const mask = noise.length - 1;
-    let ni = (this.noiseIdx = (this.noiseIdx + 7919 * len + 1) & mask);
-    const pulseEnd = Math.min(len, o.pretrigger + Math.ceil(12 * o.decay_samples));
-    const kr = Math.exp(-1 / o.rise_samples);
-    const kd = Math.exp(-1 / o.decay_samples);
-    let r = 1;
-    let d = 1;
-    let saturated = false;
-    for (let s = 0; s < len; s++) {
-      let v = o.baseline + o.noise_sigma * noise[ni]!;
-      ni = (ni + 1) & mask;
-      if (s >= o.pretrigger && s < pulseEnd) {
-        v += amp * (d - r);
-        r *= kr;
-        d *= kd;
-      }
+    const ni = (this.noiseIdx = (this.noiseIdx + 7919 * len + 1) & mask);
+    // Before and after the pulse: baseline + noise, in bulk; the pulse sample by sample.
+    const pulseStart = Math.min(len, o.pretrigger);
+    const pulseEnd = Math.min(len, this.pulseEnd);
+    let saturated = this.fillQuiet(samples, off, pulseStart, ni);
+    const baseline = o.baseline;
+    const sigma = o.noise_sigma;
+    const shape = this.shape;
+    let j = (ni + pulseStart) & mask;
+    for (let s = pulseStart; s < pulseEnd; s++) {
+      const v = baseline + sigma * noise[j]! + amp * shape[s - pulseStart]!;
+      j = (j + 1) & mask;
       if (v >= ADC_MAX) {
-        v = ADC_MAX;
+        samples[off + s] = ADC_MAX;
         saturated = true;
-      } else if (v < 0) {
-        v = 0;
-      }
-      samples[off + s] = v;
+      } else samples[off + s] = v < 0 ? 0 : v;
     }
+    if (this.fillQuiet(samples, off + pulseEnd, len - pulseEnd, (ni + pulseEnd) & mask)) saturated = true;
     return saturated;
   }
 }

@@ -105,4 +105,62 @@ describe('sim-digitizer', () => {
     expect(Math.max(...w)).toBe(16383);
     expect(Math.abs(w[0]! - o.baseline)).toBeLessThan(8 * o.noise_sigma);
   });
+
+  // Event times are built from 32-bit words with doubles (no bigint per event): check them
+  // against bigint arithmetic where words carry and where a gap passes 2^52 ps.
+  it('gives exact timestamps and times far from 0: a clock started later shifts every timestamp by exactly that', () => {
+    const o = simDigitizerOptions.parse({ trigger_rate_hz: 5000, max_length: 2000 });
+    const start = (1n << 62n) - 3n * PS - 12_345n; // low word near wrapping, 2^62 ps: far past 2^53
+    const t0 = (1n << 40n) * 1000n - 1n; // time words carry too
+    const ga = new ChannelGenerator(o, 4, 1, t0);
+    const a = flatten(collect(ga, [PS / 3n, PS]));
+    const gb = new ChannelGenerator(o, 4, 1, t0, start);
+    const bb = collect(gb, [start + PS / 3n, start + PS]);
+    const b = flatten(bb);
+    expect(a.ts.length).toBeGreaterThan(1000);
+    expect(b.ts).toEqual(a.ts.map((t) => t + start));
+    expect(b.lens).toEqual(a.lens);
+    for (const wb of bb) {
+      const c = recordColumns(wb.batch);
+      for (let i = 0; i < wb.batch.numRows; i++) expect(c.time[i]).toBe(t0 + c.timestamp[i]! / 1000n);
+    }
+    expect(gb.nextTriggerPs).toBe(ga.nextTriggerPs + start);
+  });
+
+  it('stays exact across gaps longer than 2^52 ps (a trigger every few hours) however time is split', () => {
+    const o = simDigitizerOptions.parse({ trigger_rate_hz: 1e-4, max_length: 100 });
+    const hours = 3600n * PS;
+    const end = 2000n * hours;
+    const a = flatten(collect(new ChannelGenerator(o, 7, 0, T0), [end]));
+    const steps = Array.from({ length: 37 }, (_, i) => (end * BigInt(i + 1)) / 37n);
+    const bb = collect(new ChannelGenerator(o, 7, 0, T0), steps);
+    const b = flatten(bb);
+    expect(a.ts.length).toBeGreaterThan(20);
+    expect(b.ts).toEqual(a.ts);
+    // The gaps are hours: many of them pass 2^52 ps (about 75 minutes).
+    const gaps = a.ts.slice(1).map((t, i) => t - a.ts[i]!);
+    expect(gaps.filter((g) => g > 1n << 52n).length).toBeGreaterThan(5);
+    for (const wb of bb) {
+      const c = recordColumns(wb.batch);
+      for (let i = 0; i < wb.batch.numRows; i++) expect(c.time[i]).toBe(T0 + c.timestamp[i]! / 1000n);
+    }
+  });
+
+  it('flags saturation outside the pulse too (a baseline at the top of the range)', () => {
+    // Every sample before the pulse (pretrigger 64, events up to 64 samples): baseline + noise only.
+    const o = simDigitizerOptions.parse({ baseline: 16382, noise_sigma: 3, amplitude_min: 0, amplitude_max: 0, min_length: 32, max_length: 64, long_fraction: 0, pretrigger: 64, trigger_rate_hz: 1000 });
+    const [b] = collect(new ChannelGenerator(o, 3, 0, T0), [PS]);
+    const c = recordColumns(b!.batch);
+    let flagged = 0;
+    for (let i = 0; i < b!.batch.numRows; i++) {
+      const off = Number(c.wave_offset[i]);
+      const w = b!.samples.subarray(off, off + c.event_length[i]!);
+      const sat = (c.flags[i]! & RecordFlags.SATURATED) !== 0;
+      // Flagged exactly when a sample sits at the top (noise above +1/3 sigma).
+      expect(sat).toBe(w.includes(16383));
+      if (sat) flagged++;
+      expect(Math.min(...w)).toBeGreaterThan(16382 - 8 * 3);
+    }
+    expect(flagged).toBeGreaterThan(b!.batch.numRows / 2);
+  });
 });
