@@ -54,7 +54,7 @@ export function spawnManager(parent: Parameters<typeof spawn>[0], fanout: Fanout
             break;
           }
           if (fanout.publish(msg.sb)) msg.admitted(null);
-          else fanout.whenWritable(() => msg.admitted(null));
+          else fanout.whenWritable(msg.sb.stream, () => msg.admitted(null));
           break;
         }
         case 'ack':

@@ -62,8 +62,11 @@ export interface StreamStats {
  * control per subscriber.
  *
  * - A **lossless** subscriber gets every batch, in order. While its unacknowledged bytes exceed
- *   `maxInflightBytes`, {@link publish} reports the producer must wait ({@link whenWritable}), so
- *   producers slow down instead of memory growing or data being dropped.
+ *   `maxInflightBytes`, {@link publish} reports that producers of the streams it takes must wait
+ *   ({@link whenWritable}), so they slow down instead of memory growing or data being dropped.
+ *   Only producers of *its* streams wait: a processor over its limit holds its inputs' producers,
+ *   never its own output (which it must publish to drain; a global hold was a deadlock), and a
+ *   subscriber of other streams is not held by it.
  * - A **lossy** subscriber gets at most `maxInflightBatches` at once; newer batches wait in a short
  *   queue whose oldest entry is dropped (and counted) when it overflows: a slow viewer sees the
  *   newest data and never slows a producer.
@@ -71,7 +74,8 @@ export interface StreamStats {
 export class Fanout {
   private readonly streams = new Map<string, { info: StreamInfo; subs: Subscriber[]; stats: StreamStats }>();
   private readonly subs = new Map<string, Subscriber>();
-  private readonly waiters: Array<() => void> = [];
+  /** Producers waiting for a stream's lossless subscribers to have room, in arrival order. */
+  private readonly waiters: Array<{ stream: string; cb: () => void }> = [];
   private nextToken = 1;
   /** Lossless subscribers currently over their in-flight limit. */
   private blockedSubs = 0;
@@ -148,7 +152,7 @@ export class Fanout {
 
   /**
    * Fans a batch out by reference to every subscriber of its stream. Returns true when every
-   * lossless subscriber still has room; false means the producer should wait for
+   * lossless subscriber of the stream still has room; false means the producer should wait for
    * {@link whenWritable} before publishing again (the batch itself has been accepted).
    */
   publish(sb: StreamBatch): boolean {
@@ -177,7 +181,7 @@ export class Fanout {
         }
       }
     }
-    return this.blockedSubs === 0;
+    return this.writableFor(sb.stream);
   }
 
   /** True when no lossless subscriber is over its in-flight limit. */
@@ -185,10 +189,19 @@ export class Fanout {
     return this.blockedSubs === 0;
   }
 
-  /** Resolves (via callback) once every lossless subscriber is back under its limit. */
-  whenWritable(cb: () => void): void {
-    if (this.blockedSubs === 0) cb();
-    else this.waiters.push(cb);
+  /** True when every lossless subscriber of `stream` is within its in-flight limit. */
+  writableFor(stream: string): boolean {
+    if (this.blockedSubs === 0) return true;
+    const entry = this.streams.get(stream);
+    if (!entry) return true;
+    for (const sub of entry.subs) if (sub.spec.mode === 'lossless' && sub.inflightBytes > sub.maxInflightBytes) return false;
+    return true;
+  }
+
+  /** Calls `cb` once every lossless subscriber of `stream` is back within its limit (at once if it is). */
+  whenWritable(stream: string, cb: () => void): void {
+    if (this.writableFor(stream)) cb();
+    else this.waiters.push({ stream, cb });
   }
 
   /** A subscriber finished with a delivered batch. */
@@ -252,10 +265,17 @@ export class Fanout {
     sub.spec.deliver(sb, token);
   }
 
+  /** A subscriber came back within its limit (or left): wakes the producers whose streams have room. */
   private wakeIfWritable(): void {
-    if (this.blockedSubs !== 0) return;
-    const ws = this.waiters.splice(0);
-    for (const w of ws) w();
+    if (this.waiters.length === 0) return;
+    const ready: Array<() => void> = [];
+    let kept = 0;
+    for (const w of this.waiters) {
+      if (this.writableFor(w.stream)) ready.push(w.cb);
+      else this.waiters[kept++] = w;
+    }
+    this.waiters.length = kept;
+    for (const cb of ready) cb();
   }
 
   private matches(spec: SubscriberSpec, info: StreamInfo): boolean {

@@ -38,12 +38,42 @@ describe('Fanout', () => {
     expect(f.publish(batch('a', 50, 2))).toBe(true); // 2100: at the limit, not over
     expect(f.publish(batch('a', 50, 3))).toBe(false); // over: the producer must wait
     let released = false;
-    f.whenWritable(() => (released = true));
+    f.whenWritable('a', () => (released = true));
     expect(released).toBe(false);
     f.ack('slow', tokens[0]!);
     expect(released).toBe(true);
     expect(f.writable).toBe(true);
     expect(f.subscriberStats()[0]).toMatchObject({ delivered_batches: 3, dropped_batches: 0, inflight_batches: 2 });
+  });
+
+  it('holds only the producers of a blocked subscriber\'s streams: a processor over its limit can still publish its output', () => {
+    const f = new Fanout();
+    f.registerStream(info('in'));
+    f.registerStream(info('out'));
+    const procTokens: number[] = [];
+    const sinkTokens: number[] = [];
+    // A processor (takes `in`, publishes `out`) and a sink of `out`.
+    f.subscribe({ id: 'proc', mode: 'lossless', streams: ['in'], maxInflightBytes: 1000, deliver: (_sb, t) => procTokens.push(t) });
+    f.subscribe({ id: 'sink', mode: 'lossless', streams: ['out'], maxInflightBytes: 1000, deliver: (_sb, t) => sinkTokens.push(t) });
+    expect(f.publish(batch('in', 50, 1))).toBe(false); // 1050 bytes: the processor is over its limit
+    expect(f.writable).toBe(false);
+    expect(f.writableFor('in')).toBe(false);
+    expect(f.writableFor('out')).toBe(true);
+    // The processor's output is not held by the processor's own backlog.
+    expect(f.publish(batch('out', 10, 2))).toBe(true);
+    let outReleased = false;
+    f.whenWritable('out', () => (outReleased = true));
+    expect(outReleased).toBe(true);
+    // The sink over its limit holds producers of `out` only; each waiter wakes when its own stream has room.
+    expect(f.publish(batch('out', 50, 3))).toBe(false);
+    const woke: string[] = [];
+    f.whenWritable('in', () => woke.push('in'));
+    f.whenWritable('out', () => woke.push('out'));
+    f.ack('sink', sinkTokens[1]!);
+    expect(woke).toEqual(['out']);
+    f.ack('proc', procTokens[0]!);
+    expect(woke).toEqual(['out', 'in']);
+    expect(f.writable).toBe(true);
   });
 
   it('gives a lossy subscriber the newest batches and counts drops, never holding producers', () => {
