@@ -50,6 +50,27 @@ function expectChannelExact(batches: StreamBatch[], opts: SimDigitizerOptions, s
   });
 }
 
+/**
+ * Two waveform sources w0 and w1 (stream w<ch>.ch0), each `batches` batches of 20 ms of one
+ * simulated channel, with the generator's watermark on each batch or (watermark false) none.
+ */
+function waveSources(opts: SimDigitizerOptions, seed: number, batches: number, watermark: boolean) {
+  return [0, 1].map((ch) => ({
+    name: `w${ch}`,
+    restartable: false,
+    streams: [{ name: `w${ch}.ch0`, kind: 'waveform' as const, schema: recordsSchema, channels: [ch], dtNs: 4, lineage: { plugin: 't', version: '1', optionsHash: '', inputs: [] } }],
+    async *run() {
+      const g = new ChannelGenerator(opts, seed, ch, 0n);
+      for (let k = 1; k <= batches; k++) {
+        const wb = g.generate(BigInt(k) * 20_000_000_000n, `w${ch}.ch0`)!;
+        if (watermark) wb.watermarkPs = g.nextTriggerPs;
+        else delete wb.watermarkPs;
+        yield wb;
+      }
+    },
+  }));
+}
+
 describe('pipeline (real nact actor system)', () => {
   it('delivers every emitted row to every lossless sink exactly once and in order', async () => {
     const t = tmpDir();
@@ -183,19 +204,7 @@ describe('flow control through the merge', () => {
     );
     const sink = new CaptureSink('slow', 3);
     const opts = simDigitizerOptions.parse({ channels: 2, trigger_rate_hz: 2000, max_length: 2000, long_fraction: 0 });
-    const sources = [0, 1].map((ch) => ({
-      name: `w${ch}`,
-      restartable: false,
-      streams: [{ name: `w${ch}.ch0`, kind: 'waveform' as const, schema: recordsSchema, channels: [ch], dtNs: 4, lineage: { plugin: 't', version: '1', optionsHash: '', inputs: [] } }],
-      async *run() {
-        const g = new ChannelGenerator(opts, 11, ch, 0n);
-        for (let k = 1; k <= 60; k++) {
-          const wb = g.generate(BigInt(k) * 20_000_000_000n, `w${ch}.ch0`)!;
-          wb.watermarkPs = g.nextTriggerPs;
-          yield wb;
-        }
-      },
-    }));
+    const sources = waveSources(opts, 11, 60, true);
     const d = await Daemon.start({ config, log: quiet, extraSinks: [sink], extraSources: sources });
     let mergeMax = 0;
     const probe = setInterval(() => {
@@ -259,19 +268,8 @@ describe('a failing lossless sink (disk full)', () => {
     const config = validateConfig({ run: { out: t.dir }, instruments: [], storage: { sinks: ['none'] }, http: { enabled: false } }, 'test');
     const sink = new CaptureSink('cap');
     const opts = simDigitizerOptions.parse({ channels: 2, trigger_rate_hz: 500, max_length: 500 });
-    const sources = [0, 1].map((ch) => ({
-      name: `w${ch}`,
-      restartable: false,
-      streams: [{ name: `w${ch}.ch0`, kind: 'waveform' as const, schema: recordsSchema, channels: [ch], dtNs: 4, lineage: { plugin: 't', version: '1', optionsHash: '', inputs: [] } }],
-      async *run() {
-        const g = new ChannelGenerator(opts, 7, ch, 0n);
-        for (let k = 1; k <= 5; k++) {
-          const wb = g.generate(BigInt(k) * 20_000_000_000n, `w${ch}.ch0`)!;
-          delete wb.watermarkPs; // a producer that promises nothing: the merge holds its newest event
-          yield wb;
-        }
-      },
-    }));
+    // Producers that promise nothing: the merge holds each one's newest event.
+    const sources = waveSources(opts, 7, 5, false);
     const d = await Daemon.start({ config, log: quiet, extraSinks: [sink], extraSources: sources });
     while (['w0', 'w1'].some((n) => d.status().instruments[n]!.running)) await new Promise((r) => setTimeout(r, 10));
     const t0 = Date.now();
