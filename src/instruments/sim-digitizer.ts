@@ -135,7 +135,10 @@ export class ChannelGenerator {
     this.rng = new Xorshift(hash32(seed, 0xd161, channel));
     this.noise = normalTable(hash32(seed, 0x4015e, channel));
     this.quiet = ChannelGenerator.quietTable(this.noise, opts.baseline, opts.noise_sigma);
-    this.pulseEnd = opts.pretrigger + Math.ceil(12 * opts.decay_samples);
+    // The shape covers the pulse as far as the longest event reaches (a huge decay_samples must
+    // not allocate more than an event could use).
+    const longest = Math.max(opts.max_length, opts.long_fraction > 0 ? opts.long_length : 0);
+    this.pulseEnd = Math.min(opts.pretrigger + Math.ceil(12 * opts.decay_samples), Math.max(opts.pretrigger, longest));
     this.shape = pulseShape(this.pulseEnd - opts.pretrigger, opts.rise_samples, opts.decay_samples);
     this.logMin = Math.log(opts.min_length);
     this.logSpan = Math.log(opts.max_length) - this.logMin;

@@ -163,4 +163,14 @@ describe('sim-digitizer', () => {
     }
     expect(flagged).toBeGreaterThan(b!.batch.numRows / 2);
   });
+
+  it('takes a decay far longer than any event (the pulse shape is kept only as long as events get)', () => {
+    const o = simDigitizerOptions.parse({ decay_samples: 1e12, max_length: 100, long_fraction: 0, trigger_rate_hz: 1000 });
+    const [b] = collect(new ChannelGenerator(o, 5, 0, T0), [PS / 10n]);
+    const c = recordColumns(b!.batch);
+    expect(b!.batch.numRows).toBeGreaterThan(10);
+    // Past the pretrigger the pulse rises (decay ~1, rise term falling): samples end above the baseline.
+    const len = c.event_length[0]!;
+    expect(b!.samples[len - 1]!).toBeGreaterThan(o.baseline + 8 * o.noise_sigma);
+  });
 });
