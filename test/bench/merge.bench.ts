@@ -21,7 +21,8 @@
  * (peers/merge-native.c, built with the system's `cc -O3 -march=native`: the same k-way merge in C,
  * each input one contiguous array, no checks, output into one reused area, software prefetch) and
  * prints its records/s, and the merge's ratio to it; BENCH_NATIVE=0 skips it (it is skipped, with a
- * message, where there is no C compiler: `apt-get install gcc`).
+ * message, where there is no C compiler: `apt-get install gcc`), BENCH_NATIVE_AHEAD=0 builds it
+ * without prefetch (default: 8 rows ahead).
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
@@ -186,7 +187,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   const what = `k=${k}, ${block === 1 ? 'Poisson interleave (runs ~1)' : `bursts of ${block}`}`;
   const reference = `TypedArray.set of the same bytes: ${(bytes / copyS / 1e9).toFixed(2)} GB/s`;
   const rate = (sec: number) => `${(records / sec / 1e6).toFixed(1)} M records/s, samples ${((samples * 2) / sec / 1e9).toFixed(2)} GB/s`;
-  if (nativeS !== null) rows.push({ measure: `${what}, native C peer (peers/merge-native.c)`, value: rate(nativeS), reference, ratio: (copyS / nativeS).toFixed(2), goal: '' });
+  if (nativeS !== null) rows.push({ measure: `${what}, native C peer (peers/merge-native.c, prefetch ${process.env['BENCH_NATIVE_AHEAD'] ?? 8} rows ahead)`, value: rate(nativeS), reference, ratio: (copyS / nativeS).toFixed(2), goal: '' });
   for (const p of PATHS) {
     const mergeS = median(times.get(p)!);
     rows.push({

@@ -44,7 +44,9 @@ typedef struct {
 
 #define R 8192
 #define SAMPLE_BUDGET (1 << 20)
-#define AHEAD 8
+#ifndef AHEAD
+#define AHEAD 8 /* rows prefetched ahead; -DAHEAD=0 builds the peer without prefetch */
+#endif
 
 static int k;
 static Input *in;
@@ -161,7 +163,7 @@ static void mergeAll(void) {
     /* Prefetch: the input's row AHEAD rows on (its columns) and AHEAD / 2 on (its samples), so
        their cache misses overlap the merge instead of stalling it (the inputs are far larger
        than the caches, and 64 inputs are more sequential streams than the hardware follows). */
-    if (r + AHEAD < x->n) {
+    if (AHEAD > 0 && r + AHEAD < x->n) {
       int64_t q = r + AHEAD;
       __builtin_prefetch(&x->ts[q]);
       __builtin_prefetch(&x->time[q]);

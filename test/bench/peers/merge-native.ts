@@ -16,6 +16,8 @@ import { recordColumns } from '../../../src/schema/waveform.ts';
 import { median } from '../harness.ts';
 
 const SOURCE = fileURLToPath(new URL('./merge-native.c', import.meta.url));
+/** Rows the peer prefetches ahead of each input's head (BENCH_NATIVE_AHEAD; 0: no prefetch). */
+const AHEAD = Number(process.env['BENCH_NATIVE_AHEAD'] ?? 8);
 let binary: string | null | undefined;
 
 function compile(): string | null {
@@ -24,7 +26,7 @@ function compile(): string | null {
   const out = path.join(dir, 'merge-native');
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   try {
-    execFileSync('cc', ['-O3', '-march=native', '-o', out, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('cc', ['-O3', '-march=native', `-DAHEAD=${AHEAD}`, '-o', out, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
     binary = out;
   } catch (e) {
     console.error(`native merge peer not built (cc -O3 -march=native ${SOURCE}): ${(e as Error).message.split('\n')[0]}; on Debian: apt-get install gcc`);
