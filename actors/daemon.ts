@@ -28,6 +28,7 @@ import type { LiveTarget } from './live-view/live-view.protocol.ts';
 import { FaultLog } from './supervision.ts';
 import { LossLog, LossRecorder } from '../src/storage/loss-log.ts';
 import { StreamingRecords } from '../src/merge/streaming-records.ts';
+import { nativeKernel } from '../src/merge/native-kernel.ts';
 import { AckCounter } from './sink/ack-counter.ts';
 import { h5ready } from '../src/storage/hdf5/segment-writer.ts';
 import { createConfigProcessors, loadInstrumentPlugins } from '../src/plugins/config-plugins.ts';
@@ -213,6 +214,8 @@ export class Daemon {
         });
         this.losses.addSource(() => merge.losses.splice(0).map((l) => ({ stream: l.stream, reason: l.reason, rows: l.rows, tMin: l.tMinPs, tMax: l.tMaxPs, unit: 'ps' as const, detail: 'late event rejected by the merge (merge.late_policy: reject)' })));
         await this.addProcessor(merge, cfg.merge.max_buffered_mib * 1024 * 1024);
+        const native = nativeKernel();
+        this.opts.log('info', `merge of ${inputs.length} waveform streams into "${cfg.merge.output}": ${native.addon ? 'native kernel' : `WebAssembly kernel (native kernel not used: ${native.why})`}`);
         if (!cfg.merge.store_inputs) for (const i of inputs) mergeInputs.add(i);
       }
     }

@@ -8,7 +8,8 @@ import type { NumKey } from './key-views.ts';
 import { SourceBatch, WaveOutputBuilder } from './wave-output.ts';
 import { OutputPool } from './output-pool.ts';
 import { KERNEL_MAX_SLOTS, KERNEL_SLOT_EMPTY, kernelModule, MergeKernel } from './wasm-kernel.ts';
-import type { CopyInProblem, KernelBatch } from './wasm-kernel.ts';
+import type { CopyInProblem, KernelBatch, MergeKernelApi } from './wasm-kernel.ts';
+import { nativeKernel, NativeMergeKernel } from './native-kernel.ts';
 
 /** What happens to an event whose key is below what the merge already emitted. */
 export type LatePolicy = 'reject' | 'flag';
@@ -38,7 +39,8 @@ export interface StreamingMergeOptions {
   latePolicy?: LatePolicy;
   /**
    * Above this many buffered bytes `push` returns false: the caller must apply backpressure.
-   * Besides, the kernel holds its output area (about 76 bytes × maxOutputRows, plus samples) and one
+   * Besides, a kernel holds its output area (about 76 bytes × maxOutputRows, plus samples; the
+   * native kernel nothing else: it reads the batches where they are) and the WebAssembly one a
    * chunk per input (up to kernelChunkRows rows, by default 16384 shared among the inputs, at most
    * 2048; and up to 64 Ki samples, or 1 Mi samples shared among the inputs when there are more than
    * 16; a whole batch when its events' samples are not in row order), and its WebAssembly memory,
@@ -59,18 +61,20 @@ export interface StreamingMergeOptions {
   /** Clock for silence timeouts (ms), read on every push. */
   now?: () => number;
   /**
-   * Inner merge loop and output build: `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or
-   * `auto` (default): starts on the JS path; the kernel when WebAssembly is available and the
-   * inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
+   * Inner merge loop and output build: `native` (the C kernel, src/merge/native, built by `npm ci`
+   * where a C compiler is), `wasm` (WebAssembly kernel, src/merge/wasm), `js`, or `auto` (default):
+   * starts on the JS path; a kernel (the native one when it is built and loads, else WebAssembly's)
+   * when the inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
    * events, the first one 2^12); the JS path when they come in bursts (mean run 16 or more: its
    * bulk column copies are faster there), when WebAssembly is unavailable, and from the point
    * where the kernel fails (its memory cannot grow, more than 4096 inputs, a batch whose
-   * waveforms lie outside its samples: `wasm` throws DAQ_ERR_BATCH_INVALID for those). Switching happens between merge
-   * steps, also within one large drain; the output is the same on both paths.
+   * waveforms lie outside its samples: `wasm` and `native` throw DAQ_ERR_BATCH_INVALID for those).
+   * Switching happens between merge steps, also within one large drain; the output is the same on
+   * every path. `native` throws DAQ_ERR_USAGE naming why when the native kernel is not there.
    */
-  kernel?: 'auto' | 'wasm' | 'js';
+  kernel?: 'auto' | 'native' | 'wasm' | 'js';
   /**
-   * Kernel path: rows of one input copied into the kernel's memory at a time, as the merge reaches
+   * WebAssembly kernel: rows of one input copied into the kernel's memory at a time, as the merge reaches
    * them (fewer when their samples exceed the chunk's sample budget). Default: 16384 shared out
    * among the inputs, from 256 to 2048 (2048 up to 8 inputs, 256 from 64): small enough that every
    * input's chunk stays in cache.
@@ -181,8 +185,8 @@ export class StreamingMerge {
   readonly losses: LossRecord[] = [];
   private emittedEvents = 0;
   private emittedSamples = 0n;
-  /** The WebAssembly kernel, null on the JS path. */
-  private kernel: MergeKernel | null = null;
+  /** The kernel (native or WebAssembly), null on the JS path. */
+  private kernel: MergeKernelApi | null = null;
   /** Complete output batches not yet handed on: the drain's result, or those a throwing sink left. */
   private ready: WaveBatch[] = [];
   /** The running drain's sink: each output batch goes there as soon as it is complete. */
@@ -248,16 +252,15 @@ export class StreamingMerge {
     }
     this.out = new WaveOutputBuilder(this.opts.output, this.opts.maxOutputRows, this.pool, this.opts.maxOutputSamples);
     this.adaptive = this.opts.kernel === 'auto';
-    if (this.opts.kernel !== 'js') {
-      const mod = kernelModule();
-      // auto starts on the JS path and takes the kernel once the inputs prove to interleave.
-      if (!mod) {
-        if (this.opts.kernel === 'wasm') throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
-        this.kernelFailed = true;
-      } else if (!this.adaptive) {
-        this.kernel = new MergeKernel(mod, this.opts.maxOutputRows, this.opts.maxOutputSamples, this.pool, this.opts.kernelChunkRows);
-      }
+    if (this.opts.kernel === 'native') {
+      const n = nativeKernel();
+      if (!n.addon) throw new DaqError('DAQ_ERR_USAGE', `merge kernel "native" asked for, but ${n.why}`);
+    } else if (this.opts.kernel === 'wasm' && !kernelModule()) {
+      throw new DaqError('DAQ_ERR_USAGE', 'merge kernel "wasm" asked for, but WebAssembly or merge-kernel.wasm is unavailable');
     }
+    // auto starts on the JS path and takes a kernel once the inputs prove to interleave.
+    if (this.opts.kernel !== 'js' && !this.adaptive) this.kernel = this.newKernel();
+    else if (this.adaptive && !nativeKernel().addon && !kernelModule()) this.kernelFailed = true;
     this.lastAnyPushMs = this.resumedMs = this.opts.now();
   }
 
@@ -283,8 +286,20 @@ export class StreamingMerge {
   }
 
   /** Which inner loop runs now. */
-  get path(): 'wasm' | 'js' {
-    return this.kernel ? 'wasm' : 'js';
+  get path(): 'native' | 'wasm' | 'js' {
+    if (!this.kernel) return 'js';
+    return this.kernel instanceof NativeMergeKernel ? 'native' : 'wasm';
+  }
+
+  /** A new kernel: the one asked for; for auto the native one when it loads, else WebAssembly's (null without either). */
+  private newKernel(): MergeKernelApi | null {
+    const { maxOutputRows, maxOutputSamples } = this.opts;
+    if (this.opts.kernel !== 'wasm') {
+      const n = nativeKernel().addon;
+      if (n) return new NativeMergeKernel(n, maxOutputRows, maxOutputSamples, this.pool);
+    }
+    const mod = kernelModule();
+    return mod ? new MergeKernel(mod, maxOutputRows, maxOutputSamples, this.pool, this.opts.kernelChunkRows) : null;
   }
 
   /**
@@ -308,10 +323,10 @@ export class StreamingMerge {
   }
 
   /** Leaves the JS path for the kernel (between drains: the JS builder holds no runs): the kernel checks the buffered batches. */
-  private toWasm(): void {
-    const mod = kernelModule();
-    if (!mod || this.kernelFailed || this.order.length > KERNEL_MAX_SLOTS) return;
-    const k = new MergeKernel(mod, this.opts.maxOutputRows, this.opts.maxOutputSamples, this.pool, this.opts.kernelChunkRows);
+  private toKernel(): void {
+    if (this.kernelFailed || this.order.length > KERNEL_MAX_SLOTS) return;
+    const k = this.newKernel();
+    if (!k) return;
     try {
       for (const input of this.order) {
         for (let h = input.head; h < input.queue.length; h++) {
@@ -348,7 +363,7 @@ export class StreamingMerge {
       this.toJs(false);
     } else if (!this.kernel && mean <= 6) {
       this.collect();
-      this.toWasm();
+      this.toKernel();
     }
   }
 
@@ -688,7 +703,7 @@ export class StreamingMerge {
    * mergeBelow on the kernel: the same loser tree and runs, over the batches' copies in its
    * memory; when a slot's batch runs out, the kernel returns and the next batch is set here.
    */
-  private mergeBelowKernel(k: MergeKernel, bound: NumKey | null): void {
+  private mergeBelowKernel(k: MergeKernelApi, bound: NumKey | null): void {
     const slots: Input[] = [];
     for (const input of this.order) if (input.head < input.queue.length) slots.push(input);
     const m = slots.length;

@@ -138,17 +138,45 @@ const U64_MAX_AS_I64 = -1n;
 const I64_MAX = (1n << 63n) - 1n;
 
 /** A key's timestamp as the kernel's i64. */
-function keyTs(k: NumKey): bigint {
+export function keyTs(k: NumKey): bigint {
   return (BigInt(k.hi) << 32n) | BigInt(k.lo >>> 0);
 }
 
 /** A key's (pid, channel) as the kernel's k2 without the slot (an i64 carrying the u64's bits). */
-function keyP(k: NumKey): bigint {
+export function keyP(k: NumKey): bigint {
   return BigInt.asIntN(64, (BigInt((k.pid ^ 0x80000000) >>> 0) << 32n) | (BigInt(k.ch + 32768) << 16n));
 }
 
+/**
+ * What StreamingMerge asks of a kernel (MergeKernel here, NativeMergeKernel in native-kernel.ts):
+ * check a batch (copyIn), merge steps over slots up to a bound (setSlots, setSlot, build, setBound,
+ * run; SLOT_EMPTY: setSlot or exhaust, then refilled), late rows appended as they are (append),
+ * output batches taken (take; views when `borrow`).
+ */
+export interface MergeKernelApi<B extends KernelBatch = KernelBatch> {
+  copyIn(c: RecordColumns, samples: Uint16Array, offW: Uint32Array, prev: NumKey | null): B | CopyInProblem;
+  setSlots(m: number): void;
+  setSlot(s: number, b: B, row: number, end: number): void;
+  exhaust(s: number): void;
+  refilled(s: number): void;
+  build(): void;
+  rowOf(s: number): number;
+  readonly emptySlot: number;
+  setBound(bound: NumKey | null): void;
+  readonly nextId: bigint;
+  lastKey(): NumKey;
+  run(emit: (b: WaveBatch) => void, stream: string): number;
+  append(b: B, row: number, count: number, flags: number, emit: (b: WaveBatch) => void, stream: string): void;
+  readonly runs: number;
+  continueFrom(nextEventId: number, nextSample: bigint): void;
+  readonly nextSampleOffset: bigint;
+  readonly pendingRows: number;
+  borrow: boolean;
+  take(stream: string): WaveBatch;
+}
+
 /** One merge's kernel instance (its own memory). */
-export class MergeKernel {
+export class MergeKernel implements MergeKernelApi {
   private readonly x: Exports;
   private outCap: number;
   private sampleCap: number;
@@ -455,7 +483,7 @@ export class MergeKernel {
   take(stream: string): WaveBatch {
     const n = this.x.outN.value as number;
     const S = this.x.outS.value as number;
-    const v = this.outputViews(n);
+    const v = outputViews(this.x.memory.buffer, this.outCap, n, this.x.outColsPtr());
     const sv = new Uint16Array(this.x.memory.buffer, this.x.outSamplesPtr(), S);
     let c = v;
     let samples: Uint16Array = sv;
@@ -471,30 +499,27 @@ export class MergeKernel {
     this.nextSample += BigInt(S);
     return { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset };
   }
+}
 
-  /** The output area's first n rows, column by column (views; in field order, as every RecordColumns). */
-  private outputViews(n: number): RecordColumns {
-    const buf = this.x.memory.buffer;
-    const p = this.x.outColsPtr();
-    const R = this.outCap;
-    return {
-      timestamp: new BigInt64Array(buf, p, n),
-      pid: new Int32Array(buf, p + 40 * R, n),
-      channel: new Int16Array(buf, p + 56 * R, n),
-      baseline: new Float64Array(buf, p + 24 * R, n),
-      event_id: new BigInt64Array(buf, p + 32 * R, n),
-      dt: new Int32Array(buf, p + 44 * R, n),
-      trigger_type: new Int16Array(buf, p + 58 * R, n),
-      flags: new Uint32Array(buf, p + 48 * R, n),
-      wave_offset: new BigInt64Array(buf, p + 16 * R, n),
-      event_length: new Int32Array(buf, p + 52 * R, n),
-      time: new BigInt64Array(buf, p + 8 * R, n),
-    };
-  }
+/** The first n rows of an output area of R rows at byte p of buf (the kernels' layout: merge-kernel.ts), column by column (views, in field order). */
+export function outputViews(buf: ArrayBuffer, R: number, n: number, p = 0): RecordColumns {
+  return {
+    timestamp: new BigInt64Array(buf, p, n),
+    pid: new Int32Array(buf, p + 40 * R, n),
+    channel: new Int16Array(buf, p + 56 * R, n),
+    baseline: new Float64Array(buf, p + 24 * R, n),
+    event_id: new BigInt64Array(buf, p + 32 * R, n),
+    dt: new Int32Array(buf, p + 44 * R, n),
+    trigger_type: new Int16Array(buf, p + 58 * R, n),
+    flags: new Uint32Array(buf, p + 48 * R, n),
+    wave_offset: new BigInt64Array(buf, p + 16 * R, n),
+    event_length: new Int32Array(buf, p + 52 * R, n),
+    time: new BigInt64Array(buf, p + 8 * R, n),
+  };
 }
 
 /** Copies every column of src into dst (same row count). */
-function copyColumns(dst: RecordColumns, src: RecordColumns): void {
+export function copyColumns(dst: RecordColumns, src: RecordColumns): void {
   dst.timestamp.set(src.timestamp);
   dst.pid.set(src.pid);
   dst.channel.set(src.channel);

@@ -4,13 +4,15 @@
  * bytes (samples + record columns) measured in the same run.
  * `node bin/run-ts.js test/bench/merge.bench.ts`; BENCH_REPS runs per figure (median), BENCH_CASES
  * picks cases by `k/block` (e.g. `BENCH_CASES=2/1,8/1` for the interleaved ones). Each case runs the
- * merge's paths side by side — `wasm` (WebAssembly kernel), `js` and `auto` (the default: picks by
- * run length), whose consumer takes each output batch as soon as it is complete (`drain(sink)`)
- * and gives it back (`recycle`), `auto-fresh`, whose consumer does not give batches back
- * (every output batch in new buffers), and `auto-borrow`, whose consumer borrows each batch for the
- * length of the sink call (no copy out of the kernel) — their reps alternating in one process,
- * so machine noise hits them alike (each after a full GC, so none pays for the garbage of the rep
- * before); BENCH_PATHS narrows them (e.g. `BENCH_PATHS=wasm,js`).
+ * merge's paths side by side, their reps alternating in one process so machine noise hits them
+ * alike (each after a full GC, so none pays for the garbage of the rep before). A path is a kernel
+ * — `native` (src/merge/native, built by `npm ci`), `wasm` (WebAssembly), `js`, or `auto` (the
+ * default: picks by run length, and takes the native kernel where it is built, else WebAssembly's;
+ * `DAQ_MERGE_NATIVE=0` makes it WebAssembly's) — and a consumer: none (takes each output batch as
+ * soon as it is complete, `drain(sink)`, and gives it back, `recycle`), `-fresh` (does not give
+ * batches back: every output batch in new buffers) or `-borrow` (borrows each batch for the length
+ * of the sink call: no copy out of the kernel). Default: wasm, wasm-borrow, js, auto, auto-fresh,
+ * auto-borrow; BENCH_PATHS picks others (e.g. `BENCH_PATHS=native-borrow,wasm-borrow`).
  * BENCH_BATCH sets rows per input batch (8192), BENCH_OUT_ROWS and BENCH_OUT_SAMPLES the output
  * batch limits (maxOutputRows, maxOutputSamples: the merge's defaults, 8192 and 1 Mi), BENCH_CHUNK_ROWS
  * the kernel's chunk rows (kernelChunkRows; by default the merge's own, which depends on k).
@@ -26,6 +28,7 @@
  */
 import { StreamingMerge } from '../../src/merge/streaming-merge.ts';
 import { MergeKernel } from '../../src/merge/wasm-kernel.ts';
+import { nativeKernel, NativeMergeKernel } from '../../src/merge/native-kernel.ts';
 import { allocRecordColumns, makeRecordsBatch, RECORD_ROW_BYTES } from '../../src/schema/waveform.ts';
 import type { WaveBatch } from '../../src/schema/batch.ts';
 import { Xorshift } from '../../src/instruments/rng.ts';
@@ -80,13 +83,14 @@ function makeInputs(k: number, block: number): { inputs: WaveBatch[][]; samples:
  * `auto-borrow`: auto, the consumer borrows each batch (`drain(sink, { borrow: true })`: done with
  * it when the sink returns, as `daq merge` is), so the kernel hands out views of its output area.
  */
-type Path = 'wasm' | 'js' | 'auto' | 'auto-fresh' | 'auto-borrow';
+type Kernel = 'native' | 'wasm' | 'js' | 'auto';
+type Path = Kernel | `${Kernel}-fresh` | `${Kernel}-borrow`;
 const BREAKDOWN = process.env['BENCH_BREAKDOWN'] === '1';
 /** BENCH_BREAKDOWN: ms spent per part, per path, over every rep of a case. */
-const parts = { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 };
+const parts = { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, run: 0, records: 0 };
 if (BREAKDOWN) {
-  const proto = MergeKernel.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const [method, part] of [['copyIn', 'check'], ['copyRows', 'copyIn'], ['take', 'copyOut']] as const) {
+  for (const [cls, method, part] of [[MergeKernel, 'copyIn', 'check'], [MergeKernel, 'copyRows', 'copyIn'], [MergeKernel, 'take', 'copyOut'], [NativeMergeKernel, 'copyIn', 'check'], [NativeMergeKernel, 'take', 'copyOut'], [NativeMergeKernel, 'run', 'run']] as const) {
+    const proto = cls.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
     const f = proto[method]!;
     proto[method] = function (this: unknown, ...a: unknown[]) {
       const t = performance.now();
@@ -98,12 +102,12 @@ if (BREAKDOWN) {
     };
   }
 }
-const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'js', 'auto', 'auto-fresh', 'auto-borrow']) as Path[];
+const PATHS = (process.env['BENCH_PATHS']?.split(',') ?? ['wasm', 'wasm-borrow', 'js', 'auto', 'auto-fresh', 'auto-borrow']) as Path[];
 
 function mergeOnce(inputs: WaveBatch[][], path: Path): number {
-  const kernel = path === 'auto-fresh' || path === 'auto-borrow' ? 'auto' : path;
-  const borrow = path === 'auto-borrow';
-  const recycle = path !== 'auto-fresh' && !borrow;
+  const [kernel, mode] = path.split('-') as [Kernel, 'fresh' | 'borrow' | undefined];
+  const borrow = mode === 'borrow';
+  const recycle = mode === undefined;
   const m = new StreamingMerge({ output: 'records', maxBufferedBytes: Number.MAX_SAFE_INTEGER, silenceTimeoutMs: 1e12, kernel, maxOutputRows: OUT_ROWS, maxOutputSamples: OUT_SAMPLES, ...(CHUNK_ROWS ? { kernelChunkRows: CHUNK_ROWS } : {}) });
   inputs.forEach((_, s) => m.addInput(`in${s}`));
   let emitted = 0;
@@ -156,6 +160,10 @@ function copyOnce(inputs: WaveBatch[][]): number {
 }
 
 const CASES = process.env['BENCH_CASES']?.split(',');
+/** The kernel the auto paths take here (the native one where `npm ci` built it). */
+const native = nativeKernel();
+const AUTO = native.addon ? 'native kernel' : `WebAssembly kernel; native: ${native.why}`;
+console.log(`auto paths use the ${AUTO}`);
 const rows = [];
 for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 1000]] as const) {
   if (CASES && !CASES.includes(`${k}/${block}`)) continue;
@@ -163,12 +171,12 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   const records = inputs.reduce((a, bs) => a + bs.reduce((x, b) => x + b.batch.numRows, 0), 0);
   // Reps of the paths alternate (one warm-up each first).
   const times = new Map<Path, number[]>(PATHS.map((p) => [p, []]));
-  const split = new Map<Path, typeof parts>(PATHS.map((p) => [p, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 }]));
+  const split = new Map<Path, typeof parts>(PATHS.map((p) => [p, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, run: 0, records: 0 }]));
   for (const p of PATHS) mergeOnce(inputs, p);
   for (let r = 0; r < REPS; r++) {
     for (const p of PATHS) {
       await settle(); // the last rep's garbage (auto-fresh: 1 GB of output) is not freed in this one
-      Object.assign(parts, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, records: 0 });
+      Object.assign(parts, { push: 0, check: 0, copyIn: 0, drain: 0, copyOut: 0, run: 0, records: 0 });
       times.get(p)!.push(mergeOnce(inputs, p));
       const acc = split.get(p)!;
       for (const key of Object.keys(parts) as (keyof typeof parts)[]) acc[key] += parts[key];
@@ -178,7 +186,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
     for (const p of PATHS) {
       const a = split.get(p)!;
       const ns = (ms: number) => ((ms * 1e6) / a.records).toFixed(0);
-      console.log(`k=${k}/${block} path ${p}: ns per record: push ${ns(a.push)} (check ${ns(a.check)}), drain ${ns(a.drain)} (copy in ${ns(a.copyIn)}, copy out ${ns(a.copyOut)}, merge + gather ${ns(a.drain - a.copyIn - a.copyOut)})`);
+      console.log(`k=${k}/${block} path ${p}: ns per record: push ${ns(a.push)} (check ${ns(a.check)}), drain ${ns(a.drain)} (copy in ${ns(a.copyIn)}, copy out ${ns(a.copyOut)}, merge + gather ${ns(a.drain - a.copyIn - a.copyOut)}${a.run ? `, of it in the native run ${ns(a.run)}` : ''})`);
     }
   }
   const copyS = median(await repeat(REPS, async () => (await settle(), copyOnce(inputs))));
@@ -191,7 +199,7 @@ for (const [k, block] of [[2, 1], [8, 1], [64, 1], [2, 1000], [8, 1000], [64, 10
   for (const p of PATHS) {
     const mergeS = median(times.get(p)!);
     rows.push({
-      measure: `${what}, path ${p}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
+      measure: `${what}, path ${p}${p.startsWith('auto') ? ` [${native.addon ? 'native' : 'WebAssembly'} kernel]` : ''}: ${(records / 1e6).toFixed(1)} M records, ${(samples / 1e6).toFixed(0)} M samples`,
       value: rate(mergeS),
       reference,
       ratio: `${(copyS / mergeS).toFixed(2)}${nativeS === null ? '' : ` (of native: ${(nativeS / mergeS).toFixed(2)})`}`,

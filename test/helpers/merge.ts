@@ -10,9 +10,9 @@ import { sameBytes } from './bytes.ts';
 
 /** The merge's expected output: a stable sort of the inputs' concatenation by (t, pid, channel). */
 /** Inner path of the merges the tests make (each merge test file runs once per path). */
-export let testKernel: 'wasm' | 'js' = 'wasm';
-export const KERNELS = ['wasm', 'js'] as const;
-export function useKernel(k: 'wasm' | 'js'): void {
+export let testKernel: 'native' | 'wasm' | 'js' = 'wasm';
+export const KERNELS = ['native', 'wasm', 'js'] as const;
+export function useKernel(k: 'native' | 'wasm' | 'js'): void {
   testKernel = k;
 }
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
 import { blockSamplesOffset, chunkRowsFor, chunkSamplesFor, kernelModule, MergeKernel } from '../../../src/merge/wasm-kernel.ts';
 import { OutputPool } from '../../../src/merge/output-pool.ts';
+import { nativeKernel, NativeMergeKernel } from '../../../src/merge/native-kernel.ts';
 import { SourceBatch, WaveOutputBuilder } from '../../../src/merge/wave-output.ts';
 import { recordColumns, RecordFlags } from '../../../src/schema/waveform.ts';
 import { Xorshift } from '../../../src/instruments/rng.ts';
@@ -16,6 +17,10 @@ import type { Ev } from '../../helpers/waves.ts';
 import { copyBatch, expectMergedExactly, reference } from '../../helpers/merge.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+/** The kernel `auto` takes here: the native one when it is built (npm ci, pretest), else WebAssembly's. */
+const AUTO_KERNEL = nativeKernel().addon ? 'native' : 'wasm';
+const AUTO_KERNEL_CLASS = nativeKernel().addon ? NativeMergeKernel : MergeKernel;
 
 /**
  * k inputs of n events each (pid 0, channel s): event i of input s has lengthOf(s, i) samples
@@ -75,7 +80,7 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     }
     out.push(...m.finish());
     // Starts on JS; the first decision (after 2^12 events) falls within the first drain.
-    expect(paths).toEqual(['wasm', 'js', 'wasm']);
+    expect(paths).toEqual([AUTO_KERNEL, 'js', AUTO_KERNEL]);
     expectMergedExactly(out, inputs);
   });
 
@@ -86,7 +91,7 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     for (let s = 0; s < k; s++) m.addInput(`in${s}`);
     for (let s = 0; s < k; s++) m.push(`in${s}`, waveBatch(`in${s}`, inputs[s]!));
     expect(m.path).toBe('js');
-    const take = vi.spyOn(MergeKernel.prototype, 'take');
+    const take = vi.spyOn(AUTO_KERNEL_CLASS.prototype, 'take');
     let out: WaveBatch[];
     try {
       out = m.drain(); // 200,000 events below the watermark, interleaved
@@ -94,7 +99,7 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
     } finally {
       take.mockRestore();
     }
-    expect(m.path).toBe('wasm');
+    expect(m.path).toBe(AUTO_KERNEL);
     out.push(...m.finish());
     expectMergedExactly(out, inputs);
   });
@@ -120,24 +125,32 @@ describe('StreamingMerge: WebAssembly kernel and JS path', () => {
   it('auto leaves the kernel for a batch whose waveforms lie outside its samples', () => {
     const m = new StreamingMerge({ output: 'r' });
     m.addInput('in0');
-    (m as unknown as { toWasm(): void }).toWasm();
-    expect(m.path).toBe('wasm');
+    (m as unknown as { toKernel(): void }).toKernel();
+    expect(m.path).toBe(AUTO_KERNEL);
     const wb = waveBatch('in0', phase(1, 4, 1, 0n, 0)[0]!);
     recordColumns(wb.batch).wave_offset[3] = 100n;
     m.push('in0', wb);
     expect(m.path).toBe('js');
   });
 
-  it('the kernel rejects a batch whose waveforms lie outside its samples', () => {
-    const wb = waveBatch('in0', phase(1, 4, 1, 0n, 0)[0]!);
-    recordColumns(wb.batch).wave_offset[3] = 100n;
-    const m = new StreamingMerge({ output: 'r', kernel: 'wasm' });
-    m.addInput('in0');
-    try {
-      m.push('in0', wb);
-      expect.unreachable();
-    } catch (e) {
-      expect(isDaqError(e) && e.code).toBe('DAQ_ERR_BATCH_INVALID');
+  it('each kernel rejects a batch whose waveforms lie outside its samples (start past the end, or end past it)', () => {
+    for (const kernel of ['wasm', 'native'] as const) {
+      for (const [what, spoil] of [
+        ['offset past the end', (c: ReturnType<typeof recordColumns>) => (c.wave_offset[3] = 100n)],
+        ['last sample past the end', (c: ReturnType<typeof recordColumns>) => (c.event_length[3] = 4)], // 4 events of 3 samples: 9 + 4 > 12
+        ['negative length', (c: ReturnType<typeof recordColumns>) => (c.event_length[1] = -1)],
+      ] as const) {
+        const wb = waveBatch('in0', phase(1, 4, 1, 0n, 0)[0]!);
+        spoil(recordColumns(wb.batch));
+        const m = new StreamingMerge({ output: 'r', kernel });
+        m.addInput('in0');
+        try {
+          m.push('in0', wb);
+          expect.unreachable(`${kernel}: ${what}`);
+        } catch (e) {
+          expect(isDaqError(e) && e.code, `${kernel}: ${what}`).toBe('DAQ_ERR_BATCH_INVALID');
+        }
+      }
     }
   });
 
@@ -174,7 +187,7 @@ describe('StreamingMerge kernel path: chunks and memory', () => {
     expect(wasm.stats().inputs['a']!.buffered_bytes).toBe(jsBytes);
     (wasm as unknown as { toJs(failed: boolean): void }).toJs(false);
     expect(wasm.path).toBe('js');
-    (wasm as unknown as { toWasm(): void }).toWasm();
+    (wasm as unknown as { toKernel(): void }).toKernel();
     expect(wasm.path).toBe('wasm');
     expect(wasm.bufferedBytes).toBe(jsBytes);
     wasm.end('b');

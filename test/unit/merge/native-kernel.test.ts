@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadNativeKernel, NATIVE_ADDON, NATIVE_STAMP, nativeKernel, nativeSourceHash } from '../../../src/merge/native-kernel.ts';
+import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
+import { allocRecordColumns } from '../../../src/schema/waveform.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const BUILD = path.join(ROOT, 'scripts/build-native.mjs');
+
+function tmp(): string {
+  return mkdtempSync(path.join(tmpdir(), 'native-kernel-'));
+}
+
+describe('native merge kernel: build and load', () => {
+  it('is built and loads here (npm ci and pretest build it)', () => {
+    expect(nativeKernel().why).toBe('loaded');
+    expect(new StreamingMerge({ output: 'r', kernel: 'native' }).path).toBe('native');
+  });
+
+  it('is not loaded, and says why, when missing, unstamped, built from other sources, not an addon, or turned off', () => {
+    const dir = tmp();
+    try {
+      const file = path.join(dir, 'merge-kernel.node');
+      const stamp = path.join(dir, 'merge-kernel.json');
+      expect(loadNativeKernel(file, stamp).why).toMatch(/is not built \(npm run build:native/);
+      copyFileSync(NATIVE_ADDON, file);
+      expect(loadNativeKernel(file, stamp).why).toMatch(/has no build stamp/);
+      writeFileSync(stamp, JSON.stringify({ source: '0'.repeat(40) }));
+      expect(loadNativeKernel(file, stamp).why).toMatch(/built from another version of src\/merge\/native/);
+      writeFileSync(stamp, JSON.stringify({ source: nativeSourceHash() }));
+      expect(loadNativeKernel(file, stamp).why).toBe('loaded');
+      expect(loadNativeKernel(file, stamp, { DAQ_MERGE_NATIVE: '0' }).why).toBe('DAQ_MERGE_NATIVE=0');
+      const junk = path.join(dir, 'junk.node');
+      writeFileSync(junk, 'not a shared object');
+      expect(loadNativeKernel(junk, stamp).why).toMatch(/junk\.node does not load/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without it, auto takes the WebAssembly kernel and kernel "native" names why', () => {
+    const probe = (env: NodeJS.ProcessEnv) => execFileSync(process.execPath, ['bin/run-ts.js', 'test/fixtures/merge-kernel-probe.ts'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+    const off = probe({ DAQ_MERGE_NATIVE: '0' });
+    expect(off).toContain('auto: wasm');
+    expect(off).toContain('DAQ_ERR_USAGE merge kernel "native" asked for, but DAQ_MERGE_NATIVE=0');
+    const on = probe({});
+    expect(on).toContain('auto: native');
+    expect(on).toContain('native: native');
+  });
+
+  it('the build script stamps the addon with the hash the loader checks, and skips a build that is current', () => {
+    const dir = tmp();
+    try {
+      const env = { ...process.env, DAQ_NATIVE_OUT: dir };
+      const first = spawnSync(process.execPath, [BUILD, '--require'], { encoding: 'utf8', env });
+      expect(first.status, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(/build-native: built .*merge-kernel\.node/);
+      const stamp = JSON.parse(readFileSync(path.join(dir, 'merge-kernel.json'), 'utf8')) as { source: string };
+      expect(stamp.source).toBe(nativeSourceHash());
+      expect(loadNativeKernel(path.join(dir, 'merge-kernel.node'), path.join(dir, 'merge-kernel.json')).why).toBe('loaded');
+      const again = spawnSync(process.execPath, [BUILD, '--require'], { encoding: 'utf8', env });
+      expect(again.status).toBe(0);
+      expect(again.stderr).toBe(''); // current: nothing built
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the build script without a C compiler: a message and exit 0 at install, exit 1 with --require; no addon left', () => {
+    const dir = tmp();
+    try {
+      const env = { ...process.env, DAQ_NATIVE_OUT: dir, CC: path.join(dir, 'no-such-cc') };
+      const lax = spawnSync(process.execPath, [BUILD], { encoding: 'utf8', env });
+      expect(lax.status).toBe(0);
+      expect(lax.stderr).toContain(`no C compiler (${env.CC}); the merge will use its WebAssembly kernel`);
+      const strict = spawnSync(process.execPath, [BUILD, '--require'], { encoding: 'utf8', env });
+      expect(strict.status).toBe(1);
+      expect(strict.stderr).toContain('apt-get install gcc');
+      expect(existsSync(path.join(dir, 'merge-kernel.node'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the package builds it at install (prepare) and before the tests', () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['prepare']).toBe('node scripts/build-native.mjs');
+    expect(pkg.scripts['pretest']).toContain('node scripts/build-native.mjs --require');
+    expect(existsSync(NATIVE_STAMP)).toBe(true);
+  });
+});
+
+describe('native merge kernel: what it refuses', () => {
+  const addon = () => nativeKernel().addon!;
+  function cols(n: number) {
+    const c = allocRecordColumns(n);
+    return [c.timestamp, c.time, c.wave_offset, c.baseline, c.pid, c.dt, c.flags, c.event_length, c.channel, c.trigger_type] as ArrayBufferView[];
+  }
+
+  it('a column of the wrong type or length, named', () => {
+    const good = cols(4);
+    expect(() => addon().describe(...good, new Uint16Array(8))).not.toThrow();
+    const wrongType = [...good];
+    wrongType[1] = new Float64Array(4); // time
+    expect(() => addon().describe(...wrongType, new Uint16Array(8))).toThrow(new TypeError('time'));
+    const wrongLength = [...good];
+    wrongLength[7] = new Int32Array(3); // event_length
+    expect(() => addon().describe(...wrongLength, new Uint16Array(8))).toThrow(new RangeError('event_length'));
+    expect(() => addon().describe(...good, new Int16Array(8))).toThrow(new TypeError('samples'));
+  });
+
+  it('slots and rows outside what it was given', () => {
+    const a = addon();
+    const [h] = a.create(16, 1024, 1024);
+    const desc = a.describe(...cols(4), new Uint16Array(8));
+    a.setSlots(h, 2);
+    expect(() => a.setSlot(h, 2, desc, 0, 4)).toThrow(/no such slot/);
+    expect(() => a.setSlot(h, 0, desc, 0, 5)).toThrow(/rows out of the batch/);
+    expect(() => a.setSlot(h, 0, desc, 3, 2)).toThrow(/rows out of the batch/);
+    expect(() => a.append(h, desc, 2, 3, 0)).toThrow(/rows out of the batch/);
+    expect(() => a.setSlot(h, 0, new ArrayBuffer(8), 0, 1)).toThrow(/not a batch descriptor/);
+    expect(() => a.run({})).toThrow(/not a kernel handle/);
+    expect(() => a.setSlots(h, 4097)).toThrow(/slot count out of range/);
+  });
+});
