@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { DaqError } from '../errors.ts';
 import { fileURLToPath } from 'node:url';
 import type { WaveBatch } from '../schema/batch.ts';
 import { makeRecordsBatch } from '../schema/waveform.ts';
@@ -87,6 +88,24 @@ export function loadNativeKernel(file = NATIVE_ADDON, stampFile = NATIVE_STAMP, 
 /** A batch the native kernel checked, with the descriptor (its arrays' addresses) the kernel merges from. */
 export interface NativeKernelBatch extends KernelBatch {
   desc: ArrayBuffer;
+  /** Rows and samples when checked: a detached (transferred) array reads as length 0 (see alive). */
+  n: number;
+  S: number;
+}
+
+/**
+ * Throws unless every array of b still has the length it had when checked: the kernel reads their
+ * memory, which a transfer to a worker (postMessage) would have taken away. O(1): the lengths only.
+ */
+function alive(b: NativeKernelBatch): void {
+  const c = b.cols;
+  const n = b.n;
+  if (
+    c.timestamp.length !== n || c.time.length !== n || c.wave_offset.length !== n || c.baseline.length !== n || c.pid.length !== n || c.dt.length !== n ||
+    c.flags.length !== n || c.event_length.length !== n || c.channel.length !== n || c.trigger_type.length !== n || b.samples.length !== b.S
+  ) {
+    throw new DaqError('DAQ_ERR_BATCH_INVALID', 'a merge input batch lost its arrays (transferred or detached) while the merge held it: producers must not transfer a batch they pushed until the merge releases it');
+  }
 }
 
 /** One merge's native kernel (its own output area and tree). */
@@ -114,7 +133,7 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
   copyIn(c: RecordColumns, samples: Uint16Array, offW: Uint32Array, prev: NumKey | null): NativeKernelBatch | CopyInProblem {
     const desc = this.a.describe(c.timestamp, c.time, c.wave_offset, c.baseline, c.pid, c.dt, c.flags, c.event_length, c.channel, c.trigger_type, samples);
     const st = prev ? this.a.prepare(this.h, desc, true, keyTs(prev), keyP(prev)) : this.a.prepare(this.h, desc, false, 0n, 0n);
-    if (st === 0) return { cols: c, samples, sequential: this.i32[I.sequential] === 1, offW, desc };
+    if (st === 0) return { cols: c, samples, sequential: this.i32[I.sequential] === 1, offW, desc, n: c.timestamp.length, S: samples.length };
     return st === 1 ? { order: this.i32[I.badRow]! } : 'offsets';
   }
 
@@ -124,6 +143,7 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
   }
 
   setSlot(s: number, b: NativeKernelBatch, row: number, end: number): void {
+    alive(b);
     this.slotBatch[s] = b; // keeps its arrays alive while the kernel reads them
     this.a.setSlot(this.h, s, b.desc, row, end);
   }
@@ -167,13 +187,16 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
   run(emit: (b: WaveBatch) => void, stream: string): number {
     for (;;) {
       const st = this.a.run(this.h);
-      if (st === KERNEL_OUT_FULL) emit(this.take(stream));
-      else if (st === KERNEL_NEED_SAMPLES) this.grow();
+      if (st === KERNEL_OUT_FULL) {
+        emit(this.take(stream));
+        for (const b of this.slotBatch) if (b) alive(b); // the sink ran: it must not have taken an input's arrays
+      } else if (st === KERNEL_NEED_SAMPLES) this.grow();
       else return st;
     }
   }
 
   append(b: NativeKernelBatch, row: number, count: number, flags: number, emit: (b: WaveBatch) => void, stream: string): void {
+    alive(b);
     const end = row + count;
     while (row < end) {
       const st = this.a.append(this.h, b.desc, row, end - row, flags);

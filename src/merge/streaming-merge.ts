@@ -66,7 +66,7 @@ export interface StreamingMergeOptions {
    * starts on the JS path; a kernel (the native one when it is built and loads, else WebAssembly's)
    * when the inputs interleave finely (mean run of one input 6 events or less, over windows of 2^16
    * events, the first one 2^12); the JS path when they come in bursts (mean run 16 or more: its
-   * bulk column copies are faster there), when WebAssembly is unavailable, and from the point
+   * bulk column copies are faster there), when neither kernel is available, and from the point
    * where the kernel fails (its memory cannot grow, more than 4096 inputs, a batch whose
    * waveforms lie outside its samples: `wasm` and `native` throw DAQ_ERR_BATCH_INVALID for those).
    * Switching happens between merge steps, also within one large drain; the output is the same on

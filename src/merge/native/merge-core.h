@@ -203,7 +203,16 @@ static inline int put(K *k, Out *o, const Batch *x, int64_t r, uint32_t f) {
   const uint16_t *src = x->smp + at;
   if (len <= 64 && at + 64 <= x->S) {
     /* 128 bytes whatever the length (the source has them; the output has slack): no loop exit to mispredict. */
+#ifdef __AVX2__
+    /* four 32-byte moves (memcpy of 128 bytes became eight 16-byte ones: 2-3 ns a record more at 64 inputs) */
+    typedef uint8_t v32 __attribute__((vector_size(32), aligned(1)));
+    const v32 *a = (const v32 *)src;
+    v32 *d = (v32 *)dst;
+    v32 x0 = a[0], x1 = a[1], x2 = a[2], x3 = a[3];
+    d[0] = x0; d[1] = x1; d[2] = x2; d[3] = x3;
+#else
     memcpy(dst, src, 128);
+#endif
   } else {
     memcpy(dst, src, (size_t)len * 2);
   }

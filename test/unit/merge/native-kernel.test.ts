@@ -6,6 +6,8 @@ import path from 'node:path';
 import { loadNativeKernel, NATIVE_ADDON, NATIVE_STAMP, nativeKernel, nativeSourceHash } from '../../../src/merge/native-kernel.ts';
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
 import { allocRecordColumns } from '../../../src/schema/waveform.ts';
+import { isDaqError } from '../../../src/errors.ts';
+import { waveBatch } from '../../helpers/waves.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const BUILD = path.join(ROOT, 'scripts/build-native.mjs');
@@ -94,6 +96,24 @@ describe('native merge kernel: build and load', () => {
 });
 
 describe('native merge kernel: what it refuses', () => {
+  it('an input batch whose arrays were transferred away while the merge held it: an error, not a crash', () => {
+    const evs = Array.from({ length: 50 }, (_, i) => ({ t: BigInt(i * 10), pid: 0, ch: 0, wave: Uint16Array.of(i, 1, 2), src: 0, seq: i }));
+    const m = new StreamingMerge({ output: 'r', kernel: 'native', silenceTimeoutMs: 1e12 });
+    m.addInput('a');
+    m.addInput('b'); // silent: holds a's batch in the merge
+    const wb = waveBatch('a', evs);
+    m.push('a', wb);
+    structuredClone(wb.samples.buffer, { transfer: [wb.samples.buffer as ArrayBuffer] }); // detaches it here
+    m.end('b');
+    try {
+      m.drain();
+      expect.unreachable();
+    } catch (e) {
+      expect(isDaqError(e) && e.code).toBe('DAQ_ERR_BATCH_INVALID');
+      expect((e as Error).message).toMatch(/lost its arrays \(transferred or detached\)/);
+    }
+  });
+
   const addon = () => nativeKernel().addon!;
   function cols(n: number) {
     const c = allocRecordColumns(n);
