@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { DaqError } from '../errors.ts';
 import { fileURLToPath } from 'node:url';
+import { DaqError } from '../errors.ts';
 import type { WaveBatch } from '../schema/batch.ts';
 import { makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
@@ -15,9 +15,11 @@ import type { CopyInProblem, KernelBatch, MergeKernelApi } from './wasm-kernel.t
  * The native kernel of StreamingMerge (source: native/merge-kernel.c, a Node-API addon that
  * `npm ci` builds into build/merge-kernel.node when a C compiler is there; `npm run build:native`
  * builds it again). The same merge as the WebAssembly kernel, reading the inputs' columns where
- * they lie, with prefetch: ~1.5x the WebAssembly kernel's records/s at 64 inputs (merge bench).
+ * they lie, with prefetch: about 1.4x the WebAssembly kernel's records/s at 64 inputs (merge bench,
+ * README).
  */
 
+/** The addon's functions (merge-kernel.c documents each). */
 export interface Addon {
   sharedBytes: number;
   batchBytes: number;
