@@ -34,6 +34,7 @@ import { h5ready } from '../src/storage/hdf5/segment-writer.ts';
 import { createConfigProcessors, loadInstrumentPlugins } from '../src/plugins/config-plugins.ts';
 import type { LoadedInstrumentPlugin } from '../src/plugins/config-plugins.ts';
 import type { InstrumentHostStats } from '../src/plugins/instrument-host.ts';
+import { makeDirs } from '../src/util/make-dirs.ts';
 
 export const SOFTWARE = 'daq 0.1.0';
 
@@ -163,7 +164,7 @@ export class Daemon {
     let run: RunInfo;
     try {
       if (continued) opts.log('info', `continuing run ${runId} (run.on_restart: continue)`, { dir, t0_unix_ns: t0UnixNs.toString() });
-      await fs.mkdir(dir, { recursive: true });
+      await makeDirs(dir);
       run = { runId, dir, t0UnixNs, sessionStartUnixNs, config: cfg, software: SOFTWARE };
     } catch (err) {
       await Promise.all(plugins.map(({ host }) => host.close()));

@@ -14,7 +14,6 @@
  *   waveforms go to `records.samples.npy` (flat uint16) and `records.wave_offset.npy` indexes it;
  *   tag names to `scalars.<stream>.tags.csv` (id, name, unit, type).
  */
-import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Field, List, makeData, RecordBatch, Schema, Struct, Uint16, Uint32, Utf8, vectorFromArray } from 'apache-arrow';
@@ -27,6 +26,7 @@ import { npyHeaderBytes } from './loaders/npy-format.ts';
 import { pointSchema } from './scalar-reader.ts';
 import type { RunReader } from './open-run.ts';
 import type { RecordsView } from './records-view.ts';
+import { makeDirsSync } from '../util/make-dirs.ts';
 
 export interface RunExportProgress {
   /** `records`, `records.<stream>` or `scalars.<stream>`. */
@@ -174,7 +174,7 @@ export async function exportRun(run: RunReader, options: RunExportOptions): Prom
     for (const s of streams) tagsOf.set(s, undefined);
   }
 
-  fs.mkdirSync(out, { recursive: true });
+  makeDirsSync(out);
   const summary: RunExportSummary = { out, format, parts: [], bytes: 0 };
 
   if (options.records !== false) {

@@ -9,6 +9,7 @@ import { makeRecordsBatch, recordColumns } from '../schema/waveform.ts';
 import type { RunInfo, Sink } from '../pipeline/types.ts';
 import { IpcStreamEncoder } from '../util/ipc-encoder.ts';
 import { fsyncDir } from '../util/fsync-dir.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 /** Schema of a waveform stream's sample file: one uint16 column. */
 export const wavePoolSchema = new Schema([new Field('sample', new Uint16(), false)], new Map([['daq.kind', 'wave_pool']]));
@@ -51,7 +52,7 @@ export class ArrowIpcSink implements Sink {
 
   async open(run: RunInfo): Promise<void> {
     this.dir = run.dir;
-    await fs.mkdir(this.dir, { recursive: true });
+    await makeDirs(this.dir);
   }
 
   async addStream(info: StreamInfo): Promise<void> {

@@ -21,6 +21,7 @@ import { RecordType } from './wal/frame.ts';
 import { scanWal, walSegments } from './wal/wal-reader.ts';
 import { WalWriter } from './wal/wal-writer.ts';
 import type { WalWriterOptions } from './wal/wal-writer.ts';
+import { makeDirsSync } from '../util/make-dirs.ts';
 
 export interface StorageSinkOptions {
   /** Seconds of data per HDF5 segment. Default 60. */
@@ -201,7 +202,7 @@ export class StorageSink implements Sink {
     // Warm the HDF5 writer thread now, so the first segment does not wait for it to load.
     for (const w of this.writers) w.start().catch((err: Error) => this.opts.log?.('error', `segment writer thread failed to start: ${err.message}`));
     const walDir = path.join(run.dir, 'wal');
-    fs.mkdirSync(walDir, { recursive: true });
+    makeDirsSync(walDir);
     this.release = acquireRunLock(run.dir);
     this.losses = new LossLog(run.dir);
     const t0 = performance.now();
@@ -570,7 +571,7 @@ export class StorageSink implements Sink {
     if (!rel) {
       rel = path.join('streams', `${encodeURIComponent(info.name)}.tags.json`);
       const file = path.join(this.run.dir, rel);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      makeDirsSync(path.dirname(file));
       writeTagsJson(`${file}.tmp`, info.tags);
       commitFileSync(`${file}.tmp`, file);
       this.tagFiles.set(info, rel);
