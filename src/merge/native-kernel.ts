@@ -4,11 +4,10 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { DaqError } from '../errors.ts';
 import type { WaveBatch } from '../schema/batch.ts';
-import { makeRecordsBatch } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 import type { NumKey } from './key-views.ts';
 import type { OutputPool } from './output-pool.ts';
-import { copyColumns, KERNEL_NEED_SAMPLES, KERNEL_OUT_FULL, keyP, keyTs, outputViews } from './wasm-kernel.ts';
+import { KERNEL_NEED_SAMPLES, KERNEL_OUT_FULL, keyP, keyTs, outputBatch, outputViews } from './wasm-kernel.ts';
 import type { CopyInProblem, KernelBatch, MergeKernelApi } from './wasm-kernel.ts';
 
 /**
@@ -240,21 +239,11 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
   take(stream: string): WaveBatch {
     const n = this.i32[I.outN]!;
     const S = this.i32[I.outS]!;
-    const v = outputViews(this.cols, this.maxRows, n);
-    const sv = new Uint16Array(this.smp, 0, S);
-    let c = v;
-    let samples: Uint16Array = sv;
-    if (!this.borrow) {
-      c = this.pool.columns(n, this.maxRows);
-      copyColumns(c, v);
-      samples = this.pool.samples(S);
-      samples.set(sv);
-    }
+    const out = outputBatch(stream, outputViews(this.cols, this.maxRows, n), new Uint16Array(this.smp, 0, S), this.borrow, this.pool, this.maxRows, this.nextSample);
     this.i32[I.outN] = 0;
     this.i32[I.outS] = 0;
-    const globalSampleOffset = this.nextSample;
     this.nextSample += BigInt(S);
-    return { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset };
+    return out;
   }
 }
 

@@ -483,22 +483,28 @@ export class MergeKernel implements MergeKernelApi {
   take(stream: string): WaveBatch {
     const n = this.x.outN.value as number;
     const S = this.x.outS.value as number;
-    const v = outputViews(this.x.memory.buffer, this.outCap, n, this.x.outColsPtr());
-    const sv = new Uint16Array(this.x.memory.buffer, this.x.outSamplesPtr(), S);
-    let c = v;
-    let samples: Uint16Array = sv;
-    if (!this.borrow) {
-      // Into buffers from the pool: new column buffers hold a full batch (maxRows).
-      c = this.pool.columns(n, this.outCap);
-      copyColumns(c, v);
-      samples = this.pool.samples(S);
-      samples.set(sv);
-    }
+    const out = outputBatch(stream, outputViews(this.x.memory.buffer, this.outCap, n, this.x.outColsPtr()), new Uint16Array(this.x.memory.buffer, this.x.outSamplesPtr(), S), this.borrow, this.pool, this.outCap, this.nextSample);
     this.x.resetOutput();
-    const globalSampleOffset = this.nextSample;
     this.nextSample += BigInt(S);
-    return { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset };
+    return out;
   }
+}
+
+/**
+ * An output batch of a kernel's output area (v: its columns' views, sv: its samples'): the views
+ * themselves when the consumer borrows, else copies in buffers from the pool (new column buffers
+ * hold a full batch of maxRows).
+ */
+export function outputBatch(stream: string, v: RecordColumns, sv: Uint16Array, borrow: boolean, pool: OutputPool, maxRows: number, globalSampleOffset: bigint): WaveBatch {
+  let c = v;
+  let samples = sv;
+  if (!borrow) {
+    c = pool.columns(v.timestamp.length, maxRows);
+    copyColumns(c, v);
+    samples = pool.samples(sv.length);
+    samples.set(sv);
+  }
+  return { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset };
 }
 
 /** The first n rows of an output area of R rows at byte p of buf (the kernels' layout: merge-kernel.ts), column by column (views, in field order). */

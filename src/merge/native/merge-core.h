@@ -262,43 +262,35 @@ static int runMerge(K *k) {
     int32_t r = k->sRow[w];
     const int32_t end = k->sEnd[w];
     if (w != k->prevWinner) {
+      /* One row; the tree then decides the next winner (this input again if due). */
       k->sh->runs++;
       k->prevWinner = w;
       prefetchAhead(x, r, end);
       st = put(k, &o, x, r, 0);
-      if (st != DONE) break; /* the head (row r) stays the winner */
-      k->sRow[w] = ++r;
-      if (r >= end) {
-        k->sh->emptySlot = w;
-        st = SLOT_EMPTY;
-        break;
+      if (st == DONE) r++;
+    } else {
+      /* Won twice in a row: the run goes on while rows precede the runner-up and the bound. */
+      int64_t limT = bT;
+      uint64_t limP = bP;
+      if (m > 1) {
+        int64_t ruT;
+        uint64_t ruP;
+        runnerUp(k, w, &ruT, &ruP);
+        if (ruT < limT || (ruT == limT && ruP < limP)) {
+          limT = ruT;
+          limP = ruP;
+        }
       }
-      wT = x->ts[r];
-      wP = k2(x, r) | (uint64_t)w;
-      if (m > 1) replay(nt, np, m, w, &wT, &wP);
-      continue;
-    }
-    /* Won twice in a row: the run goes on while rows precede the runner-up and the bound. */
-    int64_t limT = bT;
-    uint64_t limP = bP;
-    if (m > 1) {
-      int64_t ruT;
-      uint64_t ruP;
-      runnerUp(k, w, &ruT, &ruP);
-      if (ruT < limT || (ruT == limT && ruP < limP)) {
-        limT = ruT;
-        limP = ruP;
+      for (;;) {
+        prefetchAhead(x, r, end);
+        st = put(k, &o, x, r, 0);
+        if (st != DONE) break;
+        r++;
+        if (r >= end) break;
+        int64_t t = x->ts[r];
+        if (t > limT) break;
+        if (t == limT && (k2(x, r) | (uint64_t)w) >= limP) break;
       }
-    }
-    for (;;) {
-      prefetchAhead(x, r, end);
-      st = put(k, &o, x, r, 0);
-      if (st != DONE) break;
-      r++;
-      if (r >= end) break;
-      int64_t t = x->ts[r];
-      if (t > limT) break;
-      if (t == limT && (k2(x, r) | (uint64_t)w) >= limP) break;
     }
     k->sRow[w] = r;
     if (st != DONE) {
