@@ -221,6 +221,45 @@ static inline int put(K *k, Out *o, const Batch *x, int64_t r, uint32_t f) {
   return DONE;
 }
 
+/*
+ * Builds the tree over every slot's head key (slots set or exhausted): winners of the matches
+ * bottom up, losers stay in the nodes; the overall winner in (wT, wP). 0, or -1 out of memory.
+ */
+static int buildTree(K *k) {
+  const int m = k->m;
+  if (m <= 1) {
+    if (m == 1) {
+      headKey(k, 0, &k->wT, &k->wP);
+    } else {
+      k->wT = INT64_MAX;
+      k->wP = UINT64_MAX;
+    }
+    return 0;
+  }
+  int64_t *winT = malloc(sizeof(int64_t) * 2 * (size_t)m);
+  uint64_t *winP = malloc(sizeof(uint64_t) * 2 * (size_t)m);
+  if (!winT || !winP) {
+    free(winT);
+    free(winP);
+    return -1;
+  }
+  for (int s = 0; s < m; s++) headKey(k, s, &winT[m + s], &winP[m + s]);
+  for (int j = m - 1; j >= 1; j--) {
+    int64_t at = winT[2 * j], bt = winT[2 * j + 1];
+    uint64_t ap = winP[2 * j], bp = winP[2 * j + 1];
+    int bLess = bt < at || (bt == at && bp < ap);
+    winT[j] = bLess ? bt : at;
+    winP[j] = bLess ? bp : ap;
+    k->nodeT[j] = bLess ? at : bt;
+    k->nodeP[j] = bLess ? ap : bp;
+  }
+  k->wT = winT[1];
+  k->wP = winP[1];
+  free(winT);
+  free(winP);
+  return 0;
+}
+
 /* Smallest key among the beaten opponents of slot w (the runner-up). */
 static inline void runnerUp(const K *k, int w, int64_t *rt, uint64_t *rp) {
   int64_t t = INT64_MAX;

@@ -405,37 +405,10 @@ static napi_value build(napi_env env, napi_callback_info info) {
   ARGS(1);
   K *k = getK(env, argv[0]);
   if (!k) return NULL;
-  const int m = k->m;
-  if (m <= 1) {
-    if (m == 1) headKey(k, 0, &k->wT, &k->wP);
-    else {
-      k->wT = INT64_MAX;
-      k->wP = UINT64_MAX;
-    }
-    return NULL;
-  }
-  int64_t *winT = malloc(sizeof(int64_t) * 2 * (size_t)m);
-  uint64_t *winP = malloc(sizeof(uint64_t) * 2 * (size_t)m);
-  if (!winT || !winP) {
-    free(winT);
-    free(winP);
+  if (buildTree(k) != 0) {
     napi_throw_range_error(env, NULL, "merge-kernel: out of memory");
     return NULL;
   }
-  for (int s = 0; s < m; s++) headKey(k, s, &winT[m + s], &winP[m + s]);
-  for (int j = m - 1; j >= 1; j--) {
-    int64_t at = winT[2 * j], bt = winT[2 * j + 1];
-    uint64_t ap = winP[2 * j], bp = winP[2 * j + 1];
-    int bLess = bt < at || (bt == at && bp < ap);
-    winT[j] = bLess ? bt : at;
-    winP[j] = bLess ? bp : ap;
-    k->nodeT[j] = bLess ? at : bt;
-    k->nodeP[j] = bLess ? ap : bp;
-  }
-  k->wT = winT[1];
-  k->wP = winP[1];
-  free(winT);
-  free(winP);
   return NULL;
 }
 

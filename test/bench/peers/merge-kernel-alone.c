@@ -129,23 +129,10 @@ static int64_t mergeAll(void) {
   k.bP = UINT64_MAX;
   sh.outN = sh.outS = 0;
   sh.nextId = 0;
-  /* build, as merge-kernel.c's build() */
-  int64_t *wt = xmalloc(sizeof(int64_t) * 2 * nIn);
-  uint64_t *wp = xmalloc(sizeof(uint64_t) * 2 * nIn);
-  for (int s = 0; s < nIn; s++) headKey(&k, s, &wt[nIn + s], &wp[nIn + s]);
-  for (int j = nIn - 1; j >= 1; j--) {
-    int64_t at = wt[2 * j], bt = wt[2 * j + 1];
-    uint64_t ap = wp[2 * j], bp = wp[2 * j + 1];
-    int bl = bt < at || (bt == at && bp < ap);
-    wt[j] = bl ? bt : at;
-    wp[j] = bl ? bp : ap;
-    k.nodeT[j] = bl ? at : bt;
-    k.nodeP[j] = bl ? ap : bp;
+  if (buildTree(&k) != 0) {
+    fprintf(stderr, "merge-kernel-alone: out of memory\n");
+    exit(1);
   }
-  k.wT = wt[1];
-  k.wP = wp[1];
-  free(wt);
-  free(wp);
   total = totalSamples = 0;
   for (;;) {
     int st = runMerge(&k);
