@@ -131,10 +131,10 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
     this.smp = smp;
   }
 
-  copyIn(c: RecordColumns, samples: Uint16Array, offW: Uint32Array, prev: NumKey | null): NativeKernelBatch | CopyInProblem {
+  copyIn(c: RecordColumns, samples: Uint16Array, _offW: Uint32Array, prev: NumKey | null): NativeKernelBatch | CopyInProblem {
     const desc = this.a.describe(c.timestamp, c.time, c.wave_offset, c.baseline, c.pid, c.dt, c.flags, c.event_length, c.channel, c.trigger_type, samples);
     const st = prev ? this.a.prepare(this.h, desc, true, keyTs(prev), keyP(prev)) : this.a.prepare(this.h, desc, false, 0n, 0n);
-    if (st === 0) return { cols: c, samples, sequential: this.i32[I.sequential] === 1, offW, desc, n: c.timestamp.length, S: samples.length };
+    if (st === 0) return { cols: c, samples, desc, n: c.timestamp.length, S: samples.length };
     return st === 1 ? { order: this.i32[I.badRow]! } : 'offsets';
   }
 
@@ -202,8 +202,10 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
     while (row < end) {
       const st = this.a.append(this.h, b.desc, row, end - row, flags);
       row += this.i32[I.emitted]!;
-      if (st === KERNEL_OUT_FULL) emit(this.take(stream));
-      else if (st === KERNEL_NEED_SAMPLES) this.grow();
+      if (st === KERNEL_OUT_FULL) {
+        emit(this.take(stream));
+        alive(b); // the sink ran: it must not have taken the batch's arrays
+      } else if (st === KERNEL_NEED_SAMPLES) this.grow();
     }
   }
 
@@ -248,6 +250,6 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
 }
 
 /** Where each counter sits in the shared area's int32 words (merge-kernel.c: Shared). */
-const I = { outN: 0, outS: 1, emitted: 2, emptySlot: 3, needSamples: 4, runs: 5, badRow: 6, sequential: 7, lastPid: 8, lastCh: 9 } as const;
+const I = { outN: 0, outS: 1, emitted: 2, emptySlot: 3, needSamples: 4, runs: 5, badRow: 6, lastPid: 8, lastCh: 9 } as const;
 
 const I64_MAX = (1n << 63n) - 1n;

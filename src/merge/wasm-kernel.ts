@@ -75,13 +75,17 @@ export function kernelModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-/**
- * An input batch the kernel checked (order, offsets). Its rows are copied into the kernel's memory
- * a chunk at a time while they are merged, so the kernel's working set stays in cache.
- */
+/** An input batch a kernel checked (order, offsets): what StreamingMerge holds and hands back to the kernel. */
 export interface KernelBatch {
   cols: RecordColumns;
   samples: Uint16Array;
+}
+
+/**
+ * A batch the WebAssembly kernel checked. Its rows are copied into the kernel's memory a chunk at
+ * a time while they are merged, so the kernel's working set stays in cache.
+ */
+export interface WasmKernelBatch extends KernelBatch {
   /** Events' samples lie in row order without overlap: the samples of rows [a, b) are one range. */
   sequential: boolean;
   /**
@@ -176,7 +180,7 @@ export interface MergeKernelApi<B extends KernelBatch = KernelBatch> {
 }
 
 /** One merge's kernel instance (its own memory). */
-export class MergeKernel implements MergeKernelApi {
+export class MergeKernel implements MergeKernelApi<WasmKernelBatch> {
   private readonly x: Exports;
   private outCap: number;
   private sampleCap: number;
@@ -201,7 +205,7 @@ export class MergeKernel implements MergeKernelApi {
 
   // Per slot: its batch, the chunk of it in the kernel's memory (rows [base, chunkEnd), at blk),
   // and where its rows to merge end.
-  private slotBatch: (KernelBatch | null)[] = [];
+  private slotBatch: (WasmKernelBatch | null)[] = [];
   private slotBase: number[] = [];
   private slotChunkEnd: number[] = [];
   private slotEnd: number[] = [];
@@ -213,7 +217,7 @@ export class MergeKernel implements MergeKernelApi {
    * copied to a scratch area for this). offW: wave_offset as 32-bit words. Returns the batch, or
    * what is wrong with it.
    */
-  copyIn(c: RecordColumns, samples: Uint16Array, offW: Uint32Array, prev: NumKey | null): KernelBatch | CopyInProblem {
+  copyIn(c: RecordColumns, samples: Uint16Array, offW: Uint32Array, prev: NumKey | null): WasmKernelBatch | CopyInProblem {
     const n = c.timestamp.length;
     const S = samples.length;
     // The kernel takes sample counts and offsets as 32-bit numbers (offW, i32 lengths): a larger
@@ -237,7 +241,7 @@ export class MergeKernel implements MergeKernelApi {
   }
 
   /** End of the chunk of b that starts at row a (rows before `end`). */
-  private chunkEnd(b: KernelBatch, a: number, end: number): number {
+  private chunkEnd(b: WasmKernelBatch, a: number, end: number): number {
     if (!b.sequential) return end; // the chunk needs all the batch's samples: take every row at once
     let e = Math.min(end, a + this.chunkRows);
     const off = b.offW;
@@ -259,7 +263,7 @@ export class MergeKernel implements MergeKernelApi {
   }
 
   /** Copies rows [a, e) of b (columns and their samples) into a new block of the kernel's memory. */
-  private copyRows(b: KernelBatch, a: number, e: number): number {
+  private copyRows(b: WasmKernelBatch, a: number, e: number): number {
     const c = b.cols;
     const n = e - a;
     let sLo = 0;
@@ -329,7 +333,7 @@ export class MergeKernel implements MergeKernelApi {
    * every input's chunk; without this, each step would copy those rows in again, which with small
    * batches is a large part of the step).
    */
-  private kept = new Map<KernelBatch, { blk: number; base: number; end: number }>();
+  private kept = new Map<WasmKernelBatch, { blk: number; base: number; end: number }>();
 
   /** A new merge step over m slots (setSlot each, then build). */
   setSlots(m: number): void {
@@ -343,7 +347,7 @@ export class MergeKernel implements MergeKernelApi {
       if (b && blk) this.kept.set(b, { blk, base: this.slotBase[s]!, end: this.slotChunkEnd[s]! });
       else if (blk) this.x.free(blk);
     }
-    this.slotBatch = new Array<KernelBatch | null>(m).fill(null);
+    this.slotBatch = new Array<WasmKernelBatch | null>(m).fill(null);
     this.slotBase = new Array<number>(m).fill(0);
     this.slotChunkEnd = new Array<number>(m).fill(0);
     this.slotEnd = new Array<number>(m).fill(0);
@@ -352,7 +356,7 @@ export class MergeKernel implements MergeKernelApi {
   }
 
   /** Slot s merges rows [row, end) of b. */
-  setSlot(s: number, b: KernelBatch, row: number, end: number): void {
+  setSlot(s: number, b: WasmKernelBatch, row: number, end: number): void {
     this.slotBatch[s] = b;
     this.slotEnd[s] = end;
     const k = this.kept.get(b);
@@ -423,7 +427,7 @@ export class MergeKernel implements MergeKernelApi {
   }
 
   /** Rows [row, row + count) of b with flags ORed in (late events), in arrival order. */
-  append(b: KernelBatch, row: number, count: number, flags: number, emit: (b: WaveBatch) => void, stream: string): void {
+  append(b: WasmKernelBatch, row: number, count: number, flags: number, emit: (b: WaveBatch) => void, stream: string): void {
     const end = row + count;
     while (row < end) {
       const e = this.chunkEnd(b, row, end);

@@ -32,7 +32,7 @@ typedef struct {
 
 /* What JS reads without a call (src/merge/native-kernel.ts maps it: keep the two in step). */
 typedef struct {
-  int32_t outN, outS, emitted, emptySlot, needSamples, runs, badRow, sequential;
+  int32_t outN, outS, emitted, emptySlot, needSamples, runs, badRow, pad2;
   int32_t lastPid, lastCh, pad0, pad1;
   int64_t lastTs, nextId;
 } Shared;

@@ -258,8 +258,7 @@ static napi_value describe(napi_env env, napi_callback_info info) {
 
 /*
  * prepare(h, desc, hasPrev, pTs, pP) -> 0; 1 when row sh.badRow is below the previous row (row 0:
- * below (pTs, pP) when hasPrev); else 2 when an event's samples lie outside the batch's. Sets
- * sh.sequential (the events' samples lie in row order without overlap).
+ * below (pTs, pP) when hasPrev); else 2 when an event's samples lie outside the batch's.
  */
 static napi_value prepare(napi_env env, napi_callback_info info) {
   ARGS(5);
@@ -275,8 +274,7 @@ static napi_value prepare(napi_env env, napi_callback_info info) {
   const int64_t n = x->n, S = x->S;
   int64_t lt = hasPrev ? pTs : INT64_MIN;
   uint64_t lp = hasPrev ? pP : 0;
-  int orderBad = 0, offsetsBad = 0, seqBad = 0;
-  int64_t prevEnd = 0;
+  int orderBad = 0, offsetsBad = 0;
   for (int64_t r = 0; r < n; r++) {
     int64_t t = x->ts[r];
     uint64_t p = k2(x, r);
@@ -286,8 +284,6 @@ static napi_value prepare(napi_env env, napi_callback_info info) {
     int64_t len = x->len[r];
     int64_t off = x->off[r];
     offsetsBad |= ((uint64_t)off > (uint64_t)S) | ((uint64_t)len > (uint64_t)(S - off));
-    seqBad |= off < prevEnd;
-    prevEnd = off + len;
   }
   k->sh->badRow = -1;
   int st = 0;
@@ -306,7 +302,6 @@ static napi_value prepare(napi_env env, napi_callback_info info) {
       lp = p;
     }
   }
-  k->sh->sequential = !seqBad;
   if (st == 0 && offsetsBad) st = 2;
   return num(env, st);
 }
