@@ -10,6 +10,18 @@
 
 struct napi_ref__;
 
+/*
+ * A merge key as one unsigned 128-bit number: the timestamp (sign bit flipped, so unsigned order is
+ * signed order) above (pid, channel, slot) (k2 | slot). One comparison is then cmp + sbb, and gcc
+ * selects with cmov: the tree's replay, the chain every record waits on, ran ~15-20 % faster at 64
+ * inputs than with (int64, uint64) pairs compared and selected by hand.
+ */
+typedef unsigned __int128 Key;
+#define KEY_MAX (~(Key)0)
+static inline Key mkKey(int64_t t, uint64_t p) {
+  return ((Key)((uint64_t)t ^ 0x8000000000000000ull) << 64) | p;
+}
+
 enum { DONE = 0, SLOT_EMPTY = 1, OUT_FULL = 2, NEED_SAMPLES = 3 };
 #define MAX_SLOTS 4096
 /* Bytes after the output's samples: a short waveform is copied 128 bytes at a time. */
@@ -46,15 +58,12 @@ typedef struct {
   uint16_t *outSmp;
   struct napi_ref__ *smpRef;
   int m, cap;
-  int64_t *nodeT;
-  uint64_t *nodeP;
+  Key *node; /* the loser tree: node j (1 .. m-1) holds the key that lost there */
   Batch *sb;
   int32_t *sRow, *sEnd;
-  int64_t wT;
-  uint64_t wP;
+  Key w; /* the winner's key (its slot in the low 16 bits) */
   int pendingReplay, prevWinner;
-  int64_t bT;
-  uint64_t bP;
+  Key b; /* the bound: rows with keys below it are merged */
 } K;
 
 
@@ -62,42 +71,31 @@ static inline uint64_t k2(const Batch *x, int64_t r) {
   return ((uint64_t)((uint32_t)x->pid[r] ^ 0x80000000u) << 32) | ((uint64_t)(x->ch[r] + 32768) << 16);
 }
 
-static inline void headKey(const K *k, int s, int64_t *t, uint64_t *p) {
+/* Row r of slot s's batch as a key. */
+static inline Key rowKey(const Batch *x, int64_t r, int s) {
+  return mkKey(x->ts[r], k2(x, r) | (uint64_t)s);
+}
+
+static inline Key headKey(const K *k, int s) {
   const Batch *x = &k->sb[s];
   int32_t r = k->sRow[s];
-  if (x->ts && r < k->sEnd[s]) {
-    *t = x->ts[r];
-    *p = k2(x, r) | (uint64_t)s;
-  } else {
-    *t = INT64_MAX;
-    *p = UINT64_MAX;
-  }
+  return x->ts && r < k->sEnd[s] ? rowKey(x, r, s) : KEY_MAX;
 }
 
-static inline void replay(int64_t *nt, uint64_t *np, int m, int s, int64_t *wT, uint64_t *wP) {
-  int64_t t = *wT;
-  uint64_t p = *wP;
+/* Slot s's new head key x goes up the tree: at each node the smaller key goes on, the other stays. */
+static inline Key replay(Key *node, int m, int s, Key x) {
   for (int j = (s + m) >> 1; j >= 1; j >>= 1) {
-    int64_t lt = nt[j];
-    uint64_t lp = np[j];
-    /* Branch-free (masks, not ?: which gcc turns into branches here): on interleaved inputs the
-       comparison is a coin toss, and a mispredicted branch per level cost a third of the time. */
-    const uint64_t sw = -(uint64_t)((lt < t) | ((lt == t) & (lp < p)));
-    const uint64_t ut = (uint64_t)t, ult = (uint64_t)lt;
-    nt[j] = (int64_t)((ut & sw) | (ult & ~sw));
-    np[j] = (p & sw) | (lp & ~sw);
-    t = (int64_t)((ult & sw) | (ut & ~sw));
-    p = (lp & sw) | (p & ~sw);
+    const Key l = node[j];
+    const int sw = l < x;
+    node[j] = sw ? x : l;
+    x = sw ? l : x;
   }
-  *wT = t;
-  *wP = p;
+  return x;
 }
 
-/* Slot s has head key (t, p): the winner is set (the tree replayed unless there is one slot). */
-static inline void advance(K *k, int s, int64_t t, uint64_t p) {
-  k->wT = t;
-  k->wP = p;
-  if (k->m > 1) replay(k->nodeT, k->nodeP, k->m, s, &k->wT, &k->wP);
+/* Slot s has head key x: the winner is set (the tree replayed unless there is one slot). */
+static inline void advance(K *k, int s, Key x) {
+  k->w = k->m > 1 ? replay(k->node, k->m, s, x) : x;
 }
 
 /*
@@ -223,130 +221,88 @@ static inline int put(K *k, Out *o, const Batch *x, int64_t r, uint32_t f) {
 
 /*
  * Builds the tree over every slot's head key (slots set or exhausted): winners of the matches
- * bottom up, losers stay in the nodes; the overall winner in (wT, wP). 0, or -1 out of memory.
+ * bottom up, losers stay in the nodes; the overall winner in w. 0, or -1 out of memory.
  */
 static int buildTree(K *k) {
   const int m = k->m;
   if (m <= 1) {
-    if (m == 1) {
-      headKey(k, 0, &k->wT, &k->wP);
-    } else {
-      k->wT = INT64_MAX;
-      k->wP = UINT64_MAX;
-    }
+    k->w = m == 1 ? headKey(k, 0) : KEY_MAX;
     return 0;
   }
-  int64_t *winT = malloc(sizeof(int64_t) * 2 * (size_t)m);
-  uint64_t *winP = malloc(sizeof(uint64_t) * 2 * (size_t)m);
-  if (!winT || !winP) {
-    free(winT);
-    free(winP);
-    return -1;
-  }
-  for (int s = 0; s < m; s++) headKey(k, s, &winT[m + s], &winP[m + s]);
+  Key *win = malloc(sizeof(Key) * 2 * (size_t)m);
+  if (!win) return -1;
+  for (int s = 0; s < m; s++) win[m + s] = headKey(k, s);
   for (int j = m - 1; j >= 1; j--) {
-    int64_t at = winT[2 * j], bt = winT[2 * j + 1];
-    uint64_t ap = winP[2 * j], bp = winP[2 * j + 1];
-    int bLess = bt < at || (bt == at && bp < ap);
-    winT[j] = bLess ? bt : at;
-    winP[j] = bLess ? bp : ap;
-    k->nodeT[j] = bLess ? at : bt;
-    k->nodeP[j] = bLess ? ap : bp;
+    const Key a = win[2 * j], b = win[2 * j + 1];
+    win[j] = b < a ? b : a;
+    k->node[j] = b < a ? a : b;
   }
-  k->wT = winT[1];
-  k->wP = winP[1];
-  free(winT);
-  free(winP);
+  k->w = win[1];
+  free(win);
   return 0;
 }
 
 /* Smallest key among the beaten opponents of slot w (the runner-up). */
-static inline void runnerUp(const K *k, int w, int64_t *rt, uint64_t *rp) {
-  int64_t t = INT64_MAX;
-  uint64_t p = UINT64_MAX;
-  for (int j = (w + k->m) >> 1; j >= 1; j >>= 1) {
-    int64_t lt = k->nodeT[j];
-    uint64_t lp = k->nodeP[j];
-    int sw = (lt < t) | ((lt == t) & (lp < p));
-    t = sw ? lt : t;
-    p = sw ? lp : p;
-  }
-  *rt = t;
-  *rp = p;
+static inline Key runnerUp(const K *k, int w) {
+  Key x = KEY_MAX;
+  for (int j = (w + k->m) >> 1; j >= 1; j >>= 1) x = k->node[j] < x ? k->node[j] : x;
+  return x;
 }
 
 static int runMerge(K *k) {
   if (k->pendingReplay >= 0) {
-    int s = k->pendingReplay;
-    int64_t t;
-    uint64_t p;
+    const int s = k->pendingReplay;
     k->pendingReplay = -1;
-    headKey(k, s, &t, &p);
-    advance(k, s, t, p);
+    advance(k, s, headKey(k, s));
   }
   Out o;
   outOpen(k, &o);
-  int64_t *const nt = k->nodeT;
-  uint64_t *const np = k->nodeP;
+  Key *const node = k->node;
   const int m = k->m;
-  const int64_t bT = k->bT;
-  const uint64_t bP = k->bP;
-  int64_t wT = k->wT;
-  uint64_t wP = k->wP;
+  const Key b = k->b;
+  Key w = k->w;
   int st = DONE;
-  for (;;) {
-    if (!(wT < bT || (wT == bT && wP < bP))) break;
-    const int w = (int)(wP & 0xffff);
-    const Batch *x = &k->sb[w];
-    int32_t r = k->sRow[w];
-    const int32_t end = k->sEnd[w];
-    if (w != k->prevWinner) {
+  while (w < b) {
+    const int ws = (int)((uint64_t)w & 0xffff);
+    const Batch *x = &k->sb[ws];
+    int32_t r = k->sRow[ws];
+    const int32_t end = k->sEnd[ws];
+    if (ws != k->prevWinner) {
       /* One row; the tree then decides the next winner (this input again if due). */
       k->sh->runs++;
-      k->prevWinner = w;
+      k->prevWinner = ws;
       prefetchAhead(x, r, end);
       st = put(k, &o, x, r, 0);
       if (st == DONE) r++;
     } else {
       /* Won twice in a row: the run goes on while rows precede the runner-up and the bound. */
-      int64_t limT = bT;
-      uint64_t limP = bP;
+      Key lim = b;
       if (m > 1) {
-        int64_t ruT;
-        uint64_t ruP;
-        runnerUp(k, w, &ruT, &ruP);
-        if (ruT < limT || (ruT == limT && ruP < limP)) {
-          limT = ruT;
-          limP = ruP;
-        }
+        const Key ru = runnerUp(k, ws);
+        lim = ru < lim ? ru : lim;
       }
       for (;;) {
         prefetchAhead(x, r, end);
         st = put(k, &o, x, r, 0);
         if (st != DONE) break;
         r++;
-        if (r >= end) break;
-        int64_t t = x->ts[r];
-        if (t > limT) break;
-        if (t == limT && (k2(x, r) | (uint64_t)w) >= limP) break;
+        if (r >= end || rowKey(x, r, ws) >= lim) break;
       }
     }
-    k->sRow[w] = r;
+    k->sRow[ws] = r;
     if (st != DONE) {
-      k->pendingReplay = w; /* the head is row r: its key becomes the winner's when the caller comes back */
+      k->pendingReplay = ws; /* the head is row r: its key becomes the winner's when the caller comes back */
       break;
     }
     if (r >= end) {
-      k->sh->emptySlot = w;
+      k->sh->emptySlot = ws;
       st = SLOT_EMPTY;
       break;
     }
-    wT = x->ts[r];
-    wP = k2(x, r) | (uint64_t)w;
-    if (m > 1) replay(nt, np, m, w, &wT, &wP);
+    w = rowKey(x, r, ws);
+    if (m > 1) w = replay(node, m, ws, w);
   }
-  k->wT = wT;
-  k->wP = wP;
+  k->w = w;
   return outClose(k, &o, st);
 }
 

@@ -102,8 +102,7 @@ static void finalizeK(napi_env env, void *data, void *hint) {
   if (k->shRef) napi_delete_reference(env, k->shRef);
   if (k->colsRef) napi_delete_reference(env, k->colsRef);
   if (k->smpRef) napi_delete_reference(env, k->smpRef);
-  free(k->nodeT);
-  free(k->nodeP);
+  free(k->node);
   free(k->sb);
   free(k->sRow);
   free(k->sEnd);
@@ -316,19 +315,17 @@ static napi_value setSlots(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "merge-kernel: slot count out of range");
     return NULL;
   }
-  if (m > k->cap || !k->nodeT) {
+  if (m > k->cap || !k->node) {
     int c = m > 1 ? m : 1;
-    free(k->nodeT);
-    free(k->nodeP);
+    free(k->node);
     free(k->sb);
     free(k->sRow);
     free(k->sEnd);
-    k->nodeT = malloc(sizeof(int64_t) * c);
-    k->nodeP = malloc(sizeof(uint64_t) * c);
+    k->node = malloc(sizeof(Key) * c);
     k->sb = malloc(sizeof(Batch) * c);
     k->sRow = malloc(sizeof(int32_t) * c);
     k->sEnd = malloc(sizeof(int32_t) * c);
-    if (!k->nodeT || !k->nodeP || !k->sb || !k->sRow || !k->sEnd) {
+    if (!k->node || !k->sb || !k->sRow || !k->sEnd) {
       k->cap = 0;
       napi_throw_range_error(env, NULL, "merge-kernel: out of memory");
       return NULL;
@@ -422,8 +419,7 @@ static napi_value setBound(napi_env env, napi_callback_info info) {
   K *k = getK(env, argv[0]);
   int64_t t, p;
   if (!k || !getI64(env, argv[1], &t) || !getI64(env, argv[2], &p)) return NULL;
-  k->bT = t;
-  k->bP = (uint64_t)p;
+  k->b = mkKey(t, (uint64_t)p);
   return NULL;
 }
 

@@ -125,8 +125,7 @@ static int64_t mergeAll(void) {
   }
   k.pendingReplay = -1;
   k.prevWinner = -1;
-  k.bT = INT64_MAX;
-  k.bP = UINT64_MAX;
+  k.b = KEY_MAX;
   sh.outN = sh.outS = 0;
   sh.nextId = 0;
   if (buildTree(&k) != 0) {
@@ -183,8 +182,7 @@ int main(int argc, char **argv) {
   k.budget = 1 << 20;
   k.outCols = xmalloc((size_t)k.R * 60);
   k.outSmp = xmalloc(((size_t)k.sampleCap + SLACK) * 2);
-  k.nodeT = xmalloc(sizeof(int64_t) * nIn);
-  k.nodeP = xmalloc(sizeof(uint64_t) * nIn);
+  k.node = xmalloc(sizeof(Key) * nIn);
   k.sb = xmalloc(sizeof(Batch) * nIn);
   k.sRow = xmalloc(sizeof(int32_t) * nIn);
   k.sEnd = xmalloc(sizeof(int32_t) * nIn);
