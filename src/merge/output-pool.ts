@@ -2,7 +2,9 @@ import { RECORD_FIELDS, recordColumnsOn } from '../schema/waveform.ts';
 import type { RecordColumns } from '../schema/waveform.ts';
 
 /** Buffer kind of the samples (the columns' kinds are their indexes in RECORD_FIELDS). */
-const SAMPLES = RECORD_FIELDS.length;
+export const SAMPLES = RECORD_FIELDS.length;
+/** Buffer kind of an output area's columns: every column in one buffer (the native kernel's, handed out whole). */
+export const AREA = SAMPLES + 1;
 
 /**
  * Buffers of output batches that the consumer gave back (StreamingMerge.recycle), reused for later
@@ -25,8 +27,8 @@ export class OutputPool {
    *   by default 64 MiB, the output of one drain at 64 inputs of 8192-row batches
    */
   constructor(private readonly maxBytes = 64 * 1024 * 1024) {
-    this.free = Array.from({ length: SAMPLES + 1 }, () => []);
-    this.largest = new Array<number>(SAMPLES + 1).fill(0);
+    this.free = Array.from({ length: AREA + 1 }, () => []);
+    this.largest = new Array<number>(AREA + 1).fill(0);
   }
 
   /**
@@ -70,9 +72,11 @@ export class OutputPool {
     return new Uint16Array(this.get(SAMPLES, count * 2, count * 2 + ((count >> 3) << 1)), 0, count);
   }
 
-  /** Takes back the buffers of a batch's columns and samples (those that `columns` and `samples` handed out). */
+  /** Takes back the buffers of a batch's columns and samples (those that `columns`, `samples` or `get` handed out). */
   putBatch(c: RecordColumns, samples: Uint16Array): void {
-    RECORD_FIELDS.forEach((f, kind) => this.put(kind, c[f.name].buffer as ArrayBuffer));
+    const area = c.timestamp.buffer as ArrayBuffer;
+    if (c.pid.buffer === area) this.put(AREA, area); // the columns lie in one area (the native kernel's)
+    else RECORD_FIELDS.forEach((f, kind) => this.put(kind, c[f.name].buffer as ArrayBuffer));
     this.put(SAMPLES, samples.buffer as ArrayBuffer);
   }
 

@@ -17,9 +17,11 @@
  * holding their addresses (a Batch); the JS side keeps the typed arrays alive (and undetached) as
  * long as it keeps that descriptor, and a slot copies the Batch it merges. prepare() checks a batch
  * (key order, every waveform inside its samples) before it is merged: the merge then reads no
- * address outside the arrays it was given. Output goes to ArrayBuffers this addon creates (the
- * columns in the WebAssembly kernel's layout; the samples, grown on NEED_SAMPLES); the small
- * counters JS reads (outN, outS, nextId, ...) live in a shared ArrayBuffer (Shared).
+ * address outside the arrays it was given. Output goes to an area of two ArrayBuffers JS gives
+ * (create, setArea: the columns in the WebAssembly kernel's layout, and the samples, which grow on
+ * NEED_SAMPLES into one this addon makes), so that a full output batch can leave as it lies while
+ * the kernel goes on in a new area; the small counters JS reads (outN, outS, nextId, ...) live in a
+ * shared ArrayBuffer (Shared).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -122,14 +124,45 @@ static napi_value keptBuffer(napi_env env, size_t bytes, void **data, napi_ref *
   return ab;
 }
 
+/*
+ * The output goes to ArrayBuffers JS gives (so that a full output batch can leave as it is, the
+ * kernel taking new ones): cols of R * 60 bytes at least (the columns at fixed offsets, 8-byte
+ * aligned), smp of cap samples and SLACK bytes more. k keeps both alive until it is given others.
+ */
+static int useArea(napi_env env, K *k, napi_value cols, napi_value smp, int32_t cap) {
+  void *cd = NULL, *sd = NULL;
+  size_t cn = 0, sn = 0;
+  if (napi_get_arraybuffer_info(env, cols, &cd, &cn) != napi_ok || napi_get_arraybuffer_info(env, smp, &sd, &sn) != napi_ok) {
+    napi_throw_type_error(env, NULL, "merge-kernel: the output area must be two ArrayBuffers");
+    return 0;
+  }
+  if (cap < 1 || cn < (size_t)k->R * 60 || sn < (size_t)cap * 2 + SLACK || ((uintptr_t)cd & 7) || ((uintptr_t)sd & 1)) {
+    napi_throw_range_error(env, NULL, "merge-kernel: the output area is too small or misaligned");
+    return 0;
+  }
+  napi_ref cr = NULL, sr = NULL;
+  if (napi_create_reference(env, cols, 1, &cr) != napi_ok || napi_create_reference(env, smp, 1, &sr) != napi_ok) {
+    if (cr) napi_delete_reference(env, cr);
+    return 0;
+  }
+  if (k->colsRef) napi_delete_reference(env, k->colsRef);
+  if (k->smpRef) napi_delete_reference(env, k->smpRef);
+  k->colsRef = cr;
+  k->smpRef = sr;
+  k->outCols = cd;
+  k->outSmp = sd;
+  k->sampleCap = cap;
+  return 1;
+}
+
 /* ---- Exported functions (JS: src/merge/native-kernel.ts) ---- */
 
-/* create(maxRows, sampleCap, budget) -> [handle, shared ArrayBuffer, output columns, output samples] */
+/* create(maxRows, budget, cols, smp, cap) -> [handle, shared ArrayBuffer]; the output area as setArea's */
 static napi_value create(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  int32_t R, cap, budget;
-  if (!getI32(env, argv[0], &R) || !getI32(env, argv[1], &cap) || !getI32(env, argv[2], &budget)) return NULL;
-  if (R < 1 || cap < 1 || budget < 1) {
+  ARGS(5);
+  int32_t R, budget, cap;
+  if (!getI32(env, argv[0], &R) || !getI32(env, argv[1], &budget) || !getI32(env, argv[4], &cap)) return NULL;
+  if (R < 1 || budget < 1) {
     napi_throw_range_error(env, NULL, "merge-kernel: output sizes must be positive");
     return NULL;
   }
@@ -144,10 +177,10 @@ static napi_value create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   k->R = R;
-  k->sampleCap = cap;
   k->budget = budget;
   k->pendingReplay = -1;
   k->prevWinner = -1;
+  if (!useArea(env, k, argv[2], argv[3], cap)) return NULL;
   void *d;
   napi_value sh = keptBuffer(env, sizeof(Shared), &d, &k->shRef);
   if (!sh) return NULL;
@@ -155,19 +188,25 @@ static napi_value create(napi_env env, napi_callback_info info) {
   memset(k->sh, 0, sizeof(Shared));
   k->sh->emptySlot = -1;
   k->sh->badRow = -1;
-  napi_value cols = keptBuffer(env, (size_t)R * 60, &d, &k->colsRef);
-  if (!cols) return NULL;
-  k->outCols = d;
-  napi_value smp = keptBuffer(env, (size_t)cap * 2 + SLACK, &d, &k->smpRef);
-  if (!smp) return NULL;
-  k->outSmp = d;
   napi_value arr;
-  CHECK(env, napi_create_array_with_length(env, 4, &arr));
+  CHECK(env, napi_create_array_with_length(env, 2, &arr));
   CHECK(env, napi_set_element(env, arr, 0, handle));
   CHECK(env, napi_set_element(env, arr, 1, sh));
-  CHECK(env, napi_set_element(env, arr, 2, cols));
-  CHECK(env, napi_set_element(env, arr, 3, smp));
   return arr;
+}
+
+/* setArea(h, cols, smp, cap): the output goes there from now; only between output batches (outN = outS = 0). */
+static napi_value setArea(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  K *k = getK(env, argv[0]);
+  int32_t cap;
+  if (!k || !getI32(env, argv[3], &cap)) return NULL;
+  if (k->sh->outN || k->sh->outS) {
+    napi_throw_range_error(env, NULL, "merge-kernel: the output area changes only between output batches");
+    return NULL;
+  }
+  useArea(env, k, argv[1], argv[2], cap);
+  return NULL;
 }
 
 /* growSamples(h, cap) -> the new samples ArrayBuffer (the samples so far copied over) */
@@ -462,7 +501,7 @@ static napi_value append(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
-      FN(create), FN(growSamples), FN(describe), FN(prepare), FN(setSlots), FN(setSlot), FN(exhaust),
+      FN(create), FN(setArea), FN(growSamples), FN(describe), FN(prepare), FN(setSlots), FN(setSlot), FN(exhaust),
       FN(refilled), FN(build), FN(rowOf), FN(setBound), FN(run), FN(append),
   };
   if (napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns) != napi_ok) return NULL;

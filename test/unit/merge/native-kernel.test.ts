@@ -7,7 +7,32 @@ import { loadNativeKernel, NATIVE_ADDON, NATIVE_STAMP, nativeKernel, nativeSourc
 import { StreamingMerge } from '../../../src/merge/streaming-merge.ts';
 import { allocRecordColumns } from '../../../src/schema/waveform.ts';
 import { isDaqError } from '../../../src/errors.ts';
-import { waveBatch } from '../../helpers/waves.ts';
+import { eventsOf, waveBatch } from '../../helpers/waves.ts';
+import { reference } from '../../helpers/merge.ts';
+import { makeRecordsBatch, recordColumns } from '../../../src/schema/waveform.ts';
+import type { WaveBatch } from '../../../src/schema/batch.ts';
+import type { Ev } from '../../helpers/waves.ts';
+
+/** A deep copy of an output batch (its buffers its own). */
+function copyOf(b: WaveBatch): WaveBatch {
+  const c = recordColumns(b.batch);
+  const copy = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.slice()])) as unknown as typeof c;
+  return { ...b, batch: makeRecordsBatch(copy), samples: b.samples.slice() };
+}
+
+/** The batches hold exactly the stable merge of the inputs: order, ids, contiguous offsets, samples. */
+function expectMerged(out: WaveBatch[], ins: Ev[][]): void {
+  const got = eventsOf(out);
+  const want = reference(ins);
+  expect(got.length).toBe(want.length);
+  let off = 0n;
+  got.forEach((e, i) => {
+    const w = want[i]!;
+    expect([e.t, e.ch, e.eventId, e.globalOffset]).toEqual([w.t, w.ch, BigInt(i), off]);
+    expect(Array.from(e.wave)).toEqual(Array.from(w.wave));
+    off += BigInt(e.wave.length);
+  });
+}
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const BUILD = path.join(ROOT, 'scripts/build-native.mjs');
@@ -134,7 +159,7 @@ describe('native merge kernel: what it refuses', () => {
 
   it('slots and rows outside what it was given', () => {
     const a = addon();
-    const [h] = a.create(16, 1024, 1024);
+    const [h] = a.create(16, 1024, new ArrayBuffer(16 * 60), new ArrayBuffer(1024 * 2 + 128), 1024);
     const desc = a.describe(...cols(4), new Uint16Array(8));
     a.setSlots(h, 2);
     expect(() => a.setSlot(h, 2, desc, 0, 4)).toThrow(/no such slot/);
@@ -144,5 +169,89 @@ describe('native merge kernel: what it refuses', () => {
     expect(() => a.setSlot(h, 0, new ArrayBuffer(8), 0, 1)).toThrow(/not a batch descriptor/);
     expect(() => a.run({})).toThrow(/not a kernel handle/);
     expect(() => a.setSlots(h, 4097)).toThrow(/slot count out of range/);
+  });
+
+  it('an output area too small, misaligned or not ArrayBuffers; a new area while output is pending', () => {
+    const a = addon();
+    const area = (rows: number, cap: number) => [new ArrayBuffer(rows * 60), new ArrayBuffer(cap * 2 + 128)] as const;
+    expect(() => a.create(16, 1024, new ArrayBuffer(16 * 60 - 1), area(16, 64)[1], 64)).toThrow(/output area is too small or misaligned/);
+    expect(() => a.create(16, 1024, ...area(16, 63), 64)).toThrow(/output area is too small or misaligned/);
+    expect(() => a.create(16, 1024, ...area(16, 64), 0)).toThrow(/output area is too small or misaligned/);
+    expect(() => a.create(16, 1024, new Uint8Array(960) as unknown as ArrayBuffer, area(16, 64)[1], 64)).toThrow(/must be two ArrayBuffers/);
+    const [h] = a.create(16, 1024, ...area(16, 64), 64);
+    const big = new ArrayBuffer(17 * 60 + 8);
+    expect(() => a.setArea(h, big.slice(4) as ArrayBuffer, area(16, 64)[1], 64)).not.toThrow(); // a fresh ArrayBuffer: aligned
+    expect(() => a.setArea(h, ...area(15, 64), 64)).toThrow(/too small/);
+    const desc = a.describe(...cols(4), new Uint16Array(8));
+    a.setSlots(h, 1);
+    expect(a.append(h, desc, 0, 2, 0)).toBe(0); // two rows now pending in the area
+    expect(() => a.setArea(h, ...area(16, 64), 64)).toThrow(/changes only between output batches/);
+  });
+});
+
+describe('native merge kernel: full output batches leave as they lie', () => {
+  /** 3 inputs of n events, 1 to 40 samples each (sample j of event i of input s: s * 1000 + i + j). */
+  function inputs(n: number) {
+    return [0, 1, 2].map((s) =>
+      Array.from({ length: n }, (_, i) => ({ t: BigInt(i * 3 + s), pid: 0, ch: s, wave: Uint16Array.from({ length: 1 + ((i * 7 + s) % 40) }, (_, j) => s * 1000 + i + j), src: s, seq: i })),
+    );
+  }
+
+  function merge(consume: (m: StreamingMerge, b: WaveBatch) => void): { batches: number; areas: number; handedSamples: number } {
+    const m = new StreamingMerge({ output: 'r', kernel: 'native', maxOutputRows: 64, silenceTimeoutMs: 1e12 });
+    const ins = inputs(2000);
+    ins.forEach((_, s) => m.addInput(`in${s}`));
+    let batches = 0;
+    let areas = 0;
+    let handedSamples = 0;
+    const sink = (b: WaveBatch) => {
+      batches++;
+      const c = Object.values(recordColumns(b.batch)) as ArrayBufferView[];
+      if (c.every((v) => v.buffer === c[0]!.buffer)) areas++;
+      if (b.samples.buffer.byteLength > b.samples.byteLength + 64) handedSamples++; // the sample area (its slack with it)
+      consume(m, b);
+    };
+    for (let j = 0; j < 2000; j += 250) {
+      ins.forEach((evs, s) => m.push(`in${s}`, waveBatch(`in${s}`, evs.slice(j, j + 250))));
+      m.drain(sink);
+    }
+    m.finish(sink);
+    return { batches, areas, handedSamples };
+  }
+
+  it('a consumer that keeps every batch: full batches are the areas, no buffer shared by two batches, every event intact', () => {
+    const kept: WaveBatch[] = [];
+    const r = merge((_, b) => kept.push(b));
+    expect(r.areas).toBeGreaterThan(r.batches / 2); // most batches are full (64 rows): the area went out whole
+    expect(r.handedSamples).toBeGreaterThan(r.batches / 2);
+    const owner = new Map<ArrayBufferLike, number>();
+    kept.forEach((b, i) => {
+      for (const buf of new Set([...Object.values(recordColumns(b.batch)).map((v: ArrayBufferView) => v.buffer), b.samples.buffer])) {
+        expect(owner.get(buf) ?? i).toBe(i); // the kernel never writes into a batch it handed out
+        owner.set(buf, i);
+      }
+    });
+    // Memory a kept batch holds: at most 4/3 of its samples (and the area's slack), 8/7 of its columns.
+    for (const b of kept) {
+      expect(b.samples.buffer.byteLength).toBeLessThanOrEqual((b.samples.byteLength * 4) / 3 + 128);
+      const c = recordColumns(b.batch);
+      expect(c.timestamp.buffer.byteLength).toBeLessThanOrEqual(b.batch.numRows * 60 * (8 / 7));
+    }
+    expectMerged(kept, inputs(2000));
+  });
+
+  it('a consumer that gives batches back: their areas come back as later output, every event intact', () => {
+    const seen = new Set<ArrayBufferLike>();
+    let reused = 0;
+    const copies: WaveBatch[] = [];
+    merge((m, b) => {
+      const area = recordColumns(b.batch).timestamp.buffer;
+      if (seen.has(area)) reused++;
+      seen.add(area);
+      copies.push(copyOf(b));
+      m.recycle(b);
+    });
+    expect(reused).toBeGreaterThan(10);
+    expectMerged(copies, inputs(2000));
   });
 });

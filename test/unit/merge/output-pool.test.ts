@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { OutputPool } from '../../../src/merge/output-pool.ts';
+import { AREA, OutputPool, SAMPLES } from '../../../src/merge/output-pool.ts';
+import { outputViews } from '../../../src/merge/wasm-kernel.ts';
 
 describe('OutputPool (buffers of recycled merge output)', () => {
   it('reuses a given-back buffer that fits; exact sizes until something comes back, then full capacity', () => {
@@ -36,5 +37,16 @@ describe('OutputPool (buffers of recycled merge output)', () => {
     expect(Object.keys(c)).toEqual(['timestamp', 'pid', 'channel', 'baseline', 'event_id', 'dt', 'trigger_type', 'flags', 'wave_offset', 'event_length', 'time']);
     expect(Object.values(c).every((v) => v.length === 5)).toBe(true);
     expect(pool.samples(7).length).toBe(7);
+  });
+
+  it('a batch whose columns lie in one area gives the area back once, as an area', () => {
+    const pool = new OutputPool();
+    const area = pool.get(AREA, 10 * 60);
+    const smp = pool.get(SAMPLES, 100);
+    pool.putBatch(outputViews(area, 10, 10), new Uint16Array(smp, 0, 30));
+    expect(pool.held).toBe(2); // the area once (not once per column), the samples
+    expect(pool.get(AREA, 600)).toBe(area);
+    expect(pool.get(SAMPLES, 60)).toBe(smp);
+    expect(pool.get(0, 8)).not.toBe(area); // not a column buffer
   });
 });
