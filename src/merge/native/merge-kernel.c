@@ -1,7 +1,7 @@
 /*
  * The native kernel of StreamingMerge: a Node-API addon, built at `npm ci` (scripts/build-native.mjs,
  * or `npm run build:native`) into build/merge-kernel.node when a C compiler is there. Without it the
- * merge uses the WebAssembly kernel (src/merge/wasm), which does the same work at ~0.65 of the
+ * merge uses the WebAssembly kernel (src/merge/wasm), which does the same work at ~0.6 of the
  * speed at 64 inputs: WebAssembly has no prefetch instruction, so that kernel copies each input a
  * chunk at a time into its memory, where this one reads the inputs' Arrow columns where they lie
  * and prefetches each input's rows a few rows ahead of the merge.
