@@ -253,29 +253,27 @@ export class NativeMergeKernel implements MergeKernelApi<NativeKernelBatch> {
     const n = this.i32[I.outN]!;
     const S = this.i32[I.outS]!;
     const R = this.maxRows;
-    const full = !this.borrow && n * 8 >= R * 7;
-    const smpOut = !this.borrow && S > 0 && S * 4 >= this.sampleCap * 3;
-    let out: WaveBatch;
-    if (!full && !smpOut) {
-      out = outputBatch(stream, outputViews(this.cols, R, n), new Uint16Array(this.smp, 0, S), this.borrow, this.pool, R, this.nextSample);
-    } else {
-      let c = outputViews(this.cols, R, n);
-      if (!full) copyColumns((c = this.pool.columns(n, R)), outputViews(this.cols, R, n));
-      let samples: Uint16Array = new Uint16Array(this.smp, 0, S);
-      if (!smpOut) (samples = this.pool.samples(S)).set(new Uint16Array(this.smp, 0, S));
-      out = { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset: this.nextSample };
-    }
+    const views = outputViews(this.cols, R, n);
+    const sv = new Uint16Array(this.smp, 0, S);
+    const at = this.nextSample;
     this.i32[I.outN] = 0;
     this.i32[I.outS] = 0;
     this.nextSample += BigInt(S);
+    if (this.borrow) return outputBatch(stream, views, sv, true, this.pool, R, at);
+    const full = n * 8 >= R * 7;
+    const smpOut = S > 0 && S * 4 >= this.sampleCap * 3;
+    let c = views;
+    if (!full) copyColumns((c = this.pool.columns(n, R)), views);
+    let samples: Uint16Array = sv;
+    if (!smpOut) (samples = this.pool.samples(S)).set(sv);
+    const out: WaveBatch = { kind: 'waveform', stream, batch: makeRecordsBatch(c), samples, globalSampleOffset: at };
     // The sample area left, or a full batch's samples filled less than 3/4 of it: one of their size and an eighth more.
-    const resize = smpOut || full;
     if (full) this.cols = this.pool.get(AREA, R * AREA_ROW_BYTES);
-    if (resize) {
+    if (full || smpOut) {
       this.sampleCap = Math.max(64, Math.min(this.maxSamples, S + (S >> 3) + 64));
       this.smp = this.pool.get(SAMPLES, this.sampleCap * 2 + SLACK);
+      this.a.setArea(this.h, this.cols, this.smp, this.sampleCap);
     }
-    if (full || resize) this.a.setArea(this.h, this.cols, this.smp, this.sampleCap);
     return out;
   }
 }
